@@ -66,7 +66,11 @@ struct Schema {
   bool nullable = false;
 
   /// The schema of property `name` of an object, the value schema of a map, or null.
-  const Schema* child(const std::string& name) const;
+  const Schema* child(const std::string& name) const {
+    if (type == Type::kMap) return items.get();
+    auto it = properties.find(name);
+    return it == properties.end() ? nullptr : it->second.get();
+  }
 };
 
 /// Every named schema the server knows: built-ins and CRD-provided ones.

@@ -1,0 +1,12 @@
+# Writes OUT: a C++ file holding every DIR/*.schema file's text, for SchemaRegistry::builtin().
+file(GLOB files ${DIR}/*.schema)
+list(SORT files)
+set(body "// Generated from engine/api/types/*.schema. Do not edit.\n#include <string_view>\n#include <utility>\n#include <vector>\nnamespace orrery::api {\nconst std::vector<std::pair<std::string_view, std::string_view>>& builtinSchemaSources() {\n  static const std::vector<std::pair<std::string_view, std::string_view>> sources = {\n")
+foreach(f ${files})
+  get_filename_component(name ${f} NAME)
+  file(READ ${f} text)
+  string(APPEND body "    {\"${name}\", R\"orrery_schema(${text})orrery_schema\"},\n")
+endforeach()
+string(APPEND body "  };\n  return sources;\n}\n}  // namespace orrery::api\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

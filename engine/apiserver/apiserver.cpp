@@ -1,0 +1,1 @@
+#include "engine/apiserver/apiserver.h"
