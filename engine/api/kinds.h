@@ -38,6 +38,12 @@ void prepareForCreate(const ResourceInfo& info, nlohmann::json& object);
 void prepareForUpdate(const ResourceInfo& info, const std::string& subresource,
                       nlohmann::json& object, const nlohmann::json& old);
 
+/// What kube-apiserver refuses while decoding a typed object, before any validation: a
+/// quantity that does not parse, a Secret's data that is not base64. Returns ok(), or
+/// 400 BadRequest `Pod in version "v1" cannot be handled as a Pod: quantities must match the
+/// regular expression '...'` (call it before applyKindDefaults).
+Status checkDecodable(const ResourceInfo& info, const nlohmann::json& object);
+
 /// Name rules (kube's validation messages): return empty when valid.
 std::vector<std::string> isDns1123Subdomain(const std::string& value);
 std::vector<std::string> isDns1123Label(const std::string& value);

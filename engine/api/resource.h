@@ -9,6 +9,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -79,6 +80,25 @@ struct ResourceInfo {
   bool hasSubresource(const std::string& name) const;
 };
 
+/// One subresource as discovery lists it ("pods/eviction": policy/v1 Eviction, verbs
+/// ["create"]). `group`/`version` are always filled; discovery prints them only where they
+/// differ from the parent resource's.
+struct SubresourceInfo {
+  std::string name;  // "status"
+  std::string group, version, kind;
+  std::vector<std::string> verbs;
+};
+
+/// The kind and verbs of `info`'s subresource `name` as kube-apiserver 1.32 serves them
+/// (status: the resource's own kind with get/patch/update; scale: autoscaling/v1 Scale;
+/// pods/exec: PodExecOptions with create/get; ...). Empty when `info` has no such subresource.
+std::optional<SubresourceInfo> subresourceInfo(const ResourceInfo& info, const std::string& name);
+
+/// Kubernetes' version ordering (version.CompareKubeAwareVersionStrings): GA before beta
+/// before alpha, higher numbers first, versions that are not kube-like last in lexical order.
+/// Negative when `a` sorts before `b` (is preferred), 0 when equal, positive otherwise.
+int compareKubeAwareVersions(const std::string& a, const std::string& b);
+
 /// All served resources, built-in and custom. Thread-safe: CRDs come and go at run time.
 class ResourceRegistry {
  public:
@@ -89,9 +109,16 @@ class ResourceRegistry {
   std::optional<ResourceInfo> findKind(const GroupVersionKind& gvk) const;
   /// Every resource, in a stable order (group, version, resource).
   std::vector<ResourceInfo> all() const;
-  /// "group/version" strings with at least one resource, core first ("v1").
+  /// "group/version" strings with at least one resource, core first ("v1"), then groups in
+  /// kube-apiserver's discovery order (group priority: apps, events.k8s.io,
+  /// authentication.k8s.io, ...; custom groups last, by name), versions within a group by
+  /// kube-aware version order (so the first version of a group is its preferred one).
   std::vector<std::string> groupVersions() const;
+  /// The resources of one group-version, by resource name (empty if none).
+  std::vector<ResourceInfo> resources(const std::string& group, const std::string& version) const;
 
+  /// Adds or replaces the resource with info's GVR. A custom resource without a
+  /// storagePrefix gets kube-apiserver's "/registry/<group>/<resource>/".
   void add(ResourceInfo info);
   void remove(const GroupVersionResource& gvr);
 

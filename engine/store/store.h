@@ -110,6 +110,11 @@ struct Event {
 /// closed: 503), after which the callback is never called again.
 struct WatchResponse {
   std::vector<Event> events;
+  /// The store revision this response brings the watcher up to: every change with a
+  /// revision <= this one that matches the watch has been delivered. With progressNotify, a
+  /// response with no events and an ok status is a progress notification (etcd's
+  /// WatchResponse.Header.Revision) — it lets a watch cache of one prefix know it is current.
+  int64_t revision = 0;
   Status status;
   int64_t compactRevision = 0;  // set with a 410: the revision history now starts at
 };
@@ -119,6 +124,10 @@ struct WatchRequest {
   bool prefix = true;
   int64_t startRevision = 0;  // 0 = only changes after now; N = every change with revision >= N
   bool prevKv = false;
+  /// Also deliver progress notifications (event-less responses carrying `revision`) when the
+  /// store's revision moves on through writes outside this watch's range. The SQLite backend
+  /// sends one after each committed write batch; etcd's is its progress notify.
+  bool progressNotify = false;
 };
 
 /// Cancels its watch when destroyed or on cancel(). After cancel() returns, the callback is
@@ -183,6 +192,10 @@ struct SqliteOptions {
   /// every 5 minutes; a revision window is simpler to reason about in tests).
   int64_t retainRevisions = 10000;
   bool autoCompact = true;
+  /// Events a watcher may have queued but not yet consumed. A watcher that falls further
+  /// behind drops its queue and catches up from history (as etcd's unsynced watchers do); if
+  /// compaction overtakes it meanwhile it ends with 410 Expired.
+  int64_t watchBufferEvents = 10000;
 };
 
 /// Opens (creating if needed) a SQLite-backed store.

@@ -1,0 +1,76 @@
+#include "engine/api/object.h"
+
+#include <ctime>
+#include <random>
+
+namespace orrery::api {
+namespace {
+
+std::mt19937_64& rng() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return engine;
+}
+
+}  // namespace
+
+std::string newUid() {
+  uint64_t hi = rng()(), lo = rng()();
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return buf;
+}
+
+std::string formatTime(std::chrono::system_clock::time_point t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool parseTime(const std::string& text, std::chrono::system_clock::time_point* out) {
+  std::tm tm{};
+  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!rest) return false;
+  if (*rest == '.') {
+    ++rest;
+    while (*rest >= '0' && *rest <= '9') ++rest;
+  }
+  long offset = 0;
+  if (*rest == 'Z' || *rest == 'z') {
+    ++rest;
+  } else if (*rest == '+' || *rest == '-') {
+    int hh = 0, mm = 0;
+    if (std::sscanf(rest + 1, "%d:%d", &hh, &mm) != 2) return false;
+    offset = (hh * 3600L + mm * 60L) * (*rest == '+' ? 1 : -1);
+    rest += 6;
+  } else {
+    return false;
+  }
+  if (*rest != '\0') return false;
+  *out = std::chrono::system_clock::from_time_t(timegm(&tm) - offset);
+  return true;
+}
+
+std::string generateNameSuffix(const std::string& prefix) {
+  static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+  std::string name = prefix;
+  std::uniform_int_distribution<int> pick(0, sizeof(alphabet) - 2);
+  for (int i = 0; i < 5; ++i) name.push_back(alphabet[pick(rng())]);
+  return name;
+}
+
+std::string metaString(const nlohmann::json& object, const char* field) {
+  auto m = object.find("metadata");
+  if (m == object.end() || !m->is_object()) return "";
+  auto f = m->find(field);
+  if (f == m->end() || !f->is_string()) return "";
+  return f->get<std::string>();
+}
+
+}  // namespace orrery::api

@@ -1,0 +1,25 @@
+#pragma once
+// Small helpers over an object's JSON: metadata access, identifiers and timestamps.
+
+#include <chrono>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace orrery::api {
+
+/// A random RFC 4122 version-4 UUID, as kube-apiserver gives metadata.uid.
+std::string newUid();
+
+/// RFC 3339 UTC time with second precision ("2026-11-24T20:33:35Z"), as metav1.Time serializes.
+std::string formatTime(std::chrono::system_clock::time_point t);
+/// Parses formatTime's output (and fractional seconds / offsets); false if malformed.
+bool parseTime(const std::string& text, std::chrono::system_clock::time_point* out);
+
+/// `generateName` + 5 characters from kube's alphabet ("bcdfghjklmnpqrstvwxz2456789").
+std::string generateNameSuffix(const std::string& prefix);
+
+/// metadata.<field> as a string ("" when absent).
+std::string metaString(const nlohmann::json& object, const char* field);
+
+}  // namespace orrery::api

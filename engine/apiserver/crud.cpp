@@ -1,0 +1,581 @@
+// Resource requests: get, list, create, update, patch, delete, and the subresources that
+// live in the control plane (status, scale, binding, eviction, finalize, access reviews).
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "engine/api/kinds.h"
+#include "engine/api/managed_fields.h"
+#include "engine/api/object.h"
+#include "engine/api/patch.h"
+#include "engine/api/selector.h"
+#include "engine/api/table.h"
+#include "engine/api/yaml.h"
+#include "engine/apiserver/handler.h"
+#include "engine/apiserver/rest_util.h"
+
+namespace orrery::apiserver {
+
+using api::Result;
+using api::Status;
+using nlohmann::json;
+
+namespace {
+
+constexpr auto kFreshTimeout = std::chrono::seconds(3);
+
+
+std::string base64Encode(const std::string& in) {
+  static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int val = 0, bits = -6;
+  for (unsigned char c : in) {
+    val = (val << 8) + c;
+    bits += 8;
+    while (bits >= 0) {
+      out.push_back(table[(val >> bits) & 0x3F]);
+      bits -= 6;
+    }
+  }
+  if (bits > -6) out.push_back(table[((val << 8) >> (bits + 8)) & 0x3F]);
+  while (out.size() % 4) out.push_back('=');
+  return out;
+}
+
+bool base64Decode(const std::string& in, std::string* out) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  out->clear();
+  int val = 0, bits = -8;
+  for (char c : in) {
+    if (c == '=') break;
+    int v = value(c);
+    if (v < 0) return false;
+    val = (val << 6) + v;
+    bits += 6;
+    if (bits >= 0) {
+      out->push_back(static_cast<char>((val >> bits) & 0xFF));
+      bits -= 8;
+    }
+  }
+  return true;
+}
+
+/// kube's continue token: base64 of {"v":"meta.k8s.io/v1","rv":N,"start":"<key>\u0000"}.
+std::string encodeContinue(int64_t revision, const std::string& keySuffix) {
+  json token = {{"v", "meta.k8s.io/v1"}, {"rv", revision}, {"start", keySuffix + std::string(1, '\0')}};
+  return base64Encode(token.dump());
+}
+
+Status badContinue(const std::string& why) {
+  return Status::badRequest("invalid continue token: " + why);
+}
+
+Result<std::pair<int64_t, std::string>> decodeContinue(const std::string& token) {
+  std::string raw;
+  if (!base64Decode(token, &raw)) return badContinue("not base64");
+  json j = json::parse(raw, nullptr, false);
+  if (!j.is_object() || j.value("v", "") != "meta.k8s.io/v1" || !j.contains("rv") ||
+      !j["rv"].is_number_integer() || !j.contains("start") || !j["start"].is_string()) {
+    return badContinue("not a continue token issued by this server");
+  }
+  std::string start = j["start"].get<std::string>();
+  if (!start.empty() && start.back() == '\0') start.pop_back();
+  if (start.find("..") != std::string::npos || (!start.empty() && start[0] == '/')) {
+    return badContinue("invalid start key");
+  }
+  return std::make_pair(j["rv"].get<int64_t>(), start);
+}
+
+bool truthy(const std::string& v) { return v == "1" || v == "true" || v == "True"; }
+
+
+
+std::string kindOfList(const api::ResourceInfo& info) {
+  return info.listKind.empty() ? info.kind + "List" : info.listKind;
+}
+
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Shared machinery
+
+std::string ApiHandler::storageKey(const api::ResourceInfo& info, const std::string& ns,
+                                   const std::string& name) const {
+  return info.namespaced ? info.storagePrefix + ns + "/" + name : info.storagePrefix + name;
+}
+
+const api::Schema* ApiHandler::schemaFor(const api::ResourceInfo& info) const {
+  auto s = schemas_->find(info.schemaName);
+  // Definitions live as long as the registry (CRD schemas: until the CRD is deleted).
+  return s.get();
+}
+
+void ApiHandler::noteWrite(int64_t revision) {
+  int64_t seen = lastWrittenRevision_.load();
+  while (revision > seen && !lastWrittenRevision_.compare_exchange_weak(seen, revision)) {
+  }
+}
+
+int64_t ApiHandler::consistentRevision() {
+  // Every write goes through this server, so the newest revision it wrote is the store's
+  // current revision as far as any client can have observed.
+  // TODO(etcd): with the etcd backend, read the current revision from the store instead.
+  return lastWrittenRevision_.load();
+}
+
+WatchCache* ApiHandler::cacheFor(const api::ResourceInfo& info, Status* error) {
+  std::lock_guard lock(cachesMu_);
+  const std::string id = info.storagePrefix + "|" + info.apiVersion();
+  auto it = caches_.find(id);
+  if (it != caches_.end()) return it->second.get();
+  auto cache = std::make_unique<WatchCache>(*store_, info);
+  if (auto st = cache->start(); !st.isOk()) {
+    *error = st;
+    return nullptr;
+  }
+  auto* raw = cache.get();
+  caches_[id] = std::move(cache);
+  return raw;
+}
+
+Representation ApiHandler::representation(const Call& call) const {
+  const std::string& accept = call.http.header("accept");
+  // The first acceptable clause wins; kubectl lists Table first with a JSON fallback.
+  size_t start = 0;
+  while (start < accept.size()) {
+    auto end = accept.find(',', start);
+    std::string clause = accept.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    start = end == std::string::npos ? accept.size() : end + 1;
+    if (clause.find("as=Table") != std::string::npos && clause.find("g=meta.k8s.io") != std::string::npos) {
+      return Representation::kTable;
+    }
+    if (clause.find("as=PartialObjectMetadata") != std::string::npos) return Representation::kPartialMetadata;
+    if (clause.find("application/json") != std::string::npos || clause.find("*/*") != std::string::npos) {
+      return Representation::kObject;
+    }
+  }
+  return Representation::kObject;
+}
+
+void ApiHandler::sendObject(Call& call, int code, const json& object) {
+  switch (representation(call)) {
+    case Representation::kTable: {
+      auto table = api::buildTable(*call.resource, {object}, call.param("includeObject").empty() ? "Metadata" : call.param("includeObject"),
+                                   api::metaString(object, "resourceVersion"), "", call.now);
+      return sendJson(call, code, table);
+    }
+    case Representation::kPartialMetadata:
+      return sendJson(call, code,
+                      {{"kind", "PartialObjectMetadata"},
+                       {"apiVersion", "meta.k8s.io/v1"},
+                       {"metadata", object.value("metadata", json::object())}});
+    case Representation::kObject:
+      return sendJson(call, code, object);
+  }
+}
+
+void ApiHandler::sendList(Call& call, const std::vector<CachedPtr>& items, int64_t revision,
+                          const std::string& continueToken, std::optional<int64_t> remaining) {
+  const auto& info = *call.resource;
+  Representation rep = representation(call);
+  if (rep == Representation::kTable) {
+    std::vector<json> objects;
+    objects.reserve(items.size());
+    for (const auto& item : items) objects.push_back(item->parse());
+    std::string include = call.param("includeObject").empty() ? "Metadata" : call.param("includeObject");
+    auto table = api::buildTable(info, objects, include, std::to_string(revision), continueToken, call.now);
+    if (remaining && !continueToken.empty()) table["metadata"]["remainingItemCount"] = *remaining;
+    return sendJson(call, 200, table);
+  }
+  json meta = {{"resourceVersion", std::to_string(revision)}};
+  if (!continueToken.empty()) meta["continue"] = continueToken;
+  if (remaining && !continueToken.empty()) meta["remainingItemCount"] = *remaining;
+  std::string body;
+  if (rep == Representation::kPartialMetadata) {
+    body = R"({"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":)" + meta.dump() + R"(,"items":[)";
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (i) body.push_back(',');
+      json m = {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"},
+                {"metadata", items[i]->parse().value("metadata", json::object())}};
+      body += m.dump();
+    }
+    body += "]}";
+    return sendRaw(call, 200, "application/json", std::move(body));
+  }
+  // Items are cached as serialized JSON: the list is assembled without re-encoding them.
+  size_t total = 128;
+  for (const auto& item : items) total += item->json.size() + 1;
+  body.reserve(total);
+  body += R"({"kind":")" + kindOfList(info) + R"(","apiVersion":")" + info.apiVersion() +
+          R"(","metadata":)" + meta.dump() + R"(,"items":[)";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) body.push_back(',');
+    body += items[i]->json;
+  }
+  body += "]}";
+  sendRaw(call, 200, "application/json", std::move(body));
+}
+
+Result<json> ApiHandler::decodeBody(Call& call, const std::string& body, const std::string& contentType) {
+  std::string type = mediaType(contentType);
+  json object;
+  if (type.empty() || type == "application/json" || type == "*/*") {
+    object = json::parse(body, nullptr, false);
+    if (object.is_discarded()) {
+      // Find where it breaks, for the message.
+      try {
+        (void)json::parse(body);
+      } catch (const json::parse_error& e) {
+        return Status::badRequest(std::string("the request body is not valid JSON: ") + e.what() +
+                                  "; send a JSON object (or YAML with Content-Type: application/yaml)");
+      }
+      return Status::badRequest("the request body is not valid JSON");
+    }
+  } else if (type == "application/yaml") {
+    auto parsed = api::yamlToJson(body);
+    if (!parsed.ok()) return parsed.status();
+    object = std::move(*parsed);
+  } else {
+    return Status::unsupportedMediaType(
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json, application/yaml");
+  }
+  if (!object.is_object()) {
+    return Status::badRequest("the request body must be a JSON object, got " + std::string(object.type_name()));
+  }
+  return object;
+}
+
+Status ApiHandler::checkAndPrune(Call& call, json& object, const api::Schema* schema,
+                                 const std::string& rawBody) {
+  const auto& info = *call.resource;
+  std::string mode = call.param("fieldValidation");
+  if (mode.empty()) mode = "Warn";  // kube-apiserver's default since 1.27
+  if (mode != "Strict" && mode != "Warn" && mode != "Ignore") {
+    return Status::badRequest("fieldValidation must be one of \"Strict\", \"Warn\" or \"Ignore\", not \"" + mode + "\"");
+  }
+  if (!schema) return {};
+  auto check = api::checkAgainstSchema(object, *schema);
+  if (info.custom) {
+    if (!check.errors.empty()) return Status::invalid(info.group, info.kind, api::metaString(object, "name"), check.errors);
+  } else {
+    // Built-ins fail decoding on a wrong type, before validation, as a 400; what the schema
+    // calls required is checked by the kind's validation (422), as kube-apiserver does.
+    std::string msg = api::builtinDecodeError(object, *schema, info.kind, info.version);
+    if (!msg.empty()) return Status::badRequest(msg);
+  }
+  // Unknown and duplicate fields, as kube's strict decoder reports them (document order for
+  // built-ins; custom resources list unknown fields sorted, then duplicates).
+  std::vector<std::string> strictProblems;
+  if (mode != "Ignore") {
+    bool rawJson = !rawBody.empty() && rawBody.find_first_not_of(" \t\r\n") != std::string::npos &&
+                   rawBody[rawBody.find_first_not_of(" \t\r\n")] == '{';
+    if (!info.custom && rawJson) {
+      strictProblems = api::strictDecodingErrors(rawBody, *schema);
+    } else {
+      for (const auto& f : check.unknownFields) strictProblems.push_back(api::unknownFieldMessage(f));
+      if (rawJson) {
+        for (const auto& d : api::findDuplicateFields(rawBody)) strictProblems.push_back(d);
+      }
+    }
+  }
+  if (!strictProblems.empty()) {
+    if (mode == "Strict") {
+      std::string msg;
+      for (const auto& p : strictProblems) msg += (msg.empty() ? "" : ", ") + p;
+      return Status::badRequest(info.kind + " in version \"" + info.version + "\" cannot be handled as a " +
+                                info.kind + ": strict decoding error: " + msg);
+    }
+    for (const auto& p : strictProblems) call.warnings.push_back(p);
+  }
+  if (!check.unknownFields.empty()) api::pruneUnknownFields(object, *schema);
+  return {};
+}
+
+Status ApiHandler::ensureNamespaceAccepts(Call& call, const std::string& ns) {
+  auto nsInfo = resources_->find({"", "v1", "namespaces"});
+  if (!nsInfo) return {};
+  Status error;
+  auto* cache = cacheFor(*nsInfo, &error);
+  if (!cache) return error;
+  if (auto st = cache->waitUntilFresh(consistentRevision(), kFreshTimeout); !st.isOk()) return st;
+  auto object = cache->get(storageKey(*nsInfo, "", ns));
+  if (!object) return Status::notFound("", "namespaces", ns);
+  json parsed = object->parse();
+  bool terminating = parsed["metadata"].contains("deletionTimestamp") ||
+                     parsed.value("status", json::object()).value("phase", "") == "Terminating";
+  if (terminating) {
+    Status st = Status::forbidden(call.resource->resource + " \"" + api::metaString(parsed, "name") +
+                                  "\" is forbidden: unable to create new content in namespace " + ns +
+                                  " because it is being terminated");
+    st.withDetails(call.resource->group, call.resource->resource, "");
+    st.withCause({"NamespaceTerminating", "namespace " + ns + " is being terminated", "metadata.namespace"});
+    return st;
+  }
+  return {};
+}
+
+void ApiHandler::allocateServiceAddresses(json& service, const json* old) {
+  auto& spec = service["spec"];
+  if (!spec.is_object()) spec = json::object();
+  std::string type = spec.value("type", "ClusterIP");
+  // Allocated values survive an update that leaves them out, as the service registry does.
+  if (old && old->contains("spec")) {
+    const auto& os = (*old)["spec"];
+    if ((!spec.contains("clusterIP") || spec["clusterIP"] == "") && os.contains("clusterIP")) {
+      spec["clusterIP"] = os["clusterIP"];
+      if (os.contains("clusterIPs")) spec["clusterIPs"] = os["clusterIPs"];
+    }
+  }
+  std::lock_guard lock(allocMu_);
+  auto svcInfo = resources_->find({"", "v1", "services"});
+  std::set<std::string> usedIps;
+  std::set<int64_t> usedPorts;
+  if (svcInfo) {
+    Status error;
+    if (auto* cache = cacheFor(*svcInfo, &error)) {
+      for (const auto& item : cache->list(Filter{}, "", 0).items) {
+        json s = item->parse();
+        const auto& sp = s.value("spec", json::object());
+        if (sp.contains("clusterIP") && sp["clusterIP"].is_string()) usedIps.insert(sp["clusterIP"].get<std::string>());
+        for (const auto& p : sp.value("ports", json::array())) {
+          if (p.contains("nodePort") && p["nodePort"].is_number_integer()) usedPorts.insert(p["nodePort"].get<int64_t>());
+        }
+      }
+    }
+  }
+  thread_local std::mt19937 rng{std::random_device{}()};
+  if (type != "ExternalName" && (!spec.contains("clusterIP") || spec["clusterIP"] == "")) {
+    // 10.96.0.0/12 as kind and kubeadm use; 10.96.0.1 is the kubernetes service, .10 DNS.
+    for (int attempt = 0; attempt < 100000; ++attempt) {
+      uint32_t offset = std::uniform_int_distribution<uint32_t>(11, (1u << 20) - 2)(rng);
+      uint32_t ip = (10u << 24) | (96u << 16) | offset;
+      std::string text = std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 255) + "." +
+                         std::to_string((ip >> 8) & 255) + "." + std::to_string(ip & 255);
+      if (usedIps.count(text)) continue;
+      spec["clusterIP"] = text;
+      spec["clusterIPs"] = json::array({text});
+      break;
+    }
+  }
+  if (spec.contains("clusterIP") && spec["clusterIP"].is_string() && spec["clusterIP"] != "" &&
+      !spec.contains("clusterIPs")) {
+    spec["clusterIPs"] = json::array({spec["clusterIP"]});
+  }
+  if (type == "NodePort" || type == "LoadBalancer") {
+    auto& ports = spec["ports"];
+    if (ports.is_array()) {
+      for (size_t i = 0; i < ports.size(); ++i) {
+        auto& p = ports[i];
+        if (p.contains("nodePort") && p["nodePort"].is_number_integer() && p["nodePort"] != 0) continue;
+        // Keep the port an old version of this service had for the same port entry.
+        if (old && (*old)["spec"].contains("ports") && i < (*old)["spec"]["ports"].size() &&
+            (*old)["spec"]["ports"][i].contains("nodePort")) {
+          p["nodePort"] = (*old)["spec"]["ports"][i]["nodePort"];
+          continue;
+        }
+        for (int attempt = 0; attempt < 10000; ++attempt) {
+          int64_t port = std::uniform_int_distribution<int64_t>(30000, 32767)(rng);
+          if (usedPorts.insert(port).second) {
+            p["nodePort"] = port;
+            break;
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Routing of resource requests
+
+void ApiHandler::serveResource(Call& call) {
+  const auto& info = call.info;
+  call.resource = resources_->find({info.group, info.version, info.resource});
+  if (!call.resource) {
+    return sendStatus(call, Status(404, api::reason::kNotFound, "the server could not find the requested resource"));
+  }
+  const auto& r = *call.resource;
+  if (!info.subresource.empty() && !r.hasSubresource(info.subresource)) {
+    return sendStatus(call, Status(404, api::reason::kNotFound, "the server could not find the requested resource"));
+  }
+  if (!r.namespaced && !info.ns.empty()) {
+    return sendStatus(call, Status(404, api::reason::kNotFound, "the server could not find the requested resource"));
+  }
+  auto allowed = [&](const std::string& verb) {
+    return std::find(r.verbs.begin(), r.verbs.end(), verb) != r.verbs.end();
+  };
+  const std::string& verb = info.verb;
+  bool sub = !info.subresource.empty();
+  if (!sub && verb != "watch" && !allowed(verb)) {
+    return sendStatus(call, Status::methodNotAllowed("the server does not allow this method on the requested resource"));
+  }
+  if (verb == "get") return get(call);
+  if (verb == "list") return list(call);
+  if (verb == "watch") {
+    if (!allowed("watch")) {
+      return sendStatus(call, Status::methodNotAllowed("the server does not allow this method on the requested resource"));
+    }
+    return watch(call);
+  }
+  if (verb == "create") return sub ? createSubresource(call) : create(call);
+  if (verb == "update") return update(call);
+  if (verb == "patch") return patch(call);
+  if (verb == "delete") return remove(call);
+  if (verb == "deletecollection") return removeCollection(call);
+  sendStatus(call, Status::methodNotAllowed("the server does not allow this method on the requested resource"));
+}
+
+// ---------------------------------------------------------------------------------------
+// get / list
+
+
+void ApiHandler::get(Call& call) {
+  const auto& info = *call.resource;
+  const std::string& sub = call.info.subresource;
+  if (!sub.empty() && sub != "status" && sub != "scale") {
+    return sendStatus(call, Status::methodNotAllowed("the server does not allow this method on the requested resource"));
+  }
+  Status error;
+  auto* cache = cacheFor(info, &error);
+  if (!cache) return sendStatus(call, error);
+  // resourceVersion "0" may be served from whatever the cache has; anything else is a
+  // consistent read.
+  const std::string& rv = call.param("resourceVersion");
+  if (rv != "0") {
+    if (auto st = cache->waitUntilFresh(consistentRevision(), kFreshTimeout); !st.isOk()) return sendStatus(call, st);
+  }
+  auto object = cache->get(storageKey(info, call.info.ns, call.info.name));
+  if (!object) return sendStatus(call, Status::notFound(info.group, info.resource, call.info.name));
+  if (sub == "scale") return sendJson(call, 200, scaleOf(object->parse()));
+  if (representation(call) == Representation::kObject) {
+    return sendRaw(call, 200, "application/json", object->json);
+  }
+  sendObject(call, 200, object->parse());
+}
+
+void ApiHandler::list(Call& call) {
+  const auto& info = *call.resource;
+  Filter filter;
+  filter.ns = call.info.ns;
+  if (!call.param("labelSelector").empty()) {
+    auto sel = api::LabelSelector::parse(call.param("labelSelector"));
+    if (!sel.ok()) return sendStatus(call, sel.status());
+    filter.labels = std::move(*sel);
+  }
+  if (!call.param("fieldSelector").empty()) {
+    auto sel = api::FieldSelector::parse(call.param("fieldSelector"), info.group, info.kind);
+    if (!sel.ok()) return sendStatus(call, sel.status());
+    filter.fields = std::move(*sel);
+  }
+  int64_t limit = 0;
+  if (!call.param("limit").empty()) {
+    try {
+      limit = std::stoll(call.param("limit"));
+    } catch (...) {
+      return sendStatus(call, Status::badRequest("limit must be an integer, not \"" + call.param("limit") + "\""));
+    }
+    if (limit < 0) limit = 0;
+  }
+  Status error;
+  auto* cache = cacheFor(info, &error);
+  if (!cache) return sendStatus(call, error);
+
+  const std::string& token = call.param("continue");
+  if (!token.empty()) {
+    auto decoded = decodeContinue(token);
+    if (!decoded.ok()) return sendStatus(call, decoded.status());
+    auto [rv, start] = *decoded;
+    // The cache can continue the list only while this resource has not changed since the
+    // first page; otherwise read the snapshot at that revision from the store's history.
+    if (cache->lastChangeRevision() <= rv) {
+      auto page = cache->list(filter, info.storagePrefix + start, limit);
+      std::string next = page.more ? encodeContinue(rv, page.nextKey.substr(info.storagePrefix.size())) : "";
+      std::optional<int64_t> remaining;
+      if (!filter.labels && !filter.fields) remaining = page.remaining;
+      return sendList(call, page.items, rv, next, remaining);
+    }
+    std::vector<CachedPtr> items;
+    std::string nextKey;
+    std::string from = info.storagePrefix + start + std::string(1, '\0');
+    std::string end = info.storagePrefix;
+    end.back() = static_cast<char>(end.back() + 1);
+    if (!filter.ns.empty() && info.namespaced) {
+      end = info.storagePrefix + filter.ns + "0";  // '/' + 1
+    }
+    bool more = false;
+    while (true) {
+      store::RangeRequest req;
+      req.key = from;
+      req.rangeEnd = end;
+      req.revision = rv;
+      req.limit = std::max<int64_t>(limit ? limit + 1 : 0, 256);
+      auto page = store_->range(req);
+      if (!page.ok()) {
+        if (page.status().code() == 410) {
+          return sendStatus(call, Status::expired(
+              "The provided continue parameter is too old to display a consistent list result. "
+              "You can start a new list without the continue parameter."));
+        }
+        return sendStatus(call, page.status());
+      }
+      for (const auto& kv : page->kvs) {
+        auto obj = cache->makeCached(kv.key, kv.value, kv.modRevision);
+        if (!filter.matches(*obj)) continue;
+        if (limit && static_cast<int64_t>(items.size()) >= limit) {
+          more = true;
+          break;
+        }
+        items.push_back(std::move(obj));
+      }
+      if (more || !page->more || page->kvs.empty()) break;
+      from = page->kvs.back().key + std::string(1, '\0');
+    }
+    if (more) nextKey = items.back()->key.substr(info.storagePrefix.size());
+    return sendList(call, items, rv, more ? encodeContinue(rv, nextKey) : "", std::nullopt);
+  }
+
+  const std::string& rv = call.param("resourceVersion");
+  const std::string& match = call.param("resourceVersionMatch");
+  if (!match.empty() && match != "NotOlderThan" && match != "Exact") {
+    return sendStatus(call, Status::badRequest("resourceVersionMatch must be \"NotOlderThan\" or \"Exact\""));
+  }
+  if (rv.empty()) {
+    if (auto st = cache->waitUntilFresh(consistentRevision(), kFreshTimeout); !st.isOk()) return sendStatus(call, st);
+  } else if (rv != "0") {
+    int64_t wanted = 0;
+    try {
+      wanted = std::stoll(rv);
+    } catch (...) {
+      return sendStatus(call, Status::badRequest("resourceVersion must be an integer, not \"" + rv + "\""));
+    }
+    if (match == "Exact") {
+      // TODO(store): serve exact-revision lists from the store's history; the cache serves
+      // them only when nothing changed since.
+      if (cache->lastChangeRevision() > wanted) {
+        return sendStatus(call, Status::expired("too old resource version: " + rv + " (" +
+                                                std::to_string(cache->lastChangeRevision()) + ")"));
+      }
+    } else if (auto st = cache->waitUntilFresh(wanted, kFreshTimeout); !st.isOk()) {
+      return sendStatus(call, st);
+    }
+  }
+  auto page = cache->list(filter, "", limit);
+  std::string next = page.more ? encodeContinue(page.revision, page.nextKey.substr(info.storagePrefix.size())) : "";
+  std::optional<int64_t> remaining;
+  if (!filter.labels && !filter.fields) remaining = page.remaining;
+  sendList(call, page.items, page.revision, next, remaining);
+}
+
+}  // namespace orrery::apiserver

@@ -1,0 +1,184 @@
+#include "engine/apiserver/handler.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace orrery::apiserver {
+
+namespace {
+
+constexpr const char* kJson = "application/json";
+
+bool hasGroup(const UserInfo& user, const std::string& group) {
+  return std::find(user.groups.begin(), user.groups.end(), group) != user.groups.end();
+}
+
+}  // namespace
+
+ApiHandler::ApiHandler(std::shared_ptr<store::Store> store,
+                       std::shared_ptr<api::ResourceRegistry> resources,
+                       std::shared_ptr<api::SchemaRegistry> schemas, std::string clusterName)
+    : store_(std::move(store)),
+      resources_(std::move(resources)),
+      schemas_(std::move(schemas)),
+      clusterName_(std::move(clusterName)) {}
+
+ApiHandler::~ApiHandler() { shutdown(); }
+
+void ApiHandler::shutdown() {
+  if (shuttingDown_.exchange(true)) return;
+  std::lock_guard lock(cachesMu_);
+  caches_.clear();  // each cache ends its watchers
+}
+
+void ApiHandler::tick() {
+  // Called every second: ends watches whose time is up; bookmarks go out every 10 s.
+  static thread_local int ticks = 0;
+  bool bookmarks = ++ticks % 10 == 0;
+  std::vector<WatchCache*> caches;
+  {
+    std::lock_guard lock(cachesMu_);
+    for (auto& [_, c] : caches_) caches.push_back(c.get());
+  }
+  auto now = std::chrono::steady_clock::now();
+  for (auto* c : caches) c->sweep(now, bookmarks);
+}
+
+void ApiHandler::sendRaw(Call& call, int code, const std::string& contentType, std::string body) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& w : call.warnings) {
+    std::string escaped;
+    for (char c : w) {
+      if (c == '"' || c == '\\') escaped.push_back('\\');
+      escaped.push_back(c);
+    }
+    headers.emplace_back("Warning", "299 - \"" + escaped + "\"");
+  }
+  headers.emplace_back("Audit-Id", call.http.header("audit-id"));
+  call.responder->send(code, contentType, std::move(body), headers);
+}
+
+void ApiHandler::sendJson(Call& call, int code, const nlohmann::json& body) {
+  sendRaw(call, code, kJson, body.dump());
+}
+
+void ApiHandler::sendStatus(Call& call, const api::Status& status) {
+  if (status.code() >= 500) {
+    spdlog::warn("apiserver: {} {} -> {} {}", call.http.method, call.http.path, status.code(),
+                 status.message());
+  }
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (status.retryAfterSeconds) headers.emplace_back("Retry-After", std::to_string(*status.retryAfterSeconds));
+  call.responder->send(status.code(), kJson, status.toJson().dump(), headers);
+}
+
+UserInfo ApiHandler::authenticate(const HttpRequest& request) const {
+  UserInfo user;
+  if (request.peer.present && !request.peer.commonName.empty()) {
+    user.name = request.peer.commonName;
+    user.groups = request.peer.organizations;
+    user.groups.push_back("system:authenticated");
+    user.authenticated = true;
+  }
+  // TODO(rbac): service account bearer tokens (JWT signed with the cluster's sa.key).
+  return user;
+}
+
+api::Status ApiHandler::authorize(const Call& call) const {
+  if (hasGroup(call.user, "system:masters")) return {};
+  // TODO(rbac): evaluate Roles/ClusterRoles and their bindings for other identities.
+  const auto& i = call.info;
+  std::string msg;
+  if (i.isResourceRequest) {
+    std::string resource = i.resource + (i.subresource.empty() ? "" : "/" + i.subresource);
+    msg = resource + (i.group.empty() ? "" : "." + i.group);
+    if (!i.name.empty()) msg += " \"" + i.name + "\"";
+    msg += " is forbidden: User \"" + call.user.name + "\" cannot " + i.verb + " resource \"" +
+           resource + "\" in API group \"" + i.group + "\"";
+    msg += i.ns.empty() ? " at the cluster scope" : " in the namespace \"" + i.ns + "\"";
+  } else {
+    msg = "forbidden: User \"" + call.user.name + "\" cannot " + i.verb + " path \"" + i.path + "\"";
+  }
+  return api::Status::forbidden(msg);
+}
+
+void ApiHandler::handle(HttpRequest& request, std::shared_ptr<Responder> responder) {
+  Call call{request, std::move(responder), parseRequestInfo(request), {}, std::nullopt, {},
+            std::chrono::system_clock::now()};
+  call.user = authenticate(request);
+  if (!call.user.authenticated) {
+    sendStatus(call, api::Status::unauthorized());
+    return;
+  }
+  route(call);
+}
+
+void ApiHandler::route(Call& call) {
+  if (serveNonResource(call)) return;
+  if (!call.info.isResourceRequest) {
+    sendStatus(call, api::Status(404, api::reason::kNotFound, "the server could not find the requested resource"));
+    return;
+  }
+  if (auto st = authorize(call); !st.isOk()) return sendStatus(call, st);
+  serveResource(call);
+}
+
+bool ApiHandler::serveNonResource(Call& call) {
+  const std::string& path = call.http.path;
+  const auto& info = call.info;
+  if (path == "/version" || path == "/version/") {
+    sendJson(call, 200,
+             {{"major", "1"},
+              {"minor", "32"},
+              {"gitVersion", "v1.32.0-orrery"},
+              {"gitCommit", "orrery"},
+              {"gitTreeState", "clean"},
+              {"buildDate", "2026-11-24T00:00:00Z"},
+              {"goVersion", "c++20"},
+              {"compiler", "gcc"},
+              {"platform", "linux/amd64"}});
+    return true;
+  }
+  if (path == "/healthz" || path == "/livez" || path == "/readyz") {
+    if (call.http.hasParam("verbose")) {
+      sendRaw(call, 200, "text/plain; charset=utf-8",
+              "[+]ping ok\n[+]etcd ok\n[+]poststarthook/orrery-bootstrap ok\n" + path.substr(1) +
+                  " check passed\n");
+    } else {
+      sendRaw(call, 200, "text/plain; charset=utf-8", "ok");
+    }
+    return true;
+  }
+  if (path.rfind("/openapi/", 0) == 0) {
+    serveOpenApi(call);
+    return true;
+  }
+  if (call.info.isResourceRequest) return false;
+  if (path == "/api" || path == "/api/") {
+    serveApiVersions(call);
+    return true;
+  }
+  if (path == "/apis" || path == "/apis/") {
+    serveApiGroupList(call);
+    return true;
+  }
+  if (info.apiPrefix == "api" && !info.version.empty()) {
+    serveResourceList(call, "", info.version);
+    return true;
+  }
+  if (info.apiPrefix == "apis" && !info.group.empty() && !info.version.empty()) {
+    serveResourceList(call, info.group, info.version);
+    return true;
+  }
+  if (info.apiPrefix == "apis") {
+    // /apis/{group}
+    auto group = path.substr(std::string("/apis/").size());
+    if (!group.empty() && group.back() == '/') group.pop_back();
+    serveApiGroup(call, group);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace orrery::apiserver

@@ -1,0 +1,180 @@
+#pragma once
+// The REST layer of the API server: routes a request to discovery, OpenAPI or a resource,
+// authenticates and authorizes it, and runs create/get/list/watch/update/patch/delete over
+// the store and the watch caches. Internal to engine/apiserver.
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/api/managed_fields.h"
+#include "engine/api/resource.h"
+#include "engine/api/schema.h"
+#include "engine/api/status.h"
+#include "engine/apiserver/http_server.h"
+#include "engine/apiserver/request_info.h"
+#include "engine/apiserver/watch_cache.h"
+#include "engine/store/store.h"
+
+namespace orrery::apiserver {
+
+/// Who is asking (user.Info).
+struct UserInfo {
+  std::string name;
+  std::vector<std::string> groups;
+  bool authenticated = false;
+};
+
+/// One request on its way through the handler: the parsed path, the identity, the response.
+struct Call {
+  HttpRequest& http;
+  std::shared_ptr<Responder> responder;
+  RequestInfo info;
+  UserInfo user;
+  std::optional<api::ResourceInfo> resource;
+  std::vector<std::string> warnings;  // sent as `Warning: 299 - "..."` headers
+  std::chrono::system_clock::time_point now;
+
+  const std::string& param(const std::string& name) const { return http.param(name); }
+  bool dryRun() const { return http.param("dryRun") == "All"; }
+};
+
+/// How a response body is wanted (Accept header).
+enum class Representation { kObject, kTable, kPartialMetadata };
+
+class ApiHandler {
+ public:
+  ApiHandler(std::shared_ptr<store::Store> store, std::shared_ptr<api::ResourceRegistry> resources,
+             std::shared_ptr<api::SchemaRegistry> schemas, std::string clusterName);
+  ~ApiHandler();
+
+  void handle(HttpRequest& request, std::shared_ptr<Responder> responder);
+
+  /// Creates the objects every cluster starts with (namespaces, the kubernetes service,
+  /// RBAC roles). Idempotent: existing objects are left alone.
+  api::Status bootstrap(uint16_t port);
+
+  /// The store's revision at start-up: consistent reads wait for at least this.
+  void noteStartRevision(int64_t revision) { noteWrite(revision); }
+  api::Status loadCustomResourcesAtStart() { return loadCustomResources(); }
+
+  /// Sends bookmarks to watchers that asked for them; called periodically.
+  void tick();
+
+  /// Ends every watch (server stopping).
+  void shutdown();
+
+ private:
+  friend class CrudOps;
+
+  // --- responses
+  void sendJson(Call& call, int code, const nlohmann::json& body);
+  void sendRaw(Call& call, int code, const std::string& contentType, std::string body);
+  void sendStatus(Call& call, const api::Status& status);
+
+  // --- routing
+  void route(Call& call);
+  bool serveNonResource(Call& call);
+  void serveResource(Call& call);
+  UserInfo authenticate(const HttpRequest& request) const;
+  api::Status authorize(const Call& call) const;
+
+  // --- discovery and OpenAPI (discovery.cpp)
+  void serveApiVersions(Call& call);
+  void serveApiGroupList(Call& call);
+  void serveApiGroup(Call& call, const std::string& group);
+  void serveResourceList(Call& call, const std::string& group, const std::string& version);
+  void serveAggregatedDiscovery(Call& call, bool legacy, const std::string& version);
+  void serveOpenApi(Call& call);
+  nlohmann::json apiResourceJson(const api::ResourceInfo& r,
+                                 const std::vector<api::ResourceInfo>& all) const;
+
+  // --- resources (crud.cpp)
+  void get(Call& call);
+  void list(Call& call);
+  void watch(Call& call);
+  void create(Call& call);
+  void update(Call& call);
+  void patch(Call& call);
+  void remove(Call& call);
+  void removeCollection(Call& call);
+  void createSubresource(Call& call);  // binding, eviction, reviews
+
+  // --- writes (crud_write.cpp)
+  struct DeleteOptions {
+    std::optional<int64_t> gracePeriodSeconds;
+    std::string propagationPolicy;
+    std::string preconditionUid, preconditionRv;
+    bool dryRun = false;
+  };
+  api::Result<DeleteOptions> deleteOptions(Call& call) const;
+  api::Result<nlohmann::json> deleteObject(Call& call, const std::string& ns, const std::string& name,
+                                           const DeleteOptions& options, bool* deletedNow);
+  api::Result<nlohmann::json> createObject(Call& call, nlohmann::json object, bool managedByApply);
+  /// The update path shared by PUT, PATCH and apply: strategy, validation, managed fields,
+  /// no-op detection, compare-and-swap on `current`. *casFailed tells a lost race (retry).
+  api::Result<nlohmann::json> commitUpdate(Call& call, nlohmann::json updated,
+                                           const store::KeyValue& current,
+                                           const std::string& subresource, bool managedByApply,
+                                           bool* casFailed);
+  api::ManagerInfo managerFor(const Call& call, const std::string& subresource) const;
+  nlohmann::json scaleOf(const nlohmann::json& object) const;
+
+  // --- access reviews and custom resources (reviews.cpp, custom_resources.cpp)
+  static bool isReviewResource(const api::ResourceInfo& info);
+  void createReview(Call& call);
+  bool allowed(const UserInfo& user, const std::string& verb, const std::string& group,
+               const std::string& resource, const std::string& ns) const;
+  api::Status admitCustomResourceDefinition(nlohmann::json& crd, const nlohmann::json* old);
+  /// Called after every successful write: keeps served custom resources in step with CRDs.
+  void afterWrite(const api::ResourceInfo& info, const nlohmann::json& object, bool deleted);
+  /// Registers the resources of every stored CRD (start-up).
+  api::Status loadCustomResources();
+  void registerCustomResource(const nlohmann::json& crd);
+  void unregisterCustomResource(const nlohmann::json& crd);
+
+  // --- shared machinery (crud.cpp)
+  WatchCache* cacheFor(const api::ResourceInfo& info, api::Status* error);
+  std::string storageKey(const api::ResourceInfo& info, const std::string& ns,
+                         const std::string& name) const;
+  api::Result<nlohmann::json> decodeBody(Call& call, const std::string& body,
+                                         const std::string& contentType);
+  api::Status checkAndPrune(Call& call, nlohmann::json& object, const api::Schema* schema,
+                            const std::string& rawBody);
+  api::Result<nlohmann::json> admitAndStore(Call& call, nlohmann::json object,
+                                            const std::optional<store::KeyValue>& current,
+                                            bool* created);
+  api::Status ensureNamespaceAccepts(Call& call, const std::string& ns);
+  void allocateServiceAddresses(nlohmann::json& service, const nlohmann::json* old);
+  Representation representation(const Call& call) const;
+  void sendObject(Call& call, int code, const nlohmann::json& object);
+  void sendList(Call& call, const std::vector<CachedPtr>& items, int64_t revision,
+                const std::string& continueToken, std::optional<int64_t> remaining);
+  const api::Schema* schemaFor(const api::ResourceInfo& info) const;
+  void noteWrite(int64_t revision);
+  int64_t consistentRevision();
+
+  std::shared_ptr<store::Store> store_;
+  std::shared_ptr<api::ResourceRegistry> resources_;
+  std::shared_ptr<api::SchemaRegistry> schemas_;
+  std::string clusterName_;
+
+  std::mutex cachesMu_;
+  std::map<std::string, std::unique_ptr<WatchCache>> caches_;  // by storage prefix
+  std::atomic<int64_t> lastWrittenRevision_{0};
+  std::mutex allocMu_;  // service IP / node port allocation
+
+  // Cached serialized discovery and OpenAPI documents, rebuilt when resources change.
+  std::mutex docsMu_;
+  std::map<std::string, std::string> docs_;
+  std::atomic<bool> shuttingDown_{false};
+};
+
+}  // namespace orrery::apiserver

@@ -1,0 +1,80 @@
+#pragma once
+// HTTPS transport of the API server (Boost.Beast over OpenSSL). It parses requests, verifies
+// client certificates, and hands each request to a handler on a worker thread, so a handler
+// may block on the store while the I/O threads keep serving other connections. Responses are
+// either whole bodies or chunked streams (watch).
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/api/status.h"
+
+namespace orrery::apiserver {
+
+/// The identity a TLS client certificate proves: CN is the user, O the groups (as kube does).
+struct PeerCertificate {
+  bool present = false;
+  std::string commonName;
+  std::vector<std::string> organizations;
+};
+
+struct HttpRequest {
+  std::string method;   // "GET", "POST", ...
+  std::string path;     // percent-decoded path, no query
+  std::map<std::string, std::string> query;  // decoded; a repeated key keeps the first value
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  PeerCertificate peer;
+  std::string remoteAddress;
+
+  const std::string& header(const std::string& lowerName) const;
+  const std::string& param(const std::string& name) const;
+  bool hasParam(const std::string& name) const { return query.count(name) > 0; }
+};
+
+/// Answers one request. Thread-safe: a streaming response may be written from any thread.
+class Responder {
+ public:
+  virtual ~Responder() = default;
+  /// A whole response. Call exactly once (unless streaming).
+  virtual void send(int status, const std::string& contentType, std::string body,
+                    const std::vector<std::pair<std::string, std::string>>& extraHeaders = {}) = 0;
+  /// Starts a chunked response (watch). Then writeChunk() any number of times, then endStream().
+  virtual void startStream(int status, const std::string& contentType) = 0;
+  /// Queues a chunk. Returns false once the connection is gone (the caller should stop).
+  /// `pending` (optional) receives the number of bytes still queued, to bound slow clients.
+  virtual bool writeChunk(std::shared_ptr<const std::string> data, size_t* pending = nullptr) = 0;
+  virtual void endStream() = 0;
+  /// Called once when the connection closes (client went away or server stopping).
+  virtual void onClose(std::function<void()> callback) = 0;
+};
+
+using HttpHandler = std::function<void(HttpRequest&, std::shared_ptr<Responder>)>;
+
+struct HttpServerOptions {
+  std::string bindAddress = "127.0.0.1";
+  uint16_t port = 0;
+  std::string certFile, keyFile, clientCaFile;
+  int ioThreads = 2;
+  int workerThreads = 32;
+  size_t maxBodyBytes = 3 * 1024 * 1024;  // kube-apiserver's limit for JSON bodies
+};
+
+class HttpServer {
+ public:
+  virtual ~HttpServer() = default;
+  virtual uint16_t port() const = 0;
+  virtual void stop() = 0;
+};
+
+api::Result<std::unique_ptr<HttpServer>> startHttpServer(const HttpServerOptions& options,
+                                                         HttpHandler handler);
+
+/// "a%2Fb" -> "a/b"; '+' stays '+' in paths and becomes ' ' in query values.
+std::string percentDecode(std::string_view text, bool plusIsSpace);
+
+}  // namespace orrery::apiserver

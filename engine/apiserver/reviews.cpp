@@ -1,0 +1,101 @@
+// Access reviews (`kubectl auth can-i`, `kubectl auth whoami`): create-only resources that
+// are answered, never stored.
+
+#include <algorithm>
+
+#include "engine/apiserver/handler.h"
+
+namespace orrery::apiserver {
+
+using api::Status;
+using nlohmann::json;
+
+bool ApiHandler::isReviewResource(const api::ResourceInfo& info) {
+  if (info.group == "authorization.k8s.io") {
+    return info.resource == "selfsubjectaccessreviews" || info.resource == "selfsubjectrulesreviews" ||
+           info.resource == "subjectaccessreviews" || info.resource == "localsubjectaccessreviews";
+  }
+  if (info.group == "authentication.k8s.io") {
+    return info.resource == "selfsubjectreviews" || info.resource == "tokenreviews";
+  }
+  return false;
+}
+
+bool ApiHandler::allowed(const UserInfo& user, const std::string& verb, const std::string& group,
+                         const std::string& resource, const std::string& ns) const {
+  if (std::find(user.groups.begin(), user.groups.end(), "system:masters") != user.groups.end()) return true;
+  // TODO(rbac): evaluate Roles/ClusterRoles and bindings for other identities.
+  return false;
+}
+
+void ApiHandler::createReview(Call& call) {
+  const auto& info = *call.resource;
+  json body = json::parse(call.http.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return sendStatus(call, Status::badRequest("the request body must be a " + info.kind + " JSON object"));
+  }
+  json response = body;
+  response["apiVersion"] = info.apiVersion();
+  response["kind"] = info.kind;
+  if (!response.contains("metadata") || !response["metadata"].is_object()) response["metadata"] = json::object();
+  response["metadata"]["creationTimestamp"] = nullptr;
+  const json spec = body.value("spec", json::object());
+
+  if (info.resource == "selfsubjectreviews") {
+    json groups = json::array();
+    for (const auto& g : call.user.groups) groups.push_back(g);
+    response["status"] = {{"userInfo", {{"username", call.user.name}, {"groups", groups}}}};
+    return sendJson(call, 201, response);
+  }
+  if (info.resource == "tokenreviews") {
+    // TODO(rbac): service account tokens.
+    response["status"] = {{"authenticated", false}, {"user", json::object()},
+                          {"error", "token authentication is not available on this cluster yet"}};
+    return sendJson(call, 201, response);
+  }
+  if (info.resource == "selfsubjectrulesreviews") {
+    if (spec.value("namespace", "").empty()) {
+      return sendStatus(call, Status::invalid(info.group, info.kind, "",
+                                              {{"FieldValueRequired", "Required value: no namespace on request", "spec.namespace"}}));
+    }
+    bool admin = allowed(call.user, "*", "*", "*", spec.value("namespace", ""));
+    json resourceRules = json::array();
+    json nonResourceRules = json::array();
+    if (admin) {
+      resourceRules.push_back({{"verbs", {"*"}}, {"apiGroups", {"*"}}, {"resources", {"*"}}});
+      nonResourceRules.push_back({{"verbs", {"*"}}, {"nonResourceURLs", {"*"}}});
+    }
+    response["status"] = {{"resourceRules", resourceRules}, {"nonResourceRules", nonResourceRules},
+                          {"incomplete", false}};
+    return sendJson(call, 201, response);
+  }
+
+  // SubjectAccessReview kinds.
+  UserInfo subject = call.user;
+  if (info.resource == "subjectaccessreviews" || info.resource == "localsubjectaccessreviews") {
+    subject.name = spec.value("user", "");
+    subject.groups.clear();
+    for (const auto& g : spec.value("groups", json::array())) {
+      if (g.is_string()) subject.groups.push_back(g.get<std::string>());
+    }
+  }
+  bool ok = false;
+  if (spec.contains("resourceAttributes")) {
+    const auto& ra = spec["resourceAttributes"];
+    std::string ns = ra.value("namespace", "");
+    if (info.resource == "localsubjectaccessreviews") ns = call.info.ns;
+    ok = allowed(subject, ra.value("verb", ""), ra.value("group", ""), ra.value("resource", ""), ns);
+  } else if (spec.contains("nonResourceAttributes")) {
+    ok = allowed(subject, spec["nonResourceAttributes"].value("verb", ""), "", "", "");
+  } else {
+    return sendStatus(call, Status::invalid(info.group, info.kind, "",
+                                            {{"FieldValueRequired",
+                                              "Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified",
+                                              "spec.resourceAttributes"}}));
+  }
+  response["status"] = {{"allowed", ok}};
+  if (ok) response["status"]["reason"] = "the user is in group system:masters";
+  sendJson(call, 201, response);
+}
+
+}  // namespace orrery::apiserver

@@ -1,0 +1,156 @@
+// WATCH: a chunked stream of {"type":...,"object":...} lines from the watch cache, resumable
+// from a resourceVersion, with bookmarks, timeouts, and 410 once history is gone.
+
+#include <random>
+
+#include "engine/api/selector.h"
+#include "engine/api/table.h"
+#include "engine/apiserver/handler.h"
+
+namespace orrery::apiserver {
+
+using api::Status;
+using nlohmann::json;
+
+namespace {
+
+// A client that stops reading is dropped once this much is queued for it, as kube-apiserver
+// closes unresponsive watchers instead of letting them hold memory.
+constexpr size_t kMaxPendingBytes = 64 * 1024 * 1024;
+
+class HttpWatcher : public CacheWatcher {
+ public:
+  HttpWatcher(std::shared_ptr<Responder> responder, const api::ResourceInfo& info, bool table,
+              bool annotateFirstBookmark)
+      : responder_(std::move(responder)), info_(info), table_(table),
+        annotateNextBookmark_(annotateFirstBookmark) {}
+
+  bool deliver(EventType type, const CachedPtr& object) override {
+    std::shared_ptr<const std::string> frame;
+    if (table_) {
+      json row = api::buildTable(info_, {object->parse()}, "Metadata", std::to_string(object->revision), "",
+                                 std::chrono::system_clock::now());
+      frame = std::make_shared<std::string>(
+          json{{"type", eventTypeName(type)}, {"object", row}}.dump() + "\n");
+    } else {
+      frame = object->frame(type);
+    }
+    return write(std::move(frame));
+  }
+
+  bool bookmark(int64_t revision) override {
+    json meta = {{"resourceVersion", std::to_string(revision)}, {"creationTimestamp", nullptr}};
+    if (annotateNextBookmark_) {
+      meta["annotations"] = {{"k8s.io/initial-events-end", "true"}};
+      annotateNextBookmark_ = false;
+    }
+    json event = {{"type", "BOOKMARK"},
+                  {"object", {{"kind", info_.kind}, {"apiVersion", info_.apiVersion()}, {"metadata", meta}}}};
+    return write(std::make_shared<std::string>(event.dump() + "\n"));
+  }
+
+  void terminate(const Status& status) override {
+    json event = {{"type", "ERROR"}, {"object", status.toJson()}};
+    responder_->writeChunk(std::make_shared<std::string>(event.dump() + "\n"));
+    responder_->endStream();
+  }
+
+  void finish() override { responder_->endStream(); }
+
+ private:
+  bool write(std::shared_ptr<const std::string> frame) {
+    size_t pending = 0;
+    if (!responder_->writeChunk(std::move(frame), &pending)) return false;
+    if (pending > kMaxPendingBytes) {
+      responder_->endStream();
+      return false;
+    }
+    return true;
+  }
+
+  std::shared_ptr<Responder> responder_;
+  api::ResourceInfo info_;
+  bool table_;
+  bool annotateNextBookmark_;
+};
+
+bool truthy(const std::string& v) { return v == "1" || v == "true" || v == "True"; }
+
+}  // namespace
+
+void ApiHandler::watch(Call& call) {
+  const auto& info = *call.resource;
+  Filter filter;
+  filter.ns = call.info.ns;
+  filter.name = call.info.name;
+  if (!call.param("labelSelector").empty()) {
+    auto sel = api::LabelSelector::parse(call.param("labelSelector"));
+    if (!sel.ok()) return sendStatus(call, sel.status());
+    filter.labels = std::move(*sel);
+  }
+  if (!call.param("fieldSelector").empty()) {
+    auto sel = api::FieldSelector::parse(call.param("fieldSelector"), info.group, info.kind);
+    if (!sel.ok()) return sendStatus(call, sel.status());
+    filter.fields = std::move(*sel);
+  }
+  const std::string& rv = call.param("resourceVersion");
+  const bool bookmarks = truthy(call.param("allowWatchBookmarks"));
+  const bool sendInitialEvents = truthy(call.param("sendInitialEvents"));
+  if (call.http.hasParam("sendInitialEvents") &&
+      (call.param("resourceVersionMatch") != "NotOlderThan" || !bookmarks)) {
+    return sendStatus(call, Status::invalid("meta.k8s.io", "ListOptions", "",
+                                            {{"FieldValueForbidden",
+                                              "Forbidden: sendInitialEvents requires setting resourceVersionMatch "
+                                              "to NotOlderThan and allowWatchBookmarks",
+                                              "sendInitialEvents"}}));
+  }
+  int64_t from = 0;
+  bool initialEvents = rv.empty() || rv == "0" || sendInitialEvents;
+  if (!rv.empty()) {
+    try {
+      from = std::stoll(rv);
+    } catch (...) {
+      return sendStatus(call, Status::badRequest("resourceVersion must be an integer, not \"" + rv + "\""));
+    }
+  }
+  Status error;
+  auto* cache = cacheFor(info, &error);
+  if (!cache) return sendStatus(call, error);
+  if (rv.empty()) {
+    if (auto st = cache->waitUntilFresh(consistentRevision(), std::chrono::seconds(3)); !st.isOk()) return sendStatus(call, st);
+  } else if (from > 0) {
+    if (auto st = cache->waitUntilFresh(from, std::chrono::seconds(3)); !st.isOk()) return sendStatus(call, st);
+  }
+
+  bool table = representation(call) == Representation::kTable;
+  auto watcher = std::make_shared<HttpWatcher>(call.responder, info, table, sendInitialEvents);
+  watcher->filter = std::move(filter);
+  watcher->wantsBookmarks = bookmarks;
+  // kube-apiserver ends a watch after timeoutSeconds, or a random 30-60 minutes.
+  int64_t timeout = 0;
+  if (!call.param("timeoutSeconds").empty()) {
+    try {
+      timeout = std::stoll(call.param("timeoutSeconds"));
+    } catch (...) {
+      return sendStatus(call, Status::badRequest("timeoutSeconds must be an integer"));
+    }
+  }
+  if (timeout <= 0) {
+    thread_local std::mt19937 rng{std::random_device{}()};
+    timeout = std::uniform_int_distribution<int64_t>(1800, 3600)(rng);
+  }
+  watcher->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+
+  call.responder->startStream(200, "application/json");
+  std::weak_ptr<HttpWatcher> weak = watcher;
+  call.responder->onClose([cache, weak] {
+    if (auto w = weak.lock()) cache->removeWatcher(w.get());
+  });
+  auto st = cache->addWatcher(watcher, from, initialEvents, sendInitialEvents);
+  if (!st.isOk()) {
+    // As kube-apiserver's cacher: the stream starts, then says why it ends (410 Expired).
+    watcher->terminate(st);
+  }
+}
+
+}  // namespace orrery::apiserver

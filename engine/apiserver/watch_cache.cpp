@@ -1,0 +1,358 @@
+#include "engine/apiserver/watch_cache.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace orrery::apiserver {
+
+namespace {
+
+// Field labels kube-apiserver supports beyond metadata.name/namespace, per resource. The
+// cache extracts these once per object version so selectors never parse JSON.
+std::vector<std::string> fieldPathsFor(const api::ResourceInfo& info) {
+  if (!info.group.empty() && info.group != "apps" && info.group != "batch" &&
+      info.group != "events.k8s.io") {
+    return {};
+  }
+  const std::string& r = info.resource;
+  if (r == "pods") {
+    return {"spec.nodeName",      "spec.restartPolicy", "spec.schedulerName",
+            "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
+            "status.podIP",       "status.nominatedNodeName"};
+  }
+  if (r == "events") {
+    return {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+            "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+            "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type",
+            "regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "note"};
+  }
+  if (r == "secrets") return {"type"};
+  if (r == "nodes") return {"spec.unschedulable"};
+  if (r == "namespaces") return {"status.phase"};
+  if (r == "replicasets" || r == "replicationcontrollers") return {"status.replicas"};
+  if (r == "jobs") return {"status.successful"};
+  if (r == "services") return {"spec.clusterIP", "spec.type"};
+  return {};
+}
+
+std::string scalarText(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  if (v.is_number()) return v.dump();
+  return "";
+}
+
+std::string extractField(const nlohmann::json& object, const std::string& path) {
+  // Booleans that kube reports as "false" when unset.
+  static const std::vector<std::string> falseWhenAbsent = {"spec.hostNetwork", "spec.unschedulable"};
+  if (path == "source") {  // core/v1 Event: source.component
+    auto s = object.find("source");
+    if (s != object.end() && s->is_object()) return scalarText(s->value("component", nlohmann::json()));
+    return "";
+  }
+  const nlohmann::json* cur = &object;
+  size_t start = 0;
+  while (true) {
+    auto dot = path.find('.', start);
+    auto part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!cur->is_object()) { cur = nullptr; break; }
+    auto it = cur->find(part);
+    if (it == cur->end()) { cur = nullptr; break; }
+    cur = &*it;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (!cur || cur->is_null()) {
+    if (std::find(falseWhenAbsent.begin(), falseWhenAbsent.end(), path) != falseWhenAbsent.end()) return "false";
+    return "";
+  }
+  return scalarText(*cur);
+}
+
+}  // namespace
+
+const char* eventTypeName(EventType type) {
+  switch (type) {
+    case EventType::kAdded: return "ADDED";
+    case EventType::kModified: return "MODIFIED";
+    case EventType::kDeleted: return "DELETED";
+  }
+  return "ERROR";
+}
+
+std::shared_ptr<const std::string> CachedObject::frame(EventType type) const {
+  auto& slot = frames_[static_cast<int>(type)];
+  if (!slot) {
+    auto text = std::make_shared<std::string>();
+    text->reserve(json.size() + 40);
+    text->append("{\"type\":\"").append(eventTypeName(type)).append("\",\"object\":");
+    text->append(json).append("}\n");
+    slot = std::move(text);
+  }
+  return slot;
+}
+
+bool Filter::matches(const CachedObject& object) const {
+  if (!ns.empty() && object.ns != ns) return false;
+  if (!name.empty() && object.name != name) return false;
+  if (labels && !labels->empty() && !labels->matches(object.labels)) return false;
+  if (fields && !fields->empty()) {
+    for (const auto& term : fields->terms()) {
+      std::string value;
+      if (term.field == "metadata.name") value = object.name;
+      else if (term.field == "metadata.namespace") value = object.ns;
+      else {
+        auto it = object.fields.find(term.field);
+        if (it != object.fields.end()) value = it->second;
+      }
+      if ((value == term.value) != term.equals) return false;
+    }
+  }
+  return true;
+}
+
+WatchCache::WatchCache(store::Store& store, api::ResourceInfo info, size_t capacity)
+    : store_(store), info_(std::move(info)), capacity_(capacity), fieldPaths_(fieldPathsFor(info_)) {}
+
+WatchCache::~WatchCache() {
+  if (storeWatch_) storeWatch_->cancel();
+  std::lock_guard lock(mu_);
+  for (auto& w : watchers_) w->terminate(api::Status::serviceUnavailable("the server is shutting down"));
+  watchers_.clear();
+}
+
+CachedPtr WatchCache::makeCached(const std::string& key, const std::string& value,
+                                 int64_t revision) const {
+  auto object = std::make_shared<CachedObject>();
+  object->key = key;
+  object->revision = revision;
+  nlohmann::json parsed = nlohmann::json::parse(value, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    // Not an object we wrote: serve it as an empty object rather than crash a list.
+    spdlog::warn("apiserver: store key {} does not hold a JSON object; skipped", key);
+    parsed = nlohmann::json::object();
+  }
+  auto& meta = parsed["metadata"];
+  if (!meta.is_object()) meta = nlohmann::json::object();
+  meta["resourceVersion"] = std::to_string(revision);
+  object->ns = meta.value("namespace", "");
+  object->name = meta.value("name", "");
+  auto labels = meta.find("labels");
+  object->labels = labels != meta.end() && labels->is_object() ? *labels : nlohmann::json::object();
+  for (const auto& path : fieldPaths_) object->fields[path] = extractField(parsed, path);
+  object->json = parsed.dump();
+  return object;
+}
+
+api::Status WatchCache::start() {
+  store::RangeRequest request;
+  request.key = info_.storagePrefix;
+  request.prefix = true;
+  auto range = store_.range(request);
+  if (!range.ok()) return range.status();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& kv : range->kvs) objects_[kv.key] = makeCached(kv.key, kv.value, kv.modRevision);
+    revision_ = range->revision;
+    oldestRevision_ = range->revision;
+    // Deletions before start-up are not known here: count the cache's whole past as changed.
+    lastChange_ = range->revision;
+  }
+  store::WatchRequest watch;
+  watch.key = info_.storagePrefix;
+  watch.prefix = true;
+  watch.startRevision = range->revision + 1;
+  watch.prevKv = true;
+  watch.progressNotify = true;
+  auto handle = store_.watch(watch, [this](const store::WatchResponse& r) { onStoreEvents(r); });
+  if (!handle.ok()) return handle.status();
+  storeWatch_ = std::move(handle).value();
+  return {};
+}
+
+void WatchCache::onStoreEvents(const store::WatchResponse& response) {
+  std::lock_guard lock(mu_);
+  if (!response.status.isOk()) {
+    // The store cannot feed us any more (closed, or compacted past us): end every watcher
+    // so clients re-list, as kube-apiserver's cacher does.
+    failed_ = response.status;
+    for (auto& w : watchers_) w->terminate(response.status);
+    watchers_.clear();
+    fresh_.notify_all();
+    return;
+  }
+  for (const auto& event : response.events) apply(event);
+  // Progress notifications move the cache on through other resources' writes, so a
+  // consistent read of this resource never waits for an event that will not come.
+  revision_ = std::max(revision_, response.revision);
+  fresh_.notify_all();
+}
+
+void WatchCache::apply(const store::Event& event) {
+  const int64_t revision = event.kv.modRevision;
+  CachedPtr previous;
+  if (auto it = objects_.find(event.kv.key); it != objects_.end()) previous = it->second;
+  CachedPtr object;
+  EventType type;
+  if (event.type == store::Event::Type::kPut) {
+    object = makeCached(event.kv.key, event.kv.value, revision);
+    type = event.kv.version == 1 || !previous ? EventType::kAdded : EventType::kModified;
+    objects_[event.kv.key] = object;
+  } else {
+    const std::string* last = event.prevKv ? &event.prevKv->value : (previous ? &previous->json : nullptr);
+    if (!last) {
+      revision_ = std::max(revision_, revision);
+      return;
+    }
+    object = makeCached(event.kv.key, *last, revision);
+    type = EventType::kDeleted;
+    objects_.erase(event.kv.key);
+  }
+  revision_ = std::max(revision_, revision);
+  lastChange_ = revision;
+  history_.push_back({revision, type, object, previous});
+  while (history_.size() > capacity_) {
+    oldestRevision_ = history_.front().revision;
+    history_.pop_front();
+  }
+  dispatch(type, object, previous);
+}
+
+namespace {
+
+// A watcher with a selector sees an object enter (ADDED) or leave (DELETED) its view when an
+// update changes whether it matches, as kube-apiserver's cacher reports it. Returns false
+// when the watcher wants no more events.
+bool deliverTransition(CacheWatcher& w, EventType type, const CachedPtr& object,
+                       const CachedPtr& previous) {
+  bool now = w.filter.matches(*object);
+  bool before = previous && type != EventType::kAdded && w.filter.matches(*previous);
+  if (type == EventType::kDeleted) return now ? w.deliver(EventType::kDeleted, object) : true;
+  if (now && before) return w.deliver(EventType::kModified, object);
+  if (now) return w.deliver(EventType::kAdded, object);
+  if (before) return w.deliver(EventType::kDeleted, object);
+  return true;
+}
+
+}  // namespace
+
+void WatchCache::dispatch(EventType type, const CachedPtr& object, const CachedPtr& previous) {
+  auto it = watchers_.begin();
+  while (it != watchers_.end()) {
+    it = deliverTransition(**it, type, object, previous) ? it + 1 : watchers_.erase(it);
+  }
+}
+
+api::Status WatchCache::waitUntilFresh(int64_t revision, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  if (!failed_.isOk()) return failed_;
+  if (revision_ >= revision) return {};
+  if (!fresh_.wait_for(lock, timeout, [&] { return revision_ >= revision || !failed_.isOk(); })) {
+    api::Status st(504, api::reason::kTimeout,
+                   "Timeout: Too large resource version: " + std::to_string(revision) +
+                       ", current: " + std::to_string(revision_));
+    st.retryAfterSeconds = 1;
+    return st;
+  }
+  return failed_;
+}
+
+int64_t WatchCache::lastChangeRevision() const {
+  std::lock_guard lock(mu_);
+  return lastChange_;
+}
+
+int64_t WatchCache::revision() const {
+  std::lock_guard lock(mu_);
+  return revision_;
+}
+
+WatchCache::ListResult WatchCache::list(const Filter& filter, const std::string& afterKey,
+                                        int64_t limit) const {
+  ListResult result;
+  std::lock_guard lock(mu_);
+  result.revision = revision_;
+  // Namespaced lists only walk their namespace's key range.
+  std::string prefix = info_.storagePrefix;
+  if (!filter.ns.empty() && info_.namespaced) prefix += filter.ns + "/";
+  auto it = afterKey.empty() ? objects_.lower_bound(prefix) : objects_.upper_bound(afterKey);
+  if (!afterKey.empty() && afterKey < prefix) it = objects_.lower_bound(prefix);
+  for (; it != objects_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    if (!filter.matches(*it->second)) continue;
+    if (limit > 0 && static_cast<int64_t>(result.items.size()) >= limit) {
+      if (!result.more) {
+        result.more = true;
+        result.nextKey = result.items.back()->key;
+      }
+      ++result.remaining;
+      continue;
+    }
+    result.items.push_back(it->second);
+  }
+  return result;
+}
+
+CachedPtr WatchCache::get(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(key);
+  return it == objects_.end() ? nullptr : it->second;
+}
+
+api::Status WatchCache::addWatcher(std::shared_ptr<CacheWatcher> watcher, int64_t fromRevision,
+                                   bool initialEvents, bool initialEventsEndBookmark) {
+  std::lock_guard lock(mu_);
+  if (!failed_.isOk()) return failed_;
+  if (initialEvents) {
+    std::string prefix = info_.storagePrefix;
+    if (!watcher->filter.ns.empty() && info_.namespaced) prefix += watcher->filter.ns + "/";
+    for (auto it = objects_.lower_bound(prefix);
+         it != objects_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      if (!watcher->filter.matches(*it->second)) continue;
+      if (!watcher->deliver(EventType::kAdded, it->second)) return {};
+    }
+    // sendInitialEvents: a bookmark tells the client its initial list is complete.
+    if (initialEventsEndBookmark && !watcher->bookmark(revision_)) return {};
+  } else {
+    if (fromRevision < oldestRevision_) {
+      return api::Status::expired("too old resource version: " + std::to_string(fromRevision) +
+                                  " (" + std::to_string(oldestRevision_) + ")");
+    }
+    for (const auto& entry : history_) {
+      if (entry.revision <= fromRevision) continue;
+      if (!deliverTransition(*watcher, entry.type, entry.object, entry.previous)) return {};
+    }
+  }
+  watchers_.push_back(std::move(watcher));
+  return {};
+}
+
+void WatchCache::removeWatcher(const CacheWatcher* watcher) {
+  std::lock_guard lock(mu_);
+  watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(),
+                                 [&](const auto& w) { return w.get() == watcher; }),
+                  watchers_.end());
+}
+
+void WatchCache::sweep(std::chrono::steady_clock::time_point now, bool bookmarks) {
+  std::lock_guard lock(mu_);
+  auto it = watchers_.begin();
+  while (it != watchers_.end()) {
+    auto& w = **it;
+    if (now >= w.deadline) {
+      w.finish();
+      it = watchers_.erase(it);
+      continue;
+    }
+    bool keep = !bookmarks || !w.wantsBookmarks || w.bookmark(revision_);
+    it = keep ? it + 1 : watchers_.erase(it);
+  }
+}
+
+size_t WatchCache::watcherCount() const {
+  std::lock_guard lock(mu_);
+  return watchers_.size();
+}
+
+}  // namespace orrery::apiserver

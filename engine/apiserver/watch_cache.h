@@ -1,0 +1,147 @@
+#pragma once
+// The watch cache of one resource, as kube-apiserver's cacher: the current objects and a
+// window of recent events, fed by one store watch. LIST, GET and WATCH are served from here;
+// each object is serialized once and its watch frames are built once for all watchers.
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/api/resource.h"
+#include "engine/api/selector.h"
+#include "engine/store/store.h"
+
+namespace orrery::apiserver {
+
+enum class EventType { kAdded = 0, kModified = 1, kDeleted = 2 };
+const char* eventTypeName(EventType type);
+
+/// One version of one object, immutable once cached.
+struct CachedObject {
+  std::string key;
+  std::string ns;
+  std::string name;
+  std::string json;        // the object as served, metadata.resourceVersion set
+  int64_t revision = 0;    // the store modRevision (or the delete's revision)
+  nlohmann::json labels;   // metadata.labels (object), for label selectors
+  std::map<std::string, std::string> fields;  // field-selector values (per kind)
+
+  /// `{"type":"ADDED","object":{...}}\n`, built on first use, then shared by every watcher.
+  /// Called only under the cache's lock.
+  std::shared_ptr<const std::string> frame(EventType type) const;
+  nlohmann::json parse() const { return nlohmann::json::parse(json); }
+
+ private:
+  mutable std::shared_ptr<const std::string> frames_[3];
+};
+using CachedPtr = std::shared_ptr<const CachedObject>;
+
+/// Which objects a list or watch wants.
+struct Filter {
+  std::string ns;  // "" = all namespaces
+  std::string name;  // metadata.name=X shortcut ("" = any)
+  std::optional<api::LabelSelector> labels;
+  std::optional<api::FieldSelector> fields;
+  bool matches(const CachedObject& object) const;
+};
+
+/// A registered watch. `deliver` is called under the cache lock, in revision order, and must
+/// not block; it returns false to end the watch.
+class CacheWatcher {
+ public:
+  virtual ~CacheWatcher() = default;
+  virtual bool deliver(EventType type, const CachedPtr& object) = 0;
+  /// A bookmark at `revision` (only called when the watcher asked for bookmarks).
+  virtual bool bookmark(int64_t revision) = 0;
+  /// The cache can no longer feed this watcher (store watch failed): end with this status.
+  virtual void terminate(const api::Status& status) = 0;
+  /// The watch's time is up (timeoutSeconds): end the stream normally.
+  virtual void finish() = 0;
+  Filter filter;
+  bool wantsBookmarks = false;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
+class WatchCache {
+ public:
+  /// Capacity: how many recent events are kept for watches that resume from a revision.
+  WatchCache(store::Store& store, api::ResourceInfo info, size_t capacity = 10000);
+  ~WatchCache();
+
+  /// Loads the current objects and starts following the store.
+  api::Status start();
+
+  /// Waits until the cache has seen `revision` (consistent reads). Fails with 504-ish
+  /// Timeout status when the cache lags too long.
+  api::Status waitUntilFresh(int64_t revision, std::chrono::milliseconds timeout);
+
+  int64_t revision() const;
+  /// Revision of the newest event of this resource (its state is unchanged since).
+  int64_t lastChangeRevision() const;
+
+  struct ListResult {
+    std::vector<CachedPtr> items;  // sorted by key
+    int64_t revision = 0;
+    bool more = false;
+    std::string nextKey;        // first key not returned, when more
+    int64_t remaining = 0;      // items left after this page (for remainingItemCount)
+  };
+  /// Objects matching `filter` with key > `afterKey` (continue), at most `limit` (0 = all).
+  ListResult list(const Filter& filter, const std::string& afterKey, int64_t limit) const;
+  CachedPtr get(const std::string& key) const;
+
+  /// Registers `watcher` for events after `fromRevision`. With `initialEvents`, first sends
+  /// an ADDED event for every current matching object (watch from resourceVersion "0"/unset)
+  /// and then events after the current revision. Fails with 410 Expired when `fromRevision` is
+  /// older than the cached window, as kube-apiserver does ("too old resource version").
+  api::Status addWatcher(std::shared_ptr<CacheWatcher> watcher, int64_t fromRevision,
+                         bool initialEvents, bool initialEventsEndBookmark = false);
+  void removeWatcher(const CacheWatcher* watcher);
+
+  /// Ends watchers past their deadline and, with `bookmarks`, sends a bookmark to every
+  /// watcher that wants them.
+  void sweep(std::chrono::steady_clock::time_point now, bool bookmarks);
+
+  const api::ResourceInfo& info() const { return info_; }
+  size_t watcherCount() const;
+
+  /// Builds the cached form of a store value (used for objects read straight from the store).
+  CachedPtr makeCached(const std::string& key, const std::string& value, int64_t revision) const;
+
+ private:
+  void onStoreEvents(const store::WatchResponse& response);
+  void apply(const store::Event& event);
+  void dispatch(EventType type, const CachedPtr& object, const CachedPtr& previous);
+
+  store::Store& store_;
+  api::ResourceInfo info_;
+  size_t capacity_;
+  std::vector<std::string> fieldPaths_;
+
+  mutable std::mutex mu_;
+  std::condition_variable fresh_;
+  std::map<std::string, CachedPtr> objects_;
+  struct HistoryEntry {
+    int64_t revision;
+    EventType type;
+    CachedPtr object;
+    CachedPtr previous;
+  };
+  std::deque<HistoryEntry> history_;
+  int64_t revision_ = 0;
+  int64_t lastChange_ = 0;
+  int64_t oldestRevision_ = 0;  // events after this revision are in history_
+  std::vector<std::shared_ptr<CacheWatcher>> watchers_;
+  std::unique_ptr<store::WatchHandle> storeWatch_;
+  api::Status failed_;
+};
+
+}  // namespace orrery::apiserver

@@ -1,0 +1,1331 @@
+// The SQLite backend of the store.
+//
+// Layout of the database (values are the JSON text callers give, readable with sqlite3):
+//   kv(key, value, create_rev, mod_rev, version)           the current state
+//   history(id, revision, sub, key, value, create_rev, version, deleted, prev_rev)
+//                                                          every change, for reads at a past
+//                                                          revision, watch replay, compaction
+//   meta(name, value)                                      revision, compact_revision, and the
+//                                                          physical compaction cursor
+//
+// Threads:
+//   writer      the only thread that writes. Callers queue txns; the writer takes every queued
+//               txn into ONE SQLite transaction (one WAL fsync), evaluates each txn against the
+//               state left by the txns before it, gives each writing txn its own revision,
+//               commits, hands the events to the dispatcher, and then acknowledges them all.
+//               Compaction runs here too, in chunks of ≤ kCompactChunk rows between batches.
+//   dispatcher  copies committed events into the buffers of the watchers that match.
+//   per watcher one thread that replays history, then delivers its buffer; a watcher whose
+//               buffer passes SqliteOptions::watchBufferEvents drops it and replays from
+//               history again (etcd's "unsynced" watchers), so a slow watcher costs bounded
+//               memory and never blocks the writer or other watchers.
+//   checkpointer copies the WAL into the database file (SQLite's auto-checkpoint would do it
+//               inside the writer's commits); the writer only steps in if it falls far behind.
+//   readers     range() and read-only txns run on a small pool of WAL reader connections, each
+//               in its own read transaction, so they never wait behind the writer.
+
+#include <pthread.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include "engine/store/sqlite_db.h"
+#include "engine/store/store.h"
+
+namespace orrery::store {
+namespace {
+
+using sqlite::Conn;
+using sqlite::Query;
+
+constexpr size_t kMaxBatch = 4096;         // txns per SQLite transaction
+constexpr int64_t kCompactChunk = 500;     // history rows examined per compaction transaction
+constexpr int64_t kReplayChunk = 1000;     // history rows read per watch replay step
+constexpr size_t kMaxIdleReaders = 16;
+// WAL size (pages) at which the checkpointer thread copies the WAL into the database, and the
+// size at which the writer does it itself because the checkpointer fell behind.
+constexpr int kCheckpointPages = 1000;
+constexpr int kWriterCheckpointPages = 2000;
+// history.id = revision * kSubSpan + sub: the rowid orders rows by (revision, sub), so rows
+// are appended at the end of the table and revision ranges are rowid ranges.
+constexpr int64_t kSubSpan = int64_t{1} << 20;
+
+std::shared_ptr<spdlog::logger> logger() {
+  static std::shared_ptr<spdlog::logger> instance = [] {
+    if (auto existing = spdlog::get("store")) return existing;
+    try {
+      return spdlog::stderr_color_mt("store");
+    } catch (...) {
+      return spdlog::default_logger();
+    }
+  }();
+  return instance;
+}
+
+// Named threads make `top -H` and /proc/<pid>/task readable (15 characters at most).
+void nameThread(const char* name) { pthread_setname_np(pthread_self(), name); }
+
+Status closedStatus() { return Status::serviceUnavailable("the store is closed"); }
+Status compactedStatus() { return Status::expired("required revision has been compacted"); }
+Status futureStatus() { return Status::badRequest("required revision is a future revision"); }
+
+// ---- Key ranges, as etcd reads them.
+
+struct KeyRange {
+  std::string start;
+  std::optional<std::string> end;  // exclusive; nullopt = no upper bound
+  bool single = false;
+};
+
+// The smallest key greater than every key with prefix `p`; nullopt if there is none.
+std::optional<std::string> prefixEnd(std::string p) {
+  while (!p.empty()) {
+    auto c = static_cast<unsigned char>(p.back());
+    if (c < 0xff) {
+      p.back() = static_cast<char>(c + 1);
+      return p;
+    }
+    p.pop_back();
+  }
+  return std::nullopt;
+}
+
+KeyRange keyRange(const std::string& key, const std::string& rangeEnd, bool prefix) {
+  KeyRange r;
+  r.start = key;
+  if (prefix) {
+    r.end = prefixEnd(key);
+  } else if (rangeEnd.empty()) {
+    r.single = true;
+  } else if (rangeEnd != std::string(1, '\0')) {  // "\0" means "every key >= key", as in etcd
+    r.end = rangeEnd;
+  }
+  return r;
+}
+
+bool inRange(const KeyRange& r, const std::string& key) {
+  if (r.single) return key == r.start;
+  if (key < r.start) return false;
+  return !r.end || key < *r.end;
+}
+
+// SQL condition on `key` using parameters ?first (and ?first+1).
+std::string keyCondition(const KeyRange& r, int first) {
+  if (r.single) return "key = ?" + std::to_string(first);
+  std::string w = "key >= ?" + std::to_string(first);
+  if (r.end) w += " AND key < ?" + std::to_string(first + 1);
+  return w;
+}
+
+void bindRange(Query& q, const KeyRange& r, int first) {
+  q.bind(first, r.start);
+  if (!r.single && r.end) q.bind(first + 1, std::string_view(*r.end));
+}
+
+// ---- Reads shared by the writer (inside its transaction) and the readers.
+
+struct Row {
+  bool exists = false;
+  std::string value;
+  int64_t createRevision = 0;
+  int64_t modRevision = 0;
+  int64_t version = 0;
+};
+
+Status readRow(Conn& c, const std::string& key, Row& row) {
+  Query q(c, "SELECT value, create_rev, mod_rev, version FROM kv WHERE key = ?1");
+  q.bind(1, key);
+  row = Row{};
+  if (q.step()) {
+    row.exists = true;
+    row.value = q.text(0);
+    row.createRevision = q.integer(1);
+    row.modRevision = q.integer(2);
+    row.version = q.integer(3);
+  }
+  return q.status();
+}
+
+Status rangeCurrent(Conn& c, const KeyRange& kr, int64_t limit, bool keysOnly, bool countOnly,
+                    RangeResponse& out) {
+  if (!countOnly) {
+    Query q(c, std::string("SELECT key, ") + (keysOnly ? "''" : "value") +
+                   ", create_rev, mod_rev, version FROM kv WHERE " + keyCondition(kr, 1) +
+                   " ORDER BY key LIMIT ?3");
+    bindRange(q, kr, 1);
+    q.bind(3, limit > 0 ? limit : int64_t{-1});
+    while (q.step()) {
+      out.kvs.push_back(KeyValue{q.text(0), q.text(1), q.integer(2), q.integer(3), q.integer(4)});
+    }
+    if (!q.status().isOk()) return q.status();
+  }
+  if (countOnly || (limit > 0 && static_cast<int64_t>(out.kvs.size()) == limit)) {
+    Query q(c, "SELECT count(*) FROM kv WHERE " + keyCondition(kr, 1));
+    bindRange(q, kr, 1);
+    if (q.step()) out.count = q.integer(0);
+    if (!q.status().isOk()) return q.status();
+  } else {
+    out.count = static_cast<int64_t>(out.kvs.size());
+  }
+  out.more = limit > 0 && out.count > limit;
+  return {};
+}
+
+// The state as of `revision`: per key, its newest history row at or before it.
+Status rangeAt(Conn& c, const KeyRange& kr, int64_t revision, int64_t limit, bool keysOnly,
+               bool countOnly, RangeResponse& out) {
+  // With one max() aggregate, SQLite takes the bare columns from the row holding the max.
+  Query q(c, std::string("SELECT key, max(revision), ") + (keysOnly || countOnly ? "''" : "value") +
+                 ", create_rev, version, deleted FROM history WHERE " + keyCondition(kr, 1) +
+                 " AND revision <= ?3 GROUP BY key ORDER BY key");
+  bindRange(q, kr, 1);
+  q.bind(3, revision);
+  int64_t count = 0;
+  while (q.step()) {
+    if (q.integer(5) != 0) continue;  // deleted as of `revision`
+    ++count;
+    if (countOnly || (limit > 0 && static_cast<int64_t>(out.kvs.size()) >= limit)) continue;
+    out.kvs.push_back(KeyValue{q.text(0), q.text(2), q.integer(3), q.integer(1), q.integer(4)});
+  }
+  if (!q.status().isOk()) return q.status();
+  out.count = count;
+  out.more = limit > 0 && count > limit;
+  return {};
+}
+
+bool compareHolds(const Compare& cmp, const Row& row) {
+  int c = 0;
+  auto order = [](int64_t a, int64_t b) { return a < b ? -1 : (a > b ? 1 : 0); };
+  switch (cmp.target) {
+    case Compare::Target::kValue: {
+      int r = row.value.compare(cmp.value);
+      c = r < 0 ? -1 : (r > 0 ? 1 : 0);
+      break;
+    }
+    case Compare::Target::kModRevision: c = order(row.modRevision, cmp.number); break;
+    case Compare::Target::kCreateRevision: c = order(row.createRevision, cmp.number); break;
+    case Compare::Target::kVersion: c = order(row.version, cmp.number); break;
+  }
+  switch (cmp.op) {
+    case Compare::Op::kEqual: return c == 0;
+    case Compare::Op::kNotEqual: return c != 0;
+    case Compare::Op::kGreater: return c > 0;
+    case Compare::Op::kLess: return c < 0;
+  }
+  return false;
+}
+
+// etcd refuses a txn branch that writes one key twice (ErrGRPCDuplicateKey).
+Status validateBranch(const std::vector<Operation>& ops) {
+  std::unordered_set<std::string> puts;
+  for (const auto& op : ops) {
+    if (op.type != Operation::Type::kRange && op.key.empty()) {
+      return Status::badRequest("key is not provided");
+    }
+    if (op.type == Operation::Type::kPut && !puts.insert(op.key).second) {
+      return Status::badRequest("duplicate key given in txn request");
+    }
+  }
+  for (const auto& op : ops) {
+    if (op.type != Operation::Type::kDelete) continue;
+    KeyRange r = keyRange(op.key, {}, op.prefix);
+    for (const auto& key : puts) {
+      if (inRange(r, key)) return Status::badRequest("duplicate key given in txn request");
+    }
+  }
+  return {};
+}
+
+bool readOnly(const TxnRequest& r) {
+  auto reads = [](const std::vector<Operation>& ops) {
+    return std::all_of(ops.begin(), ops.end(),
+                       [](const Operation& op) { return op.type == Operation::Type::kRange; });
+  };
+  return reads(r.success) && reads(r.failure);
+}
+
+// ---- Reader pool.
+
+class ReaderPool {
+ public:
+  explicit ReaderPool(std::string path) : path_(std::move(path)) {}
+
+  class Lease {
+   public:
+    Lease(ReaderPool* pool, std::unique_ptr<Conn> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&&) = default;
+    ~Lease() {
+      if (conn_) pool_->release(std::move(conn_));
+    }
+    Conn& operator*() { return *conn_; }
+    Conn* operator->() { return conn_.get(); }
+
+   private:
+    ReaderPool* pool_;
+    std::unique_ptr<Conn> conn_;
+  };
+
+  Result<Lease> acquire() {
+    {
+      std::lock_guard lock(mu_);
+      if (!idle_.empty()) {
+        auto conn = std::move(idle_.back());
+        idle_.pop_back();
+        return Lease(this, std::move(conn));
+      }
+    }
+    auto conn = Conn::open(path_, Conn::Role::kReader);
+    if (!conn.ok()) return std::move(conn).takeStatus();
+    return Lease(this, std::move(conn).value());
+  }
+
+  void release(std::unique_ptr<Conn> conn) {
+    std::lock_guard lock(mu_);
+    if (idle_.size() < kMaxIdleReaders) idle_.push_back(std::move(conn));
+  }
+
+  void clear() {
+    std::lock_guard lock(mu_);
+    idle_.clear();
+  }
+
+ private:
+  std::string path_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Conn>> idle_;
+};
+
+struct Snapshot {
+  int64_t revision = 0;
+  int64_t compactRevision = 0;
+};
+
+// A read transaction: every query between begin and its destruction sees one snapshot.
+class ReadTxn {
+ public:
+  explicit ReadTxn(Conn& c) : c_(c) {}
+  ~ReadTxn() {
+    if (open_) Query(c_, "COMMIT").run();
+  }
+  Status begin(Snapshot& snap) {
+    if (auto s = Query(c_, "BEGIN").run(); !s.isOk()) return s;
+    open_ = true;
+    Query q(c_, "SELECT name, value FROM meta WHERE name IN ('revision', 'compact_revision')");
+    while (q.step()) {
+      if (q.text(0) == "revision") snap.revision = q.integer(1);
+      else snap.compactRevision = q.integer(1);
+    }
+    return q.status();
+  }
+
+ private:
+  Conn& c_;
+  bool open_ = false;
+};
+
+// ---- Watchers.
+
+struct WatchHub;
+
+struct Watcher {
+  KeyRange filter;
+  bool prevKv = false;
+  bool progressNotify = false;
+  WatchCallback callback;
+  std::shared_ptr<WatchHub> hub;
+
+  // Guarded by hub->mu.
+  int64_t pendingFrom = 0;  // first revision not yet buffered or delivered
+  bool synced = false;      // receives live events (else replays history from pendingFrom)
+  std::vector<Event> buffer;
+  bool progressPending = false;  // a batch moved the revision on without matching events
+  bool cancelled = false;
+  std::optional<WatchResponse> terminal;
+  std::condition_variable cv;
+
+  std::mutex joinMu;
+  std::thread thread;
+
+  ~Watcher() {
+    if (thread.joinable()) {
+      if (thread.get_id() == std::this_thread::get_id()) thread.detach();
+      else thread.join();
+    }
+  }
+
+  void stop();
+};
+
+struct WatchHub {
+  std::mutex mu;
+  std::vector<std::shared_ptr<Watcher>> watchers;
+  int64_t dispatchedRevision = 0;  // every revision ≤ this has been offered to synced watchers
+  bool closed = false;
+};
+
+void Watcher::stop() {
+  {
+    std::lock_guard lock(hub->mu);
+    cancelled = true;
+    cv.notify_all();
+  }
+  std::lock_guard join(joinMu);
+  if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
+}
+
+class SqliteWatchHandle : public WatchHandle {
+ public:
+  explicit SqliteWatchHandle(std::shared_ptr<Watcher> w) : w_(std::move(w)) {}
+  ~SqliteWatchHandle() override { cancel(); }
+  void cancel() override {
+    if (w_) w_->stop();
+  }
+
+ private:
+  std::shared_ptr<Watcher> w_;
+};
+
+// ---- The store.
+
+struct WriteItem {
+  enum class Kind { kTxn, kCompact };
+  Kind kind = Kind::kTxn;
+  const TxnRequest* txn = nullptr;
+  int64_t compactRevision = 0;
+  std::optional<Result<TxnResponse>> result;
+  Status status;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+
+  void finish() {
+    // Notify under the lock: the waiter owns this object and may destroy it once done.
+    std::lock_guard lock(mu);
+    done = true;
+    cv.notify_one();
+  }
+  void wait() {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done; });
+  }
+};
+
+struct CommittedBatch {
+  std::vector<Event> events;  // in revision order; each event's kv.modRevision is its revision
+  int64_t lastRevision = 0;
+};
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(SqliteOptions options)
+      : options_(std::move(options)), readers_(options_.path),
+        hub_(std::make_shared<WatchHub>()) {}
+  ~SqliteStore() override { close(); }
+
+  Status open();
+
+  Result<RangeResponse> range(const RangeRequest& request) override;
+  Result<TxnResponse> txn(const TxnRequest& request) override;
+  Result<std::unique_ptr<WatchHandle>> watch(const WatchRequest& request,
+                                             WatchCallback callback) override;
+  Status compact(int64_t revision) override;
+  Result<StoreStats> stats() override;
+  Result<std::vector<Member>> members() override;
+
+ private:
+  void close();
+  Status submit(WriteItem& item);
+  Result<TxnResponse> readOnlyTxn(const TxnRequest& request);
+
+  // Writer thread.
+  void writerLoop();
+  void commitTxns(std::vector<WriteItem*>& items);
+  Result<TxnResponse> applyTxn(const TxnRequest& request, int64_t& revision,
+                               std::vector<Event>& events);
+  Status insertHistory(int64_t revision, int64_t sub, const KeyValue& kv, bool deleted,
+                       int64_t prevRevision);
+  Status setMeta(const char* name, int64_t value);
+  void startCompaction(WriteItem& item);
+  bool compactionPending() const { return compactCursorRevision_ < compactRevision_; }
+  void compactChunk();
+  void finishCompactWaiters(const Status& status);
+
+  // Checkpointer thread: keeps WAL-to-database copying (and its fsync) off the writer.
+  static int walHook(void* self, sqlite3* db, const char* name, int pages);
+  void checkpointLoop();
+
+  // Dispatcher thread.
+  void dispatcherLoop();
+  void dispatch(const CommittedBatch& batch);
+
+  // Watcher threads.
+  void watcherLoop(const std::shared_ptr<Watcher>& w);
+  Status replay(Watcher& w, int64_t from, std::vector<Event>& events, int64_t& upTo,
+                int64_t& compactRevision);
+
+  SqliteOptions options_;
+  ReaderPool readers_;
+  std::unique_ptr<Conn> writer_;
+
+  std::mutex queueMu_;
+  std::condition_variable queueCv_;
+  std::deque<WriteItem*> queue_;
+  bool stopping_ = false;
+  bool opened_ = false;
+  std::thread writerThread_;
+
+  // Writer-thread state.
+  int64_t revision_ = 1;
+  int64_t compactRevision_ = 0;
+  int64_t compactCursorRevision_ = 0;  // physical compaction done for rows below (rev, sub)
+  int64_t compactCursorSub_ = -1;
+  std::vector<WriteItem*> compactWaiters_;
+  std::atomic<int64_t> committedRevision_{1};
+  std::atomic<int64_t> publishedCompactRevision_{0};  // compactRevision_, for other threads
+
+  std::unique_ptr<Conn> checkpointer_;
+  std::mutex checkpointMu_;
+  std::condition_variable checkpointCv_;
+  bool checkpointWanted_ = false;
+  bool checkpointStop_ = false;
+  std::thread checkpointThread_;
+
+  std::mutex dispatchMu_;
+  std::condition_variable dispatchCv_;
+  std::deque<CommittedBatch> dispatchQueue_;
+  bool dispatchStop_ = false;
+  std::thread dispatcherThread_;
+
+  std::shared_ptr<WatchHub> hub_;
+};
+
+Status SqliteStore::open() {
+  std::error_code ec;
+  std::filesystem::path path(options_.path);
+  if (path.has_parent_path()) {
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) {
+      return Status::internal("cannot create the directory of " + options_.path + ": " +
+                              ec.message());
+    }
+  }
+  auto writer = Conn::open(options_.path, Conn::Role::kWriter);
+  if (!writer.ok()) return writer.status();
+  writer_ = std::move(writer).value();
+
+  static const char* kSchema = R"sql(
+    BEGIN IMMEDIATE;
+    CREATE TABLE IF NOT EXISTS kv(
+      key TEXT NOT NULL UNIQUE, value TEXT NOT NULL,
+      create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS history(
+      id INTEGER PRIMARY KEY,
+      revision INTEGER NOT NULL, sub INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+      create_rev INTEGER NOT NULL, version INTEGER NOT NULL, deleted INTEGER NOT NULL,
+      prev_rev INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS history_key ON history(key, revision);
+    CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT OR IGNORE INTO meta(name, value) VALUES
+      ('schema', 1), ('revision', 1), ('compact_revision', 0),
+      ('compact_cursor_rev', 0), ('compact_cursor_sub', -1);
+    COMMIT;
+  )sql";
+  if (auto s = writer_->exec(kSchema); !s.isOk()) {
+    writer_->exec("ROLLBACK");
+    return s;
+  }
+  {
+    Query q(*writer_, "SELECT name, value FROM meta");
+    while (q.step()) {
+      std::string name = q.text(0);
+      if (name == "revision") revision_ = q.integer(1);
+      else if (name == "compact_revision") compactRevision_ = q.integer(1);
+      else if (name == "compact_cursor_rev") compactCursorRevision_ = q.integer(1);
+      else if (name == "compact_cursor_sub") compactCursorSub_ = q.integer(1);
+    }
+    if (!q.status().isOk()) return q.status();
+  }
+  committedRevision_ = revision_;
+  publishedCompactRevision_ = compactRevision_;
+  hub_->dispatchedRevision = revision_;
+  // A reader up front: a file that cannot be read should fail open(), not the first range().
+  if (auto lease = readers_.acquire(); !lease.ok()) return lease.status();
+  auto checkpointer = Conn::open(options_.path, Conn::Role::kWriter);
+  if (!checkpointer.ok()) return checkpointer.status();
+  checkpointer_ = std::move(checkpointer).value();
+  // Replaces SQLite's auto-checkpoint, which would run inside the writer's commits.
+  sqlite3_wal_hook(writer_->db(), &SqliteStore::walHook, this);
+  checkpointThread_ = std::thread([this] { checkpointLoop(); });
+
+  opened_ = true;
+  writerThread_ = std::thread([this] { writerLoop(); });
+  dispatcherThread_ = std::thread([this] { dispatcherLoop(); });
+  logger()->debug("opened {} at revision {} (compacted at {})", options_.path, revision_,
+               compactRevision_);
+  return {};
+}
+
+void SqliteStore::close() {
+  {
+    std::lock_guard lock(queueMu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  queueCv_.notify_all();
+  if (writerThread_.joinable()) writerThread_.join();  // drains every queued txn first
+  {
+    std::lock_guard lock(checkpointMu_);
+    checkpointStop_ = true;
+  }
+  checkpointCv_.notify_all();
+  if (checkpointThread_.joinable()) checkpointThread_.join();
+  {
+    std::lock_guard lock(dispatchMu_);
+    dispatchStop_ = true;
+  }
+  dispatchCv_.notify_all();
+  if (dispatcherThread_.joinable()) dispatcherThread_.join();  // delivers what was committed
+
+  std::vector<std::shared_ptr<Watcher>> watchers;
+  {
+    std::lock_guard lock(hub_->mu);
+    hub_->closed = true;
+    watchers = hub_->watchers;
+    hub_->watchers.clear();
+    for (auto& w : watchers) {
+      if (w->cancelled || w->terminal) continue;
+      WatchResponse end;
+      end.status = closedStatus();
+      w->terminal = std::move(end);
+      w->cv.notify_all();
+    }
+  }
+  for (auto& w : watchers) {
+    std::lock_guard join(w->joinMu);
+    if (w->thread.joinable() && w->thread.get_id() != std::this_thread::get_id()) w->thread.join();
+  }
+  readers_.clear();
+  checkpointer_.reset();
+  writer_.reset();  // the last connection: SQLite checkpoints and removes the WAL
+}
+
+Status SqliteStore::submit(WriteItem& item) {
+  {
+    std::lock_guard lock(queueMu_);
+    if (stopping_ || !opened_) return closedStatus();
+    queue_.push_back(&item);
+  }
+  queueCv_.notify_one();
+  item.wait();
+  return {};
+}
+
+// ---- Reads.
+
+Result<RangeResponse> SqliteStore::range(const RangeRequest& request) {
+  if (request.revision < 0) return Status::badRequest("revision must not be negative");
+  if (request.limit < 0) return Status::badRequest("limit must not be negative");
+  {
+    std::lock_guard lock(queueMu_);
+    if (stopping_) return closedStatus();
+  }
+  auto lease = readers_.acquire();
+  if (!lease.ok()) return lease.status();
+  Conn& c = **lease;
+  ReadTxn read(c);
+  Snapshot snap;
+  if (auto s = read.begin(snap); !s.isOk()) return s;
+  if (request.revision > 0 && request.revision < snap.compactRevision) return compactedStatus();
+  if (request.revision > snap.revision) return futureStatus();
+
+  RangeResponse out;
+  out.revision = snap.revision;
+  KeyRange kr = keyRange(request.key, request.rangeEnd, request.prefix);
+  Status s = (request.revision == 0 || request.revision == snap.revision)
+                 ? rangeCurrent(c, kr, request.limit, request.keysOnly, request.countOnly, out)
+                 : rangeAt(c, kr, request.revision, request.limit, request.keysOnly,
+                           request.countOnly, out);
+  if (!s.isOk()) return s;
+  return out;
+}
+
+// A txn that only reads runs on a reader, in one snapshot, without queueing for the writer.
+Result<TxnResponse> SqliteStore::readOnlyTxn(const TxnRequest& request) {
+  auto lease = readers_.acquire();
+  if (!lease.ok()) return lease.status();
+  Conn& c = **lease;
+  ReadTxn read(c);
+  Snapshot snap;
+  if (auto s = read.begin(snap); !s.isOk()) return s;
+  TxnResponse response;
+  response.succeeded = true;
+  for (const auto& cmp : request.compares) {
+    Row row;
+    if (auto s = readRow(c, cmp.key, row); !s.isOk()) return s;
+    if (!compareHolds(cmp, row)) {
+      response.succeeded = false;
+      break;
+    }
+  }
+  for (const auto& op : response.succeeded ? request.success : request.failure) {
+    RangeResponse r;
+    if (auto s = rangeCurrent(c, keyRange(op.key, {}, op.prefix), 0, false, false, r); !s.isOk()) {
+      return s;
+    }
+    OperationResult result;
+    result.kvs = std::move(r.kvs);
+    response.results.push_back(std::move(result));
+  }
+  response.revision = snap.revision;
+  return response;
+}
+
+Result<TxnResponse> SqliteStore::txn(const TxnRequest& request) {
+  if (auto s = validateBranch(request.success); !s.isOk()) return s;
+  if (auto s = validateBranch(request.failure); !s.isOk()) return s;
+  if (readOnly(request)) {
+    {
+      std::lock_guard lock(queueMu_);
+      if (stopping_) return closedStatus();
+    }
+    return readOnlyTxn(request);
+  }
+  WriteItem item;
+  item.txn = &request;
+  if (auto s = submit(item); !s.isOk()) return s;
+  if (!item.result) return Status::internal("the store's writer dropped a transaction");
+  return std::move(*item.result);
+}
+
+Status SqliteStore::compact(int64_t revision) {
+  WriteItem item;
+  item.kind = WriteItem::Kind::kCompact;
+  item.compactRevision = revision;
+  if (auto s = submit(item); !s.isOk()) return s;
+  return item.status;
+}
+
+Result<StoreStats> SqliteStore::stats() {
+  {
+    std::lock_guard lock(queueMu_);
+    if (stopping_) return closedStatus();
+  }
+  auto lease = readers_.acquire();
+  if (!lease.ok()) return lease.status();
+  Conn& c = **lease;
+  ReadTxn read(c);
+  Snapshot snap;
+  if (auto s = read.begin(snap); !s.isOk()) return s;
+  StoreStats st;
+  st.backend = "sqlite";
+  st.revision = snap.revision;
+  st.compactRevision = snap.compactRevision;
+  {
+    Query q(c, "SELECT count(*) FROM kv");
+    if (q.step()) st.keys = q.integer(0);
+    if (!q.status().isOk()) return q.status();
+  }
+  {
+    Query q(c, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
+    if (q.step()) st.dbSizeBytes = q.integer(0);
+    if (!q.status().isOk()) return q.status();
+  }
+  return st;
+}
+
+Result<std::vector<Member>> SqliteStore::members() {
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(options_.path, ec);
+  std::string path = ec ? options_.path : absolute.lexically_normal().string();
+  Member m;
+  m.name = std::filesystem::path(path).filename().string();
+  m.clientUrls = {"file:" + path};
+  {
+    std::lock_guard lock(queueMu_);
+    m.healthy = !stopping_;
+  }
+  return std::vector<Member>{m};
+}
+
+// ---- The writer.
+
+void SqliteStore::writerLoop() {
+  nameThread("store-writer");
+  std::vector<WriteItem*> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(queueMu_);
+      queueCv_.wait(lock, [&] { return stopping_ || !queue_.empty() || compactionPending(); });
+      if (queue_.empty() && stopping_) break;
+      while (!queue_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    if (!batch.empty()) {
+      // Split first: an item belongs to its caller again as soon as it is finished.
+      std::vector<WriteItem*> txns, compactions;
+      for (auto* item : batch) {
+        (item->kind == WriteItem::Kind::kTxn ? txns : compactions).push_back(item);
+      }
+      batch.clear();
+      if (!txns.empty()) commitTxns(txns);
+      for (auto* item : compactions) startCompaction(*item);
+    }
+    // One chunk per round: compaction progresses without ever holding writes back long.
+    if (compactionPending()) compactChunk();
+  }
+  finishCompactWaiters(closedStatus());
+}
+
+Status SqliteStore::setMeta(const char* name, int64_t value) {
+  Query q(*writer_, "UPDATE meta SET value = ?2 WHERE name = ?1");
+  q.bind(1, std::string_view(name)).bind(2, value);
+  return q.run();
+}
+
+Status SqliteStore::insertHistory(int64_t revision, int64_t sub, const KeyValue& kv, bool deleted,
+                                  int64_t prevRevision) {
+  Query q(*writer_,
+          "INSERT INTO history(id, revision, sub, key, value, create_rev, version, deleted, "
+          "prev_rev) VALUES(?1 * 1048576 + ?2, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  q.bind(1, revision).bind(2, sub).bind(3, kv.key).bind(4, kv.value);
+  q.bind(5, kv.createRevision).bind(6, kv.version).bind(7, int64_t{deleted ? 1 : 0});
+  q.bind(8, prevRevision);
+  return q.run();
+}
+
+Result<TxnResponse> SqliteStore::applyTxn(const TxnRequest& request, int64_t& revision,
+                                          std::vector<Event>& events) {
+  Conn& w = *writer_;
+  if (auto s = Query(w, "SAVEPOINT txn").run(); !s.isOk()) return s;
+  size_t eventsBefore = events.size();
+  auto fail = [&](Status s) -> Result<TxnResponse> {
+    Query(w, "ROLLBACK TO txn").run();
+    Query(w, "RELEASE txn").run();
+    events.resize(eventsBefore);
+    return s;
+  };
+
+  TxnResponse response;
+  response.succeeded = true;
+  for (const auto& cmp : request.compares) {
+    Row row;
+    if (auto s = readRow(w, cmp.key, row); !s.isOk()) return fail(s);
+    if (!compareHolds(cmp, row)) {
+      response.succeeded = false;
+      break;
+    }
+  }
+
+  const int64_t next = revision + 1;
+  int64_t sub = 0;
+  for (const auto& op : response.succeeded ? request.success : request.failure) {
+    OperationResult result;
+    if (sub >= kSubSpan - 1) {
+      return fail(Status::badRequest("too many operations in txn request"));
+    }
+    switch (op.type) {
+      case Operation::Type::kPut: {
+        Row old;
+        if (auto s = readRow(w, op.key, old); !s.isOk()) return fail(s);
+        KeyValue kv{op.key, op.value, old.exists ? old.createRevision : next, next,
+                    old.exists ? old.version + 1 : 1};
+        Query up(w,
+                 "INSERT INTO kv(key, value, create_rev, mod_rev, version) VALUES(?1, ?2, ?3, ?4, ?5) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                 "create_rev = excluded.create_rev, mod_rev = excluded.mod_rev, "
+                 "version = excluded.version");
+        up.bind(1, kv.key).bind(2, kv.value).bind(3, kv.createRevision).bind(4, next);
+        up.bind(5, kv.version);
+        if (auto s = up.run(); !s.isOk()) return fail(s);
+        if (auto s = insertHistory(next, sub++, kv, false, old.exists ? old.modRevision : 0);
+            !s.isOk()) {
+          return fail(s);
+        }
+        Event e;
+        e.type = Event::Type::kPut;
+        e.kv = std::move(kv);
+        if (old.exists) {
+          e.prevKv = KeyValue{op.key, std::move(old.value), old.createRevision, old.modRevision,
+                              old.version};
+          if (op.prevKv) result.prevKvs.push_back(*e.prevKv);
+        }
+        events.push_back(std::move(e));
+        break;
+      }
+      case Operation::Type::kDelete: {
+        RangeResponse victims;
+        if (auto s = rangeCurrent(w, keyRange(op.key, {}, op.prefix), 0, false, false, victims);
+            !s.isOk()) {
+          return fail(s);
+        }
+        if (sub + static_cast<int64_t>(victims.kvs.size()) >= kSubSpan) {
+          return fail(Status::badRequest("too many operations in txn request"));
+        }
+        for (auto& old : victims.kvs) {
+          Query del(w, "DELETE FROM kv WHERE key = ?1");
+          del.bind(1, old.key);
+          if (auto s = del.run(); !s.isOk()) return fail(s);
+          KeyValue tomb{old.key, {}, 0, next, 0};
+          if (auto s = insertHistory(next, sub++, tomb, true, old.modRevision); !s.isOk()) {
+            return fail(s);
+          }
+          ++result.deleted;
+          if (op.prevKv) result.prevKvs.push_back(old);
+          Event e;
+          e.type = Event::Type::kDelete;
+          e.kv = std::move(tomb);
+          e.prevKv = std::move(old);
+          events.push_back(std::move(e));
+        }
+        break;
+      }
+      case Operation::Type::kRange: {
+        RangeResponse r;
+        if (auto s = rangeCurrent(w, keyRange(op.key, {}, op.prefix), 0, false, false, r);
+            !s.isOk()) {
+          return fail(s);
+        }
+        result.kvs = std::move(r.kvs);
+        break;
+      }
+    }
+    response.results.push_back(std::move(result));
+  }
+  if (auto s = Query(w, "RELEASE txn").run(); !s.isOk()) return fail(s);
+  // As etcd: only a txn that changed something takes a revision.
+  if (sub > 0) revision = next;
+  response.revision = revision;
+  return response;
+}
+
+void SqliteStore::commitTxns(std::vector<WriteItem*>& items) {
+  Conn& w = *writer_;
+  auto failAll = [&](const Status& s) {
+    for (auto* item : items) {
+      item->result = s;
+      item->finish();
+    }
+  };
+  if (auto s = Query(w, "BEGIN IMMEDIATE").run(); !s.isOk()) {
+    failAll(s);
+    return;
+  }
+  int64_t revision = revision_;
+  CommittedBatch batch;
+  for (auto* item : items) item->result = applyTxn(*item->txn, revision, batch.events);
+
+  Status s;
+  int64_t newCompact = 0;
+  if (revision != revision_) {
+    s = setMeta("revision", revision);
+    // Automatic compaction keeps ~retainRevisions of history; the slack avoids starting a
+    // new compaction after every batch.
+    int64_t retain = std::max<int64_t>(options_.retainRevisions, 1);
+    int64_t slack = std::max<int64_t>(retain / 10, 100);
+    if (s.isOk() && options_.autoCompact && revision - compactRevision_ > retain + slack) {
+      newCompact = revision - retain;
+      s = setMeta("compact_revision", newCompact);
+    }
+  }
+  if (s.isOk()) s = Query(w, "COMMIT").run();
+  if (!s.isOk()) {
+    Query(w, "ROLLBACK").run();
+    logger()->error("commit of {} txns failed: {}", items.size(), s.message());
+    failAll(s);
+    return;
+  }
+  revision_ = revision;
+  committedRevision_.store(revision);
+  if (newCompact > compactRevision_) {
+    compactRevision_ = newCompact;
+    publishedCompactRevision_.store(newCompact);
+  }
+  if (!batch.events.empty()) {
+    batch.lastRevision = revision;
+    {
+      std::lock_guard lock(dispatchMu_);
+      dispatchQueue_.push_back(std::move(batch));
+    }
+    dispatchCv_.notify_one();
+  }
+  for (auto* item : items) item->finish();
+}
+
+void SqliteStore::startCompaction(WriteItem& item) {
+  int64_t rev = item.compactRevision;
+  if (rev <= compactRevision_) {
+    item.status = compactedStatus();
+  } else if (rev > revision_) {
+    item.status = futureStatus();
+  } else {
+    Status s = Query(*writer_, "BEGIN IMMEDIATE").run();
+    if (s.isOk()) s = setMeta("compact_revision", rev);
+    if (s.isOk()) s = Query(*writer_, "COMMIT").run();
+    if (!s.isOk()) {
+      Query(*writer_, "ROLLBACK").run();
+      item.status = s;
+    } else {
+      compactRevision_ = rev;
+      publishedCompactRevision_.store(rev);
+      compactWaiters_.push_back(&item);  // answered when the physical compaction catches up
+      return;
+    }
+  }
+  item.finish();
+}
+
+void SqliteStore::finishCompactWaiters(const Status& status) {
+  for (auto* item : compactWaiters_) {
+    item->status = status;
+    item->finish();
+  }
+  compactWaiters_.clear();
+}
+
+// Physical compaction, one chunk: every history row below the compact revision is visited
+// once, in revision order. A row that has a predecessor (prev_rev) makes that predecessor
+// unreachable (it is superseded at or before the compact revision), and a tombstone below
+// the compact revision is itself unreachable. What remains below the compact revision is
+// exactly the newest version of every key live at the compact revision.
+void SqliteStore::compactChunk() {
+  Conn& w = *writer_;
+  struct Visit {
+    int64_t revision, sub;
+    std::string key;
+    bool deleted;
+    int64_t prev;
+  };
+  std::vector<Visit> rows;
+  Status s = Query(w, "BEGIN IMMEDIATE").run();
+  if (s.isOk()) {
+    Query q(w,
+            "SELECT revision, sub, key, deleted, prev_rev FROM history "
+            "WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT ?3");
+    q.bind(1, compactCursorRevision_ * kSubSpan + compactCursorSub_);
+    q.bind(2, compactRevision_ * kSubSpan).bind(3, kCompactChunk);
+    while (q.step()) rows.push_back({q.integer(0), q.integer(1), q.text(2), q.integer(3) != 0,
+                                     q.integer(4)});
+    s = q.status();
+  }
+  for (const auto& row : rows) {
+    if (!s.isOk()) break;
+    if (row.prev > 0) {
+      Query del(w, "DELETE FROM history WHERE key = ?1 AND revision = ?2");
+      del.bind(1, row.key).bind(2, row.prev);
+      s = del.run();
+    }
+    if (s.isOk() && row.deleted) {
+      Query del(w, "DELETE FROM history WHERE id = ?1");
+      del.bind(1, row.revision * kSubSpan + row.sub);
+      s = del.run();
+    }
+  }
+  int64_t cursorRev = compactCursorRevision_, cursorSub = compactCursorSub_;
+  if (static_cast<int64_t>(rows.size()) < kCompactChunk) {
+    // Everything below the compact revision is visited: resume there next time.
+    cursorRev = compactRevision_;
+    cursorSub = -1;
+  } else {
+    cursorRev = rows.back().revision;
+    cursorSub = rows.back().sub;
+  }
+  if (s.isOk()) s = setMeta("compact_cursor_rev", cursorRev);
+  if (s.isOk()) s = setMeta("compact_cursor_sub", cursorSub);
+  if (s.isOk()) s = Query(w, "COMMIT").run();
+  if (!s.isOk()) {
+    Query(w, "ROLLBACK").run();
+    logger()->error("compaction to revision {} failed: {}", compactRevision_, s.message());
+    // Give up on this target rather than spin; the next compaction retries from the cursor.
+    finishCompactWaiters(s);
+    compactCursorRevision_ = compactRevision_;
+    compactCursorSub_ = -1;
+    return;
+  }
+  compactCursorRevision_ = cursorRev;
+  compactCursorSub_ = cursorSub;
+  if (!compactionPending()) finishCompactWaiters(Status::ok());
+}
+
+// ---- Checkpoints.
+
+int SqliteStore::walHook(void* self, sqlite3* db, const char*, int pages) {
+  auto* store = static_cast<SqliteStore*>(self);
+  if (pages >= kWriterCheckpointPages) {
+    // The checkpointer's passive copies never catch up with a writer that keeps appending, and
+    // the WAL only restarts from its beginning once fully copied. The writer copies what is
+    // left (usually little: the checkpointer did the bulk), so the WAL stays ~8 MiB.
+    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (pages >= kCheckpointPages) {
+    {
+      std::lock_guard lock(store->checkpointMu_);
+      store->checkpointWanted_ = true;
+    }
+    store->checkpointCv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::checkpointLoop() {
+  nameThread("store-ckpt");
+  for (;;) {
+    {
+      std::unique_lock lock(checkpointMu_);
+      checkpointCv_.wait(lock, [&] { return checkpointStop_ || checkpointWanted_; });
+      if (checkpointStop_) return;
+      checkpointWanted_ = false;
+    }
+    int rc = sqlite3_wal_checkpoint_v2(checkpointer_->db(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      logger()->warn("checkpoint of {}: {}", options_.path, sqlite3_errmsg(checkpointer_->db()));
+    }
+  }
+}
+
+// ---- The dispatcher.
+
+void SqliteStore::dispatcherLoop() {
+  nameThread("store-dispatch");
+  for (;;) {
+    CommittedBatch batch;
+    {
+      std::unique_lock lock(dispatchMu_);
+      dispatchCv_.wait(lock, [&] { return dispatchStop_ || !dispatchQueue_.empty(); });
+      if (dispatchQueue_.empty()) return;  // stopping, and everything is dispatched
+      batch = std::move(dispatchQueue_.front());
+      dispatchQueue_.pop_front();
+    }
+    dispatch(batch);
+  }
+}
+
+void SqliteStore::dispatch(const CommittedBatch& batch) {
+  const auto limit = static_cast<size_t>(std::max<int64_t>(options_.watchBufferEvents, 1));
+  std::lock_guard lock(hub_->mu);
+  auto& list = hub_->watchers;
+  for (size_t i = 0; i < list.size();) {
+    Watcher& w = *list[i];
+    if (w.cancelled || w.terminal) {
+      list[i] = std::move(list.back());  // its thread holds its own reference
+      list.pop_back();
+      continue;
+    }
+    ++i;
+    if (!w.synced) continue;
+    const size_t before = w.buffer.size();
+    const int64_t resumeAt = w.buffer.empty() ? w.pendingFrom : w.buffer.front().kv.modRevision;
+    for (const auto& e : batch.events) {
+      if (e.kv.modRevision < w.pendingFrom || !inRange(w.filter, e.kv.key)) continue;
+      if (w.prevKv || !e.prevKv) {
+        w.buffer.push_back(e);
+      } else {
+        w.buffer.push_back(Event{e.type, e.kv, std::nullopt});
+      }
+    }
+    if (w.buffer.size() > limit) {
+      // Too slow: drop the queue and let the watcher replay from history.
+      w.buffer.clear();
+      w.synced = false;
+      w.pendingFrom = resumeAt;
+      w.cv.notify_all();
+      continue;
+    }
+    w.pendingFrom = std::max(w.pendingFrom, batch.lastRevision + 1);
+    if (w.buffer.size() != before) {
+      w.cv.notify_all();
+    } else if (w.progressNotify) {
+      w.progressPending = true;  // coalesced: one notification carries the latest revision
+      w.cv.notify_all();
+    }
+  }
+  hub_->dispatchedRevision = batch.lastRevision;
+}
+
+// ---- Watches.
+
+Result<std::unique_ptr<WatchHandle>> SqliteStore::watch(const WatchRequest& request,
+                                                        WatchCallback callback) {
+  if (request.startRevision < 0) return Status::badRequest("start revision must not be negative");
+  if (!callback) return Status::badRequest("watch needs a callback");
+  auto w = std::make_shared<Watcher>();
+  w->filter = keyRange(request.key, {}, request.prefix);
+  w->prevKv = request.prevKv;
+  w->progressNotify = request.progressNotify;
+  w->callback = std::move(callback);
+  w->hub = hub_;
+  {
+    std::lock_guard lock(hub_->mu);
+    if (hub_->closed) return closedStatus();
+    {
+      std::lock_guard q(queueMu_);
+      if (stopping_) return closedStatus();
+    }
+    // Revision 0 = "from now": every write acknowledged before this call is ≤ committed.
+    w->pendingFrom = request.startRevision > 0 ? request.startRevision
+                                               : committedRevision_.load() + 1;
+    // Live delivery only if the dispatcher has not passed the start yet, and the start is not
+    // compacted: the dispatcher may still hold events older than a compaction, and a watch
+    // asking for them must end with 410, which only the history replay checks.
+    w->synced = w->pendingFrom > hub_->dispatchedRevision &&
+                w->pendingFrom >= publishedCompactRevision_.load();
+    hub_->watchers.push_back(w);
+    w->thread = std::thread([this, w] { watcherLoop(w); });
+  }
+  return std::unique_ptr<WatchHandle>(std::make_unique<SqliteWatchHandle>(w));
+}
+
+Status SqliteStore::replay(Watcher& w, int64_t from, std::vector<Event>& events, int64_t& upTo,
+                           int64_t& compactRevision) {
+  auto lease = readers_.acquire();
+  if (!lease.ok()) return lease.status();
+  Conn& c = **lease;
+  ReadTxn read(c);
+  Snapshot snap;
+  if (auto s = read.begin(snap); !s.isOk()) return s;
+  if (from < snap.compactRevision) {
+    compactRevision = snap.compactRevision;
+    return compactedStatus();
+  }
+  upTo = snap.revision;
+  if (from > snap.revision) return {};
+  Query q(c, "SELECT revision, sub, key, value, create_rev, version, deleted, prev_rev "
+             "FROM history WHERE id >= ?1 AND id < ?2 AND " +
+                 keyCondition(w.filter, 3) + " ORDER BY id LIMIT ?5");
+  q.bind(1, from * kSubSpan).bind(2, (snap.revision + 1) * kSubSpan);
+  bindRange(q, w.filter, 3);
+  q.bind(5, kReplayChunk);
+  std::vector<int64_t> prevs;
+  while (q.step()) {
+    Event e;
+    bool deleted = q.integer(6) != 0;
+    e.type = deleted ? Event::Type::kDelete : Event::Type::kPut;
+    e.kv = KeyValue{q.text(2), q.text(3), q.integer(4), q.integer(0), q.integer(5)};
+    events.push_back(std::move(e));
+    prevs.push_back(q.integer(7));
+  }
+  if (!q.status().isOk()) return q.status();
+  if (static_cast<int64_t>(events.size()) == kReplayChunk) {
+    // Keep revisions whole: stop before the last (maybe cut) revision, unless it is the only one.
+    int64_t last = events.back().kv.modRevision;
+    if (events.front().kv.modRevision != last) {
+      while (events.back().kv.modRevision == last) {
+        events.pop_back();
+        prevs.pop_back();
+      }
+      upTo = last - 1;
+    } else {
+      events.clear();
+      prevs.clear();
+      Query all(c, "SELECT revision, sub, key, value, create_rev, version, deleted, prev_rev "
+                   "FROM history WHERE id >= ?1 AND id < ?2 AND " + keyCondition(w.filter, 3) +
+                       " ORDER BY id");
+      all.bind(1, last * kSubSpan).bind(2, (last + 1) * kSubSpan);
+      bindRange(all, w.filter, 3);
+      while (all.step()) {
+        Event e;
+        e.type = all.integer(6) != 0 ? Event::Type::kDelete : Event::Type::kPut;
+        e.kv = KeyValue{all.text(2), all.text(3), all.integer(4), all.integer(0), all.integer(5)};
+        events.push_back(std::move(e));
+        prevs.push_back(all.integer(7));
+      }
+      if (!all.status().isOk()) return all.status();
+      upTo = last;
+    }
+  }
+  if (w.prevKv) {
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (prevs[i] <= 0) continue;
+      Query p(c, "SELECT value, create_rev, version FROM history WHERE key = ?1 AND revision = ?2");
+      p.bind(1, events[i].kv.key).bind(2, prevs[i]);
+      if (p.step()) {
+        events[i].prevKv = KeyValue{events[i].kv.key, p.text(0), p.integer(1), prevs[i],
+                                    p.integer(2)};
+      }
+      if (!p.status().isOk()) return p.status();
+    }
+  }
+  return {};
+}
+
+void SqliteStore::watcherLoop(const std::shared_ptr<Watcher>& self) {
+  nameThread("store-watch");
+  Watcher& w = *self;
+  std::unique_lock lock(hub_->mu);
+  for (;;) {
+    w.cv.wait(lock, [&] {
+      return w.cancelled || w.terminal || !w.buffer.empty() || !w.synced || w.progressPending;
+    });
+    if (w.cancelled) return;
+    if (!w.buffer.empty() || (w.progressPending && w.synced && !w.terminal)) {
+      // Everything up to pendingFrom - 1 is in this response (or did not match the watch).
+      WatchResponse response;
+      response.events.swap(w.buffer);
+      response.revision = std::min(w.pendingFrom - 1, hub_->dispatchedRevision);
+      w.progressPending = false;
+      lock.unlock();
+      w.callback(response);
+      lock.lock();
+      continue;
+    }
+    if (w.terminal) {
+      WatchResponse end = std::move(*w.terminal);
+      w.cancelled = true;
+      lock.unlock();
+      w.callback(end);
+      return;
+    }
+    // Not synced: replay history from pendingFrom (the dispatcher leaves it alone meanwhile).
+    const int64_t from = w.pendingFrom;
+    lock.unlock();
+    std::vector<Event> events;
+    int64_t upTo = 0, compactRevision = 0;
+    Status s = replay(w, from, events, upTo, compactRevision);
+    lock.lock();
+    if (w.cancelled) return;
+    if (!s.isOk()) {
+      WatchResponse end;
+      end.status = s;
+      end.compactRevision = compactRevision;
+      w.cancelled = true;
+      lock.unlock();
+      w.callback(end);
+      return;
+    }
+    if (!events.empty()) {
+      WatchResponse response;
+      response.events = std::move(events);
+      response.revision = upTo;
+      lock.unlock();
+      w.callback(response);
+      lock.lock();
+      if (w.cancelled) return;
+    }
+    w.pendingFrom = std::max(from, upTo + 1);
+    if (w.pendingFrom > hub_->dispatchedRevision) w.synced = true;
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> openSqliteStore(const SqliteOptions& options) {
+  if (options.path.empty()) return Status::badRequest("the SQLite store needs a database path");
+  auto store = std::make_unique<SqliteStore>(options);
+  if (auto s = store->open(); !s.isOk()) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace orrery::store
