@@ -1,0 +1,116 @@
+#include "engine/cluster/serve.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "engine/apiserver/apiserver.h"
+#include "engine/cluster/daemon.h"
+#include "engine/cluster/layout.h"
+#include "engine/cluster/pki.h"
+#include "engine/store/store.h"
+
+namespace orrery::cluster {
+
+using api::Status;
+
+int runControlPlane(const ServeOptions& options) {
+  auto started = std::chrono::steady_clock::now();
+  auto log = spdlog::stderr_logger_mt("control-plane");
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+  spdlog::set_default_logger(log);
+  spdlog::flush_on(spdlog::level::info);
+
+  int readyFd = options.readyFd;
+  auto fail = [&](const Status& s) {
+    log->error("{}", s.message());
+    writeReadyLine(readyFd, "error: " + std::to_string(s.code() ? s.code() : 500) + " " + s.message());
+    readyFd = -1;
+    return 1;
+  };
+
+  // Block the stop signals before any thread exists, so every thread the store and the
+  // server start inherits the mask and only our sigwait() sees them.
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGTERM);
+  sigaddset(&stopSignals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
+
+  if (Status s = validateClusterName(options.name); !s) return fail(s);
+  if (options.dataDir.empty() || options.dataDir.front() != '/') {
+    return fail(Status::badRequest("serve needs an absolute --data-dir"));
+  }
+  ClusterLayout layout{options.dataDir};
+  auto pidFile = PidFile::acquire(layout.pidFile());
+  if (!pidFile.ok()) return fail(pidFile.status());
+
+  log->info("starting control plane of cluster \"{}\" (pid {}, data {})", options.name, getpid(),
+            layout.dir);
+  // `up` made them; when serve runs on its own this creates what is missing.
+  auto pki = ensurePki(layout.pkiDir());
+  if (!pki.ok()) return fail(pki.status());
+  PkiPaths paths{layout.pkiDir()};
+
+  auto opened = store::openStore(layout.storePath());
+  if (!opened.ok()) {
+    return fail(Status::internal("cannot open the store " + layout.storePath() + ": " +
+                                 opened.status().message() +
+                                 " (if the file is damaged, move it aside and `orrery up` starts "
+                                 "an empty cluster)"));
+  }
+  std::shared_ptr<store::Store> store(std::move(*opened));
+  auto storeMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+
+  apiserver::ApiServerOptions serverOptions;
+  serverOptions.bindAddress = "127.0.0.1";
+  serverOptions.port = options.apiPort;
+  serverOptions.certFile = paths.apiserverCert();
+  serverOptions.keyFile = paths.apiserverKey();
+  serverOptions.clientCaFile = paths.caCert();
+  serverOptions.threads = options.apiThreads;
+  serverOptions.clusterName = options.name;
+  auto server = apiserver::startApiServer(serverOptions, store);
+  if (!server.ok()) {
+    if (options.apiPort && !portAvailable(options.apiPort)) {
+      return fail(Status(409, api::reason::kConflict,
+                                   "port " + std::to_string(options.apiPort) +
+                                       " is in use by another process; choose another with "
+                                       "--api-port"));
+    }
+    return fail(Status::internal("cannot start the API server: " + server.status().message()));
+  }
+  uint16_t port = (*server)->port();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  started);
+  log->info("serving https://127.0.0.1:{} (ready in {} ms; store open after {} ms)", port,
+            ms.count(), storeMs.count());
+  writeReadyLine(readyFd, "ready " + std::to_string(port));
+  readyFd = -1;
+
+  int sig = 0;
+  while (sigwait(&stopSignals, &sig) != 0) {
+  }
+  log->info("received {}, shutting down", strsignal(sig));
+  (*server)->stop();
+  server.value().reset();  // drop the server before the store it reads
+  if (store.use_count() > 1) {
+    log->warn("the store is still referenced by {} owners at shutdown", store.use_count() - 1);
+  }
+  store.reset();  // closes the database: every write is on disk
+  pidFile->release();
+  log->info("control plane stopped");
+  return 0;
+}
+
+}  // namespace orrery::cluster
