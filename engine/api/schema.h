@@ -56,6 +56,9 @@ struct Schema {
   std::vector<std::string> required;
   bool preserveUnknownFields = false;  // x-kubernetes-preserve-unknown-fields: true
   bool embeddedResource = false;       // x-kubernetes-embedded-resource
+  /// Field numbers of kube's generated.proto (`pb=N` in the schema language): number ->
+  /// property name. Drives decoding of `application/vnd.kubernetes.protobuf` bodies.
+  std::map<int32_t, std::string> protoFields;
 
   // kArray / kMap: the element / value schema
   SchemaPtr items;

@@ -441,11 +441,13 @@ void Parser::applyFieldAttrs(Schema& node, const std::vector<Attr>& attrs, const
       if (noValue()) node.preserveUnknownFields = true;
     } else if (a.key == "embedded") {
       if (noValue()) node.embeddedResource = true;
+    } else if (a.key == "pb" && !forScalar) {
+      needValue();  // recorded by the caller on the parent's protoFields
     } else {
       error(at, "bad attribute \"" + a.key + "\"" +
                     (forScalar ? std::string() : " (field attributes: required, patch=, key=, "
                                                  "list=, keys=, mapType=, enum=, format=, "
-                                                 "default=, nullable)"));
+                                                 "default=, nullable, pb=)"));
     }
   }
 }
@@ -549,6 +551,18 @@ Result<std::shared_ptr<SchemaRegistry>> Parser::finish() {
       node->properties[f.name] = fn;
       for (const auto& a : f.attrs) {
         if (a.key == "required") node->required.push_back(f.name);
+        if (a.key == "pb" && a.hasValue && !a.value.empty()) {
+          int32_t num = 0;
+          bool ok = a.value.size() <= 9;
+          for (char c : a.value) ok = ok && c >= '0' && c <= '9';
+          if (ok) num = std::stoi(a.value);
+          if (!ok || num <= 0) {
+            error(f.at, "bad attribute pb=" + a.value + " (expected a positive field number)");
+          } else if (auto [it, fresh] = node->protoFields.emplace(num, f.name); !fresh) {
+            error(f.at, "pb=" + a.value + " is already the number of field \"" + it->second +
+                            "\" of " + decl.fullName);
+          }
+        }
       }
       pending.push_back({fn, &decl, &f});
     }

@@ -262,7 +262,7 @@ void ApiHandler::serveOpenApi(Call& call) {
     // client-go asks for the gnostic protobuf form; browsers and curl get JSON.
     if (accept.find("protobuf") != std::string::npos) {
       docKey = "v2.pb";
-      contentType = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+      contentType = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
       build = [this] { return schemas_->openApiV2Protobuf(*resources_); };
     } else {
       docKey = "v2.json";

@@ -66,10 +66,10 @@ class Cluster:
         user = next(u for u in cfg["users"] if u["name"] == ctx["user"])["user"]
         files = {}
         for key in ("certificate-authority-data", "client-certificate-data", "client-key-data"):
-            path = os.path.join(self.dir, key)
-            with open(path, "wb") as out:
+            file = os.path.join(self.dir, key)
+            with open(file, "wb") as out:
                 out.write(base64.b64decode(cluster.get(key) or user.get(key)))
-            files[key] = path
+            files[key] = file
         sslctx = ssl.create_default_context(cafile=files["certificate-authority-data"])
         sslctx.load_cert_chain(files["client-certificate-data"], files["client-key-data"])
         data = body if isinstance(body, (bytes, type(None))) else (
@@ -181,10 +181,11 @@ class KubectlE2E(unittest.TestCase):
         self.assertIn("conflict", p.stderr.lower())
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=manifest)
         self.assertEqual(self.get_json("configmap", "ssa-config", "-n", "e2e-shop")["data"]["a"], "1")
-        # diff: no difference exits 0, a difference exits 1 and shows it.
-        p = self.kubectl("diff", "-f", "-", input=manifest, check=False)
+        # diff (server-side, as the object is managed by apply): no difference exits 0, a
+        # difference exits 1 and shows it.
+        p = self.kubectl("diff", "--server-side", "-f", "-", input=manifest, check=False)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        p = self.kubectl("diff", "-f", "-", input=manifest.replace('a: "1"', 'a: "9"'), check=False)
+        p = self.kubectl("diff", "--server-side", "-f", "-", input=manifest.replace('a: "1"', 'a: "9"'), check=False)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertIn('+  a: "9"', p.stdout)
 
@@ -288,7 +289,7 @@ class KubectlE2E(unittest.TestCase):
             metadata:
               name: dry
               namespace: e2e-shop
-            data: {x: y}
+            data: {x: z}
             """)
         out = self.kubectl("apply", "--dry-run=server", "-f", "-", input=manifest).stdout
         self.assertIn("configmap/dry created (server dry run)", out)
@@ -328,11 +329,13 @@ class KubectlE2E(unittest.TestCase):
         code, status = self.cluster.rest("PUT", "/api/v1/namespaces/e2e-shop/configmaps/shop-config", stale)
         self.assertEqual(code, 409, status)
         self.assertEqual(status["reason"], "Conflict")
-        # Too large: 413.
-        big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big", "namespace": "e2e-shop"},
-               "data": {"blob": "x" * (1600 * 1024)}}
-        code, status = self.cluster.rest("POST", "/api/v1/namespaces/e2e-shop/configmaps", big)
+        # Over the store's 1.5 MiB object limit (below the 3 MiB request limit): 413.
+        big = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+               "metadata": {"name": "big", "namespace": "e2e-shop"},
+               "spec": {"holderIdentity": "x" * (1600 * 1024)}}
+        code, status = self.cluster.rest("POST", "/apis/coordination.k8s.io/v1/namespaces/e2e-shop/leases", big)
         self.assertEqual(code, 413, status)
+        self.assertEqual(status["reason"], "RequestEntityTooLarge")
         # Malformed patch.
         code, status = self.cluster.rest("PATCH", "/apis/apps/v1/namespaces/e2e-shop/deployments/web",
                                          "{not json", content_type="application/merge-patch+json")
@@ -343,7 +346,7 @@ class KubectlE2E(unittest.TestCase):
         # Nothing of that reached the store.
         after = self.get_json("deployment", "web", "-n", "e2e-shop")["metadata"]["resourceVersion"]
         self.assertEqual(before, after)
-        self.assertNotEqual(self.kubectl("get", "cm", "big", "-n", "e2e-shop", check=False).returncode, 0)
+        self.assertNotEqual(self.kubectl("get", "lease", "big", "-n", "e2e-shop", check=False).returncode, 0)
         # Anonymous requests are refused.
         with open(self.cluster.kubeconfig) as f:
             import yaml
@@ -359,17 +362,32 @@ class KubectlE2E(unittest.TestCase):
 
     def test_11_delete_cascades(self):
         self.apply_app()
-        for policy, name in (("background", "del-bg"), ("orphan", "del-orphan")):
+        # Background: gone at once (dependents are the garbage collector's job).
+        self.kubectl("create", "configmap", "del-bg", "-n", "e2e-shop", "--from-literal=k=v")
+        out = self.kubectl("delete", "configmap", "del-bg", "-n", "e2e-shop", "--cascade=background").stdout
+        self.assertIn('configmap "del-bg" deleted', out)
+        self.assertNotEqual(self.kubectl("get", "configmap", "del-bg", "-n", "e2e-shop", check=False).returncode, 0)
+        # Orphan and foreground: the API server marks the object deleted and adds the
+        # finalizer the garbage collector acts on, exactly as kube-apiserver does.
+        for policy, finalizer in (("orphan", "orphan"), ("foreground", "foregroundDeletion")):
+            name = f"del-{policy}"
             self.kubectl("create", "configmap", name, "-n", "e2e-shop", "--from-literal=k=v")
-            out = self.kubectl("delete", "configmap", name, "-n", "e2e-shop", f"--cascade={policy}").stdout
+            out = self.kubectl("delete", "configmap", name, "-n", "e2e-shop", f"--cascade={policy}",
+                               "--wait=false").stdout
             self.assertIn(f'configmap "{name}" deleted', out)
-            p = self.kubectl("get", "configmap", name, "-n", "e2e-shop", check=False)
-            if policy == "orphan":
-                # The orphan finalizer waits for the garbage collector (a controller).
-                continue
-            self.assertNotEqual(p.returncode, 0)
+            cm = self.get_json("configmap", name, "-n", "e2e-shop")
+            self.assertIn("deletionTimestamp", cm["metadata"])
+            self.assertIn(finalizer, cm["metadata"]["finalizers"])
+            # Removing the finalizer (what the collector does when done) deletes it.
+            self.kubectl("patch", "configmap", name, "-n", "e2e-shop", "--type=json",
+                         "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
+            self.assertNotEqual(self.kubectl("get", "configmap", name, "-n", "e2e-shop", check=False).returncode, 0)
         out = self.kubectl("delete", "widget", "gizmo", "-n", "e2e-shop").stdout
         self.assertIn('widget.example.com "gizmo" deleted', out)
+        # A deleted CRD takes its objects and its API with it.
+        out = self.kubectl("delete", "crd", "widgets.example.com").stdout
+        self.assertIn("deleted", out)
+        self.assertNotIn("widgets", self.kubectl("api-resources").stdout)
 
 
 def main():
