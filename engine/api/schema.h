@@ -59,6 +59,9 @@ struct Schema {
   /// Field numbers of kube's generated.proto (`pb=N` in the schema language): number ->
   /// property name. Drives decoding of `application/vnd.kubernetes.protobuf` bodies.
   std::map<int32_t, std::string> protoFields;
+  /// Fields of a Go struct embedded inline (`pb=A.B`: field B of the message in field A),
+  /// e.g. Volume's VolumeSource or Probe's ProbeHandler: A -> (B -> property name).
+  std::map<int32_t, std::map<int32_t, std::string>> protoEmbedded;
 
   // kArray / kMap: the element / value schema
   SchemaPtr items;

@@ -552,13 +552,27 @@ Result<std::shared_ptr<SchemaRegistry>> Parser::finish() {
       for (const auto& a : f.attrs) {
         if (a.key == "required") node->required.push_back(f.name);
         if (a.key == "pb" && a.hasValue && !a.value.empty()) {
-          int32_t num = 0;
-          bool ok = a.value.size() <= 9;
-          for (char c : a.value) ok = ok && c >= '0' && c <= '9';
-          if (ok) num = std::stoi(a.value);
-          if (!ok || num <= 0) {
-            error(f.at, "bad attribute pb=" + a.value + " (expected a positive field number)");
-          } else if (auto [it, fresh] = node->protoFields.emplace(num, f.name); !fresh) {
+          // pb=N, or pb=A.B for a field of an inline-embedded Go struct.
+          auto number = [](const std::string& t) -> int32_t {
+            if (t.empty() || t.size() > 9) return 0;
+            for (char c : t) {
+              if (c < '0' || c > '9') return 0;
+            }
+            return std::stoi(t);
+          };
+          auto dot = a.value.find('.');
+          int32_t outer = number(a.value.substr(0, dot));
+          int32_t inner = dot == std::string::npos ? -1 : number(a.value.substr(dot + 1));
+          if (outer <= 0 || inner == 0) {
+            error(f.at, "bad attribute pb=" + a.value +
+                            " (expected a positive field number N, or A.B for an embedded struct)");
+          } else if (inner < 0) {
+            if (auto [it, fresh] = node->protoFields.emplace(outer, f.name); !fresh) {
+              error(f.at, "pb=" + a.value + " is already the number of field \"" + it->second +
+                              "\" of " + decl.fullName);
+            }
+          } else if (auto [it, fresh] = node->protoEmbedded[outer].emplace(inner, f.name);
+                     !fresh) {
             error(f.at, "pb=" + a.value + " is already the number of field \"" + it->second +
                             "\" of " + decl.fullName);
           }

@@ -46,8 +46,15 @@ const std::set<std::string>& valueOmitEmpty() {
       "ServicePort.nodePort", "ServiceSpec.publishNotReadyAddresses",
       "JobStatus.active", "JobStatus.succeeded", "JobStatus.failed",
       "ScaleSpec.replicas", "PriorityClass.globalDefault", "NodeSpec.unschedulable",
-      "Event.count", "Subject.apiGroup",
+      "Event.count", "SubjectAccessReviewStatus.denied", "ServiceSpec.healthCheckNodePort",
+      "SubjectRulesReviewStatus.incomplete", "DaemonSetSpec.minReadySeconds",
   };
+  return s;
+}
+
+// map[string][]byte fields: values are raw bytes on the wire, base64 strings in JSON.
+const std::set<std::string>& bytesFields() {
+  static const std::set<std::string> s = {"Secret.data", "ConfigMap.binaryData"};
   return s;
 }
 
@@ -227,6 +234,8 @@ class Decoder {
     err_ = what + (path.empty() ? "" : " at " + path);
     return false;
   }
+  bool field(const Field& f, const std::string& name, const Schema& s,
+             const std::string& path, nlohmann::json* out);
   bool special(std::string_view bytes, const Schema& s, const std::string& path,
                nlohmann::json* out, bool* handled);
   bool scalar(const Field& f, const Schema& s, const std::string& path, nlohmann::json* out);
@@ -418,20 +427,12 @@ bool isZero(const nlohmann::json& v) {
          (v.is_number_float() && v.get<double>() == 0.0);
 }
 
-bool Decoder::message(std::string_view bytes, const Schema& s, const std::string& path,
-                      nlohmann::json* out) {
-  *out = nlohmann::json::object();
-  Reader r(bytes);
-  Field f;
+bool Decoder::field(const Field& f, const std::string& name, const Schema& s,
+                    const std::string& path, nlohmann::json* out) {
   std::string err;
   const std::string parent = shortName(s.refName);
-  while (!r.done()) {
-    if (!r.next(&f, &err)) return fail(path, err);
-    auto pit = s.protoFields.find(int32_t(f.number));
-    if (pit == s.protoFields.end()) continue;  // unknown field: skipped, like kube's decoder
-    const std::string& name = pit->second;
     const Schema* child = s.child(name);
-    if (!child) continue;
+    if (!child) return true;
     const std::string fpath = path.empty() ? name : path + "." + name;
 
     if (child->type == Schema::Type::kArray && child->items) {
@@ -461,12 +462,12 @@ bool Decoder::message(std::string_view bytes, const Schema& s, const std::string
           if (!scalar(e, item, fpath + "[" + std::to_string(arr.size()) + "]", &v)) return false;
           arr.push_back(std::move(v));
         }
-        continue;
+        return true;
       }
       nlohmann::json v;
       if (!value(f, item, fpath + "[" + std::to_string(arr.size()) + "]", &v)) return false;
       arr.push_back(std::move(v));
-      continue;
+      return true;
     }
 
     if (child->type == Schema::Type::kMap && child->items) {
@@ -487,7 +488,25 @@ bool Decoder::message(std::string_view bytes, const Schema& s, const std::string
           if (e.wire != 2) return fail(fpath, "wrong wire type for a map key");
           key = std::string(e.bytes);
         } else if (e.number == 2) {
-          if (!value(e, *child->items, fpath + "." + key, &v)) return false;
+          const std::string vpath = fpath + "." + key;
+          if (bytesFields().count(parent + "." + name) && e.wire == 2) {
+            v = base64(e.bytes);  // map[string][]byte (Secret.data, ConfigMap.binaryData)
+          } else if (child->items->type == Schema::Type::kArray && child->items->items) {
+            // map[string][]string is a map of ExtraValue messages: repeated items = 1.
+            if (e.wire != 2) return fail(vpath, "wrong wire type for a list value");
+            v = nlohmann::json::array();
+            Reader xr(e.bytes);
+            Field x;
+            while (!xr.done()) {
+              if (!xr.next(&x, &err)) return fail(vpath, err);
+              if (x.number != 1) continue;
+              nlohmann::json item;
+              if (!value(x, *child->items->items, vpath, &item)) return false;
+              v.push_back(std::move(item));
+            }
+          } else if (!value(e, *child->items, vpath, &v)) {
+            return false;
+          }
           haveValue = true;
         }
       }
@@ -506,14 +525,14 @@ bool Decoder::message(std::string_view bytes, const Schema& s, const std::string
         }
       }
       map[key] = std::move(v);
-      continue;
+      return true;
     }
 
     nlohmann::json v;
     if (!value(f, *child, fpath, &v)) return false;
     if (v.is_null()) {
       out->erase(name);
-      continue;
+      return true;
     }
     const bool required =
         std::find(s.required.begin(), s.required.end(), name) != s.required.end();
@@ -524,10 +543,35 @@ bool Decoder::message(std::string_view bytes, const Schema& s, const std::string
                         valueOmitEmpty().count(parent + "." + name);
       if (drop) {
         out->erase(name);
-        continue;
+        return true;
       }
     }
     (*out)[name] = std::move(v);
+  return true;
+}
+
+bool Decoder::message(std::string_view bytes, const Schema& s, const std::string& path,
+                      nlohmann::json* out) {
+  *out = nlohmann::json::object();
+  Reader r(bytes);
+  Field f;
+  std::string err;
+  while (!r.done()) {
+    if (!r.next(&f, &err)) return fail(path, err);
+    if (auto pit = s.protoFields.find(int32_t(f.number)); pit != s.protoFields.end()) {
+      if (!field(f, pit->second, s, path, out)) return false;
+    } else if (auto eit = s.protoEmbedded.find(int32_t(f.number));
+               eit != s.protoEmbedded.end() && f.wire == 2) {
+      // An inline-embedded Go struct: its fields are properties of this object in JSON.
+      Reader er(f.bytes);
+      Field e;
+      while (!er.done()) {
+        if (!er.next(&e, &err)) return fail(path, err);
+        auto nit = eit->second.find(int32_t(e.number));
+        if (nit != eit->second.end() && !field(e, nit->second, s, path, out)) return false;
+      }
+    }
+    // Other field numbers are unknown: skipped, like kube's decoder.
   }
   return true;
 }

@@ -11,6 +11,7 @@
 #include "engine/api/managed_fields.h"
 #include "engine/api/object.h"
 #include "engine/api/patch.h"
+#include "engine/api/schema_protobuf.h"
 #include "engine/api/selector.h"
 #include "engine/api/table.h"
 #include "engine/api/yaml.h"
@@ -246,10 +247,16 @@ Result<json> ApiHandler::decodeBody(Call& call, const std::string& body, const s
     auto parsed = api::yamlToJson(body);
     if (!parsed.ok()) return parsed.status();
     object = std::move(*parsed);
+  } else if (type == "application/vnd.kubernetes.protobuf" && call.resource && !call.resource->custom) {
+    // kubectl's typed clients (create configmap, auth can-i, ...) send protobuf.
+    auto decoded = api::decodeKubernetesProtobuf(body, *schemas_, "");
+    if (!decoded.ok()) return decoded.status();
+    object = std::move(*decoded);
   } else {
     return Status::unsupportedMediaType(
         "the body of the request was in an unknown format - accepted media types include: "
-        "application/json, application/yaml");
+        "application/json, application/yaml" +
+        std::string(call.resource && !call.resource->custom ? ", application/vnd.kubernetes.protobuf" : ""));
   }
   if (!object.is_object()) {
     return Status::badRequest("the request body must be a JSON object, got " + std::string(object.type_name()));

@@ -30,10 +30,9 @@ bool ApiHandler::allowed(const UserInfo& user, const std::string& verb, const st
 
 void ApiHandler::createReview(Call& call) {
   const auto& info = *call.resource;
-  json body = json::parse(call.http.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    return sendStatus(call, Status::badRequest("the request body must be a " + info.kind + " JSON object"));
-  }
+  auto decoded = decodeBody(call, call.http.body, call.http.header("content-type"));
+  if (!decoded.ok()) return sendStatus(call, decoded.status());
+  const json body = std::move(*decoded);
   json response = body;
   response["apiVersion"] = info.apiVersion();
   response["kind"] = info.kind;
