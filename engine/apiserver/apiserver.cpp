@@ -194,6 +194,7 @@ api::Result<std::unique_ptr<ApiServer>> startApiServer(const ApiServerOptions& o
   if (!head.ok()) return head.status();
   handler->noteStartRevision(head->revision);
   if (auto st = handler->loadCustomResourcesAtStart(); !st.isOk()) return st;
+  if (auto st = handler->warmCaches(); !st.isOk()) return st;
 
   HttpServerOptions http;
   http.bindAddress = options.bindAddress;

@@ -136,6 +136,11 @@ int64_t ApiHandler::consistentRevision() {
 }
 
 WatchCache* ApiHandler::cacheFor(const api::ResourceInfo& info, Status* error) {
+  if (info.storagePrefix.empty()) {
+    // Nothing of this resource is stored (componentstatuses, bindings, reviews).
+    *error = Status::methodNotAllowed("the server does not allow this method on the requested resource");
+    return nullptr;
+  }
   std::lock_guard lock(cachesMu_);
   const std::string id = info.storagePrefix + "|" + info.apiVersion();
   auto it = caches_.find(id);
@@ -148,6 +153,15 @@ WatchCache* ApiHandler::cacheFor(const api::ResourceInfo& info, Status* error) {
   auto* raw = cache.get();
   caches_[id] = std::move(cache);
   return raw;
+}
+
+api::Status ApiHandler::warmCaches() {
+  for (const auto& info : resources_->all()) {
+    if (info.storagePrefix.empty()) continue;  // reviews, bindings: never stored
+    Status error;
+    if (!cacheFor(info, &error)) return error;
+  }
+  return {};
 }
 
 Representation ApiHandler::representation(const Call& call) const {

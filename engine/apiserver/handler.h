@@ -65,6 +65,10 @@ class ApiHandler {
   void noteStartRevision(int64_t revision) { noteWrite(revision); }
   api::Status loadCustomResourcesAtStart() { return loadCustomResources(); }
 
+  /// Starts the watch cache of every stored resource now, as kube-apiserver does, so the
+  /// first LIST or WATCH finds its cache warm instead of building it from the store.
+  api::Status warmCaches();
+
   /// Sends bookmarks to watchers that asked for them; called periodically.
   void tick();
 
