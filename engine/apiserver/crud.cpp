@@ -231,15 +231,38 @@ void ApiHandler::sendList(Call& call, const std::vector<CachedPtr>& items, int64
   // Items are cached as serialized JSON: the list is assembled without re-encoding them.
   size_t total = 128;
   for (const auto& item : items) total += item->json.size() + 1;
-  body.reserve(total);
-  body += R"({"kind":")" + kindOfList(info) + R"(","apiVersion":")" + info.apiVersion() +
-          R"(","metadata":)" + meta.dump() + R"(,"items":[)";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) body.push_back(',');
-    body += items[i]->json;
+  const std::string head = R"({"kind":")" + kindOfList(info) + R"(","apiVersion":")" + info.apiVersion() +
+                           R"(","metadata":)" + meta.dump() + R"(,"items":[)";
+  constexpr size_t kStreamAbove = 1 << 20;
+  constexpr size_t kChunk = 256 << 10;
+  if (total <= kStreamAbove) {
+    body.reserve(total);
+    body += head;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (i) body.push_back(',');
+      body += items[i]->json;
+    }
+    body += "]}";
+    return sendRaw(call, 200, "application/json", std::move(body));
   }
-  body += "]}";
-  sendRaw(call, 200, "application/json", std::move(body));
+  // A large list goes out in chunks while it is assembled, so the client starts reading
+  // (and TLS starts encrypting) long before the last item is copied.
+  call.responder->startStream(200, "application/json", false);
+  auto chunk = std::make_shared<std::string>();
+  chunk->reserve(kChunk + 64 * 1024);
+  *chunk += head;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) chunk->push_back(',');
+    *chunk += items[i]->json;
+    if (chunk->size() >= kChunk) {
+      if (!call.responder->writeChunk(std::move(chunk))) return;
+      chunk = std::make_shared<std::string>();
+      chunk->reserve(kChunk + 64 * 1024);
+    }
+  }
+  *chunk += "]}";
+  call.responder->writeChunk(std::move(chunk));
+  call.responder->endStream();
 }
 
 Result<json> ApiHandler::decodeBody(Call& call, const std::string& body, const std::string& contentType) {

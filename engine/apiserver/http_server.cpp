@@ -108,7 +108,10 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t pendingBytes() const { return pendingBytes_.load(); }
   bool closed() const { return closed_.load(); }
   void addCloseCallback(std::function<void()> cb);
-  void markStreaming() { streaming_ = true; }
+  void markStreaming(bool watchClose) {
+    streaming_ = true;
+    probeWanted_ = watchClose;
+  }
 
  private:
   void onHandshake(beast::error_code ec);
@@ -140,6 +143,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keepAlive_ = true;
   bool streaming_ = false;
   bool probing_ = false;
+  bool probeWanted_ = false;
   char probe_[1];
 
   std::atomic<size_t> pendingBytes_{0};
@@ -166,7 +170,7 @@ class ResponderImpl : public Responder {
     session_->enqueue(head.str(), std::make_shared<const std::string>(std::move(body)), {}, true);
   }
 
-  void startStream(int status, const std::string& contentType) override {
+  void startStream(int status, const std::string& contentType, bool untilClientLeaves) override {
     http::response<http::empty_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::content_type, contentType);
     res.set(http::field::cache_control, "no-cache, private");
@@ -174,7 +178,7 @@ class ResponderImpl : public Responder {
     res.keep_alive(keepAlive_);
     std::ostringstream head;
     head << res.base();
-    session_->markStreaming();
+    session_->markStreaming(untilClientLeaves);
     session_->enqueue(head.str(), nullptr, {}, false);
   }
 
@@ -467,16 +471,16 @@ void Session::onWrite(beast::error_code ec, size_t bytes) {
       writes_.clear();
       return close();
     }
-    if (wasStreaming) {
-      // The close probe is still reading; it will see the next request's bytes. Simplest
-      // correct behaviour: a finished stream ends the connection (clients reconnect).
+    if (wasStreaming && probing_) {
+      // The close probe is still reading and would take the next request's bytes: a watch
+      // that ends also ends its connection (clients reconnect, as they do with kube's).
       return close();
     }
     readRequest();
     writeNext();
     return;
   }
-  if (streaming_ && !probing_) watchForClose();
+  if (streaming_ && probeWanted_ && !probing_) watchForClose();
   writeNext();
 }
 

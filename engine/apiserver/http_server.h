@@ -43,8 +43,11 @@ class Responder {
   /// A whole response. Call exactly once (unless streaming).
   virtual void send(int status, const std::string& contentType, std::string body,
                     const std::vector<std::pair<std::string, std::string>>& extraHeaders = {}) = 0;
-  /// Starts a chunked response (watch). Then writeChunk() any number of times, then endStream().
-  virtual void startStream(int status, const std::string& contentType) = 0;
+  /// Starts a chunked response. Then writeChunk() any number of times, then endStream().
+  /// `untilClientLeaves` (watch): the server notices at once when the client goes away, and
+  /// the connection closes with the stream; otherwise (a large list) it stays open for the
+  /// next request.
+  virtual void startStream(int status, const std::string& contentType, bool untilClientLeaves = true) = 0;
   /// Queues a chunk. Returns false once the connection is gone (the caller should stop).
   /// `pending` (optional) receives the number of bytes still queued, to bound slow clients.
   virtual bool writeChunk(std::shared_ptr<const std::string> data, size_t* pending = nullptr) = 0;

@@ -141,7 +141,7 @@ void ApiHandler::watch(Call& call) {
   }
   watcher->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
 
-  call.responder->startStream(200, "application/json");
+  call.responder->startStream(200, "application/json", true);
   std::weak_ptr<HttpWatcher> weak = watcher;
   call.responder->onClose([cache, weak] {
     if (auto w = weak.lock()) cache->removeWatcher(w.get());
