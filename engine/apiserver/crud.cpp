@@ -155,6 +155,24 @@ WatchCache* ApiHandler::cacheFor(const api::ResourceInfo& info, Status* error) {
   return raw;
 }
 
+api::Result<Filter> ApiHandler::filterFromQuery(const Call& call) const {
+  const auto& info = *call.resource;
+  Filter filter;
+  filter.ns = call.info.ns;
+  filter.name = call.info.name;  // watch of one object: /api/v1/watch/namespaces/ns/pods/name
+  if (!call.param("labelSelector").empty()) {
+    auto sel = api::LabelSelector::parse(call.param("labelSelector"));
+    if (!sel.ok()) return sel.status();
+    filter.labels = std::move(*sel);
+  }
+  if (!call.param("fieldSelector").empty()) {
+    auto sel = api::FieldSelector::parse(call.param("fieldSelector"), info.group, info.kind);
+    if (!sel.ok()) return sel.status();
+    filter.fields = std::move(*sel);
+  }
+  return filter;
+}
+
 api::Status ApiHandler::warmCaches() {
   for (const auto& info : resources_->all()) {
     if (info.storagePrefix.empty()) continue;  // reviews, bindings: never stored
@@ -511,18 +529,9 @@ void ApiHandler::get(Call& call) {
 
 void ApiHandler::list(Call& call) {
   const auto& info = *call.resource;
-  Filter filter;
-  filter.ns = call.info.ns;
-  if (!call.param("labelSelector").empty()) {
-    auto sel = api::LabelSelector::parse(call.param("labelSelector"));
-    if (!sel.ok()) return sendStatus(call, sel.status());
-    filter.labels = std::move(*sel);
-  }
-  if (!call.param("fieldSelector").empty()) {
-    auto sel = api::FieldSelector::parse(call.param("fieldSelector"), info.group, info.kind);
-    if (!sel.ok()) return sendStatus(call, sel.status());
-    filter.fields = std::move(*sel);
-  }
+  auto parsedFilter = filterFromQuery(call);
+  if (!parsedFilter.ok()) return sendStatus(call, parsedFilter.status());
+  Filter filter = std::move(*parsedFilter);
   int64_t limit = 0;
   if (!call.param("limit").empty()) {
     try {

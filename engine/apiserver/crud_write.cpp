@@ -557,18 +557,9 @@ void ApiHandler::removeCollection(Call& call) {
   const auto& info = *call.resource;
   auto options = deleteOptions(call);
   if (!options.ok()) return sendStatus(call, options.status());
-  Filter filter;
-  filter.ns = call.info.ns;
-  if (!call.param("labelSelector").empty()) {
-    auto sel = api::LabelSelector::parse(call.param("labelSelector"));
-    if (!sel.ok()) return sendStatus(call, sel.status());
-    filter.labels = std::move(*sel);
-  }
-  if (!call.param("fieldSelector").empty()) {
-    auto sel = api::FieldSelector::parse(call.param("fieldSelector"), info.group, info.kind);
-    if (!sel.ok()) return sendStatus(call, sel.status());
-    filter.fields = std::move(*sel);
-  }
+  auto parsedFilter = filterFromQuery(call);
+  if (!parsedFilter.ok()) return sendStatus(call, parsedFilter.status());
+  Filter filter = std::move(*parsedFilter);
   Status error;
   auto* cache = cacheFor(info, &error);
   if (!cache) return sendStatus(call, error);

@@ -158,6 +158,8 @@ class ApiHandler {
   api::Status ensureNamespaceAccepts(Call& call, const std::string& ns);
   void allocateServiceAddresses(nlohmann::json& service, const nlohmann::json* old);
   Representation representation(const Call& call) const;
+  /// namespace, name, labelSelector and fieldSelector of a list, watch or deletecollection.
+  api::Result<Filter> filterFromQuery(const Call& call) const;
   void sendObject(Call& call, int code, const nlohmann::json& object);
   void sendList(Call& call, const std::vector<CachedPtr>& items, int64_t revision,
                 const std::string& continueToken, std::optional<int64_t> remaining);

@@ -80,19 +80,9 @@ bool truthy(const std::string& v) { return v == "1" || v == "true" || v == "True
 
 void ApiHandler::watch(Call& call) {
   const auto& info = *call.resource;
-  Filter filter;
-  filter.ns = call.info.ns;
-  filter.name = call.info.name;
-  if (!call.param("labelSelector").empty()) {
-    auto sel = api::LabelSelector::parse(call.param("labelSelector"));
-    if (!sel.ok()) return sendStatus(call, sel.status());
-    filter.labels = std::move(*sel);
-  }
-  if (!call.param("fieldSelector").empty()) {
-    auto sel = api::FieldSelector::parse(call.param("fieldSelector"), info.group, info.kind);
-    if (!sel.ok()) return sendStatus(call, sel.status());
-    filter.fields = std::move(*sel);
-  }
+  auto parsedFilter = filterFromQuery(call);
+  if (!parsedFilter.ok()) return sendStatus(call, parsedFilter.status());
+  Filter filter = std::move(*parsedFilter);
   const std::string& rv = call.param("resourceVersion");
   const bool bookmarks = truthy(call.param("allowWatchBookmarks"));
   const bool sendInitialEvents = truthy(call.param("sendInitialEvents"));
