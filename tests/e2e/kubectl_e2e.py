@@ -90,7 +90,13 @@ class KubectlE2E(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.cluster = Cluster(f"e2e-{os.getpid()}-{os.path.basename(KUBECTL).replace('.', '-')}")
-        cls.cluster.up()
+        try:
+            cls.cluster.up()
+        except BaseException:
+            # tearDownClass does not run when setUpClass fails: clean up here.
+            cls.cluster.down()
+            cls.cluster.remove()
+            raise
 
     @classmethod
     def tearDownClass(cls):
