@@ -475,18 +475,18 @@ void ApiHandler::serveResource(Call& call) {
   if (!r.namespaced && !info.ns.empty()) {
     return sendStatus(call, Status(404, api::reason::kNotFound, "the server could not find the requested resource"));
   }
-  auto allowed = [&](const std::string& verb) {
+  auto served = [&](const std::string& verb) {
     return std::find(r.verbs.begin(), r.verbs.end(), verb) != r.verbs.end();
   };
   const std::string& verb = info.verb;
   bool sub = !info.subresource.empty();
-  if (!sub && verb != "watch" && !allowed(verb)) {
+  if (!sub && verb != "watch" && !served(verb)) {
     return sendStatus(call, Status::methodNotAllowed("the server does not allow this method on the requested resource"));
   }
   if (verb == "get") return get(call);
   if (verb == "list") return list(call);
   if (verb == "watch") {
-    if (!allowed("watch")) {
+    if (!served("watch")) {
       return sendStatus(call, Status::methodNotAllowed("the server does not allow this method on the requested resource"));
     }
     return watch(call);

@@ -10,10 +10,6 @@ namespace {
 
 constexpr const char* kJson = "application/json";
 
-bool hasGroup(const UserInfo& user, const std::string& group) {
-  return std::find(user.groups.begin(), user.groups.end(), group) != user.groups.end();
-}
-
 }  // namespace
 
 ApiHandler::ApiHandler(std::shared_ptr<store::Store> store,
@@ -85,14 +81,24 @@ UserInfo ApiHandler::authenticate(const HttpRequest& request) const {
   return user;
 }
 
-api::Status ApiHandler::authorize(const Call& call) const {
-  if (hasGroup(call.user, "system:masters")) return {};
-  // TODO(rbac): evaluate Roles/ClusterRoles and their bindings for other identities.
+api::Status ApiHandler::authorize(const Call& call) {
   const auto& i = call.info;
+  Attributes a;
+  a.resourceRequest = i.isResourceRequest;
+  a.verb = i.verb;
+  a.group = i.group;
+  a.resource = i.resource;
+  a.subresource = i.subresource;
+  a.name = i.name;
+  a.ns = i.ns;
+  a.path = i.path;
+  if (allowed(call.user, a)) return {};
+  // kube-apiserver's wording: `pods is forbidden: User "alice" cannot list resource "pods"
+  // in API group "" in the namespace "default"`.
   std::string msg;
   if (i.isResourceRequest) {
     std::string resource = i.resource + (i.subresource.empty() ? "" : "/" + i.subresource);
-    msg = resource + (i.group.empty() ? "" : "." + i.group);
+    msg = i.resource + (i.group.empty() ? "" : "." + i.group);
     if (!i.name.empty()) msg += " \"" + i.name + "\"";
     msg += " is forbidden: User \"" + call.user.name + "\" cannot " + i.verb + " resource \"" +
            resource + "\" in API group \"" + i.group + "\"";
@@ -100,7 +106,9 @@ api::Status ApiHandler::authorize(const Call& call) const {
   } else {
     msg = "forbidden: User \"" + call.user.name + "\" cannot " + i.verb + " path \"" + i.path + "\"";
   }
-  return api::Status::forbidden(msg);
+  api::Status st = api::Status::forbidden(msg);
+  st.withDetails(i.group, i.resource, i.name);
+  return st;
 }
 
 void ApiHandler::handle(HttpRequest& request, std::shared_ptr<Responder> responder) {

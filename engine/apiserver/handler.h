@@ -88,7 +88,7 @@ class ApiHandler {
   bool serveNonResource(Call& call);
   void serveResource(Call& call);
   UserInfo authenticate(const HttpRequest& request) const;
-  api::Status authorize(const Call& call) const;
+  api::Status authorize(const Call& call);
 
   // --- discovery and OpenAPI (discovery.cpp)
   void serveApiVersions(Call& call);
@@ -134,8 +134,15 @@ class ApiHandler {
   // --- access reviews and custom resources (reviews.cpp, custom_resources.cpp)
   static bool isReviewResource(const api::ResourceInfo& info);
   void createReview(Call& call);
-  bool allowed(const UserInfo& user, const std::string& verb, const std::string& group,
-               const std::string& resource, const std::string& ns) const;
+  /// What an authorization decision is about (authorizer.Attributes).
+  struct Attributes {
+    bool resourceRequest = true;
+    std::string verb, group, resource, subresource, name, ns;
+    std::string path;  // non-resource requests
+  };
+  /// RBAC (rbac.cpp): system:masters, or a rule of a role bound to the user.
+  bool allowed(const UserInfo& user, const Attributes& attributes);
+  std::vector<nlohmann::json> storedObjects(const api::GroupVersionResource& gvr, const std::string& ns);
   api::Status admitCustomResourceDefinition(nlohmann::json& crd, const nlohmann::json* old);
   /// Called after every successful write: keeps served custom resources in step with CRDs.
   void afterWrite(const api::ResourceInfo& info, const nlohmann::json& object, bool deleted);

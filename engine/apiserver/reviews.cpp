@@ -21,13 +21,6 @@ bool ApiHandler::isReviewResource(const api::ResourceInfo& info) {
   return false;
 }
 
-bool ApiHandler::allowed(const UserInfo& user, const std::string& verb, const std::string& group,
-                         const std::string& resource, const std::string& ns) const {
-  if (std::find(user.groups.begin(), user.groups.end(), "system:masters") != user.groups.end()) return true;
-  // TODO(rbac): evaluate Roles/ClusterRoles and bindings for other identities.
-  return false;
-}
-
 void ApiHandler::createReview(Call& call) {
   const auto& info = *call.resource;
   auto decoded = decodeBody(call, call.http.body, call.http.header("content-type"));
@@ -57,15 +50,21 @@ void ApiHandler::createReview(Call& call) {
       return sendStatus(call, Status::invalid(info.group, info.kind, "",
                                               {{"FieldValueRequired", "Required value: no namespace on request", "spec.namespace"}}));
     }
-    bool admin = allowed(call.user, "*", "*", "*", spec.value("namespace", ""));
+    Attributes all;
+    all.verb = "*";
+    all.group = "*";
+    all.resource = "*";
+    all.ns = spec.value("namespace", "");
+    bool admin = allowed(call.user, all);
     json resourceRules = json::array();
     json nonResourceRules = json::array();
     if (admin) {
       resourceRules.push_back({{"verbs", {"*"}}, {"apiGroups", {"*"}}, {"resources", {"*"}}});
       nonResourceRules.push_back({{"verbs", {"*"}}, {"nonResourceURLs", {"*"}}});
     }
+    // TODO(rbac): list the rules of non-admin users' roles; until then say it is incomplete.
     response["status"] = {{"resourceRules", resourceRules}, {"nonResourceRules", nonResourceRules},
-                          {"incomplete", false}};
+                          {"incomplete", !admin}};
     return sendJson(call, 201, response);
   }
 
@@ -81,11 +80,20 @@ void ApiHandler::createReview(Call& call) {
   bool ok = false;
   if (spec.contains("resourceAttributes")) {
     const auto& ra = spec["resourceAttributes"];
-    std::string ns = ra.value("namespace", "");
-    if (info.resource == "localsubjectaccessreviews") ns = call.info.ns;
-    ok = allowed(subject, ra.value("verb", ""), ra.value("group", ""), ra.value("resource", ""), ns);
+    Attributes a;
+    a.verb = ra.value("verb", "");
+    a.group = ra.value("group", "");
+    a.resource = ra.value("resource", "");
+    a.subresource = ra.value("subresource", "");
+    a.name = ra.value("name", "");
+    a.ns = info.resource == "localsubjectaccessreviews" ? call.info.ns : ra.value("namespace", "");
+    ok = allowed(subject, a);
   } else if (spec.contains("nonResourceAttributes")) {
-    ok = allowed(subject, spec["nonResourceAttributes"].value("verb", ""), "", "", "");
+    Attributes a;
+    a.resourceRequest = false;
+    a.verb = spec["nonResourceAttributes"].value("verb", "");
+    a.path = spec["nonResourceAttributes"].value("path", "");
+    ok = allowed(subject, a);
   } else {
     return sendStatus(call, Status::invalid(info.group, info.kind, "",
                                             {{"FieldValueRequired",
@@ -93,7 +101,6 @@ void ApiHandler::createReview(Call& call) {
                                               "spec.resourceAttributes"}}));
   }
   response["status"] = {{"allowed", ok}};
-  if (ok) response["status"]["reason"] = "the user is in group system:masters";
   sendJson(call, 201, response);
 }
 

@@ -395,6 +395,41 @@ class KubectlE2E(unittest.TestCase):
         self.assertIn("deleted", out)
         self.assertNotIn("widgets", self.kubectl("api-resources").stdout)
 
+    def test_12_rbac_for_other_users(self):
+        self.apply_app()
+        # A user of our own: a client certificate signed by the cluster's CA (CN user, O group).
+        pki = os.path.join(self.cluster.data, "pki")
+        key, csr, crt = (os.path.join(self.cluster.dir, f) for f in ("alice.key", "alice.csr", "alice.crt"))
+        subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key], check=True)
+        subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", "/CN=alice/O=devs", "-out", csr], check=True)
+        subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", os.path.join(pki, "ca.crt"), "-CAkey",
+                        os.path.join(pki, "ca.key"), "-CAcreateserial", "-days", "1", "-out", crt],
+                       check=True, capture_output=True)
+        cluster_name = self.kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].name}").stdout
+        self.kubectl("config", "set-credentials", "alice", f"--client-certificate={crt}", f"--client-key={key}",
+                     "--embed-certs=true")
+        self.kubectl("config", "set-context", "alice", f"--cluster={cluster_name}", "--user=alice")
+        p = self.kubectl("--context", "alice", "get", "configmaps", "-n", "e2e-shop", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('configmaps is forbidden: User "alice" cannot list resource "configmaps" in API group "" '
+                      'in the namespace "e2e-shop"', p.stderr)
+        self.assertEqual(self.kubectl("--context", "alice", "auth", "can-i", "list", "configmaps", "-n", "e2e-shop",
+                                      check=False).stdout.strip(), "no")
+        # Bind the group to the built-in "view" role in one namespace.
+        self.kubectl("create", "rolebinding", "devs-view", "-n", "e2e-shop", "--clusterrole=view", "--group=devs")
+        out = self.kubectl("--context", "alice", "get", "configmaps", "-n", "e2e-shop", "-o", "name").stdout
+        self.assertIn("configmap/shop-config", out)
+        self.assertEqual(self.kubectl("--context", "alice", "auth", "can-i", "list", "configmaps", "-n", "e2e-shop",
+                                      check=False).stdout.strip(), "yes")
+        self.assertEqual(self.kubectl("--context", "alice", "auth", "can-i", "delete", "configmaps", "-n", "e2e-shop",
+                                      check=False).stdout.strip(), "no")
+        p = self.kubectl("--context", "alice", "delete", "configmap", "shop-config", "-n", "e2e-shop", check=False)
+        self.assertIn("forbidden", p.stderr)
+        # Only in that namespace.
+        p = self.kubectl("--context", "alice", "get", "configmaps", "-n", "default", check=False)
+        self.assertIn("forbidden", p.stderr)
+        self.kubectl("delete", "rolebinding", "devs-view", "-n", "e2e-shop")
+
 
 def main():
     global ORRERY, KUBECTL
