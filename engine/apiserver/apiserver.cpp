@@ -184,6 +184,11 @@ api::Result<std::unique_ptr<ApiServer>> startApiServer(const ApiServerOptions& o
   if (!schemas.ok()) return schemas.status();
   auto resources = api::ResourceRegistry::builtin();
   auto handler = std::make_shared<ApiHandler>(store, resources, *schemas, options.clusterName);
+  if (!options.serviceAccountKeyFile.empty()) {
+    auto signer = TokenSigner::load(options.serviceAccountKeyFile);
+    if (!signer.ok()) return signer.status();
+    handler->setTokenSigner(std::move(*signer));
+  }
 
   // Start from the store's current revision: reads must see everything already written.
   store::RangeRequest probe;

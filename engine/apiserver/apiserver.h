@@ -17,6 +17,9 @@ struct ApiServerOptions {
   std::string certFile;      // serving certificate (PEM)
   std::string keyFile;       // its key
   std::string clientCaFile;  // CA that signs client certificates (admin, nodes)
+  /// EC P-256 private key (PEM) that signs and verifies service-account tokens (ES256 JWTs);
+  /// empty: no service-account tokens.
+  std::string serviceAccountKeyFile;
   int threads = 2;
   std::string clusterName = "orrery";
 };

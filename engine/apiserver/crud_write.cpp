@@ -647,7 +647,56 @@ void ApiHandler::createSubresource(Call& call) {
     if (!result.ok()) return sendStatus(call, result.status());
     return sendJson(call, 201, {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Success"}, {"code", 201}});
   }
+  if (info.group.empty() && info.resource == "serviceaccounts" && sub == "token") {
+    return createServiceAccountToken(call, body);
+  }
   sendStatus(call, Status::methodNotAllowed("the server does not allow this method on the requested resource"));
+}
+
+void ApiHandler::createServiceAccountToken(Call& call, const json& request) {
+  const auto& info = *call.resource;
+  if (!tokens_) return sendStatus(call, Status::serviceUnavailable("this server has no service-account signing key"));
+  Status error;
+  auto* cache = cacheFor(info, &error);
+  if (!cache) return sendStatus(call, error);
+  if (auto st = cache->waitUntilFresh(consistentRevision(), std::chrono::seconds(3)); !st.isOk()) return sendStatus(call, st);
+  auto account = cache->get(storageKey(info, call.info.ns, call.info.name));
+  if (!account) return sendStatus(call, Status::notFound("", "serviceaccounts", call.info.name));
+  json spec = request.value("spec", json::object());
+  // kubectl sends `"expirationSeconds": null` when the user gave no --duration.
+  int64_t seconds = spec.contains("expirationSeconds") && spec["expirationSeconds"].is_number_integer()
+                        ? spec["expirationSeconds"].get<int64_t>()
+                        : 3600;
+  if (seconds < 600) {
+    return sendStatus(call, Status::invalid("authentication.k8s.io", "TokenRequest", call.info.name,
+                                            {{"FieldValueInvalid", "Invalid value: " + std::to_string(seconds) +
+                                                                       ": may not specify a duration less than 10 minutes",
+                                              "spec.expirationSeconds"}}));
+  }
+  json audiences = spec.contains("audiences") && spec["audiences"].is_array() ? spec["audiences"] : json::array();
+  if (audiences.empty()) audiences = json::array({kTokenIssuer});
+  int64_t now = std::chrono::duration_cast<std::chrono::seconds>(call.now.time_since_epoch()).count();
+  json claims = {{"iss", kTokenIssuer},
+                 {"sub", "system:serviceaccount:" + call.info.ns + ":" + call.info.name},
+                 {"aud", audiences},
+                 {"iat", now},
+                 {"nbf", now},
+                 {"exp", now + seconds},
+                 {"jti", api::newUid()},
+                 {"kubernetes.io",
+                  {{"namespace", call.info.ns},
+                   {"serviceaccount", {{"name", call.info.name}, {"uid", account->parse()["metadata"].value("uid", "")}}}}}};
+  auto token = tokens_->sign(claims);
+  if (!token.ok()) return sendStatus(call, token.status());
+  spec["audiences"] = audiences;
+  spec["expirationSeconds"] = seconds;
+  json response = {{"kind", "TokenRequest"},
+                   {"apiVersion", "authentication.k8s.io/v1"},
+                   {"metadata", {{"name", call.info.name}, {"namespace", call.info.ns}, {"creationTimestamp", nullptr}}},
+                   {"spec", spec},
+                   {"status", {{"token", *token},
+                               {"expirationTimestamp", api::formatTime(call.now + std::chrono::seconds(seconds))}}}};
+  sendJson(call, 201, response);
 }
 
 json ApiHandler::scaleOf(const json& object) const {

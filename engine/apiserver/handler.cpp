@@ -1,5 +1,7 @@
 #include "engine/apiserver/handler.h"
 
+#include "engine/api/object.h"
+
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
@@ -69,15 +71,44 @@ void ApiHandler::sendStatus(Call& call, const api::Status& status) {
   call.responder->send(status.code(), kJson, status.toJson().dump(), headers);
 }
 
-UserInfo ApiHandler::authenticate(const HttpRequest& request) const {
+UserInfo ApiHandler::authenticate(const HttpRequest& request) {
   UserInfo user;
   if (request.peer.present && !request.peer.commonName.empty()) {
     user.name = request.peer.commonName;
     user.groups = request.peer.organizations;
     user.groups.push_back("system:authenticated");
     user.authenticated = true;
+    return user;
   }
-  // TODO(rbac): service account bearer tokens (JWT signed with the cluster's sa.key).
+  const std::string& auth = request.header("authorization");
+  if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0)) {
+    auto fromToken = authenticateToken(auth.substr(7));
+    if (fromToken.ok()) return *fromToken;
+  }
+  return user;
+}
+
+api::Result<UserInfo> ApiHandler::authenticateToken(const std::string& token) {
+  if (!tokens_) return api::Status::unauthorized();
+  auto claims = tokens_->verify(token, std::chrono::system_clock::now());
+  if (!claims.ok()) return claims.status();
+  const auto k8s = claims->value("kubernetes.io", nlohmann::json::object());
+  const std::string ns = k8s.value("namespace", "");
+  const auto sa = k8s.value("serviceaccount", nlohmann::json::object());
+  const std::string name = sa.value("name", "");
+  const std::string uid = sa.value("uid", "");
+  // The token dies with its service account, as kube's bound tokens do.
+  auto info = resources_->find({"", "v1", "serviceaccounts"});
+  if (!info || ns.empty() || name.empty()) return api::Status::unauthorized();
+  api::Status error;
+  auto* cache = cacheFor(*info, &error);
+  if (!cache) return error;
+  auto object = cache->get(storageKey(*info, ns, name));
+  if (!object || api::metaString(object->parse(), "uid") != uid) return api::Status::unauthorized();
+  UserInfo user;
+  user.name = "system:serviceaccount:" + ns + ":" + name;
+  user.groups = {"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"};
+  user.authenticated = true;
   return user;
 }
 

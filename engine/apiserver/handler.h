@@ -20,6 +20,7 @@
 #include "engine/api/status.h"
 #include "engine/apiserver/http_server.h"
 #include "engine/apiserver/request_info.h"
+#include "engine/apiserver/tokens.h"
 #include "engine/apiserver/watch_cache.h"
 #include "engine/store/store.h"
 
@@ -69,6 +70,9 @@ class ApiHandler {
   /// first LIST or WATCH finds its cache warm instead of building it from the store.
   api::Status warmCaches();
 
+  /// Signs and verifies service-account tokens (none: bearer tokens are refused).
+  void setTokenSigner(std::unique_ptr<TokenSigner> signer) { tokens_ = std::move(signer); }
+
   /// Sends bookmarks to watchers that asked for them; called periodically.
   void tick();
 
@@ -87,7 +91,11 @@ class ApiHandler {
   void route(Call& call);
   bool serveNonResource(Call& call);
   void serveResource(Call& call);
-  UserInfo authenticate(const HttpRequest& request) const;
+  UserInfo authenticate(const HttpRequest& request);
+  /// The service account a bearer token speaks for, if the token is valid and the account
+  /// (with the token's uid) still exists.
+  api::Result<UserInfo> authenticateToken(const std::string& token);
+  void createServiceAccountToken(Call& call, const nlohmann::json& request);
   api::Status authorize(const Call& call);
 
   // --- discovery and OpenAPI (discovery.cpp)
@@ -188,6 +196,7 @@ class ApiHandler {
   std::mutex docsMu_;
   std::map<std::string, std::string> docs_;
   std::atomic<bool> shuttingDown_{false};
+  std::unique_ptr<TokenSigner> tokens_;
 };
 
 }  // namespace orrery::apiserver

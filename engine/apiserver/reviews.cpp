@@ -40,9 +40,15 @@ void ApiHandler::createReview(Call& call) {
     return sendJson(call, 201, response);
   }
   if (info.resource == "tokenreviews") {
-    // TODO(rbac): service account tokens.
-    response["status"] = {{"authenticated", false}, {"user", json::object()},
-                          {"error", "token authentication is not available on this cluster yet"}};
+    auto user = authenticateToken(spec.value("token", ""));
+    if (!user.ok()) {
+      response["status"] = {{"authenticated", false}, {"user", json::object()}, {"error", user.status().message()}};
+    } else {
+      json groups = json::array();
+      for (const auto& g : user->groups) groups.push_back(g);
+      response["status"] = {{"authenticated", true}, {"user", {{"username", user->name}, {"groups", groups}}},
+                            {"audiences", json::array({kTokenIssuer})}};
+    }
     return sendJson(call, 201, response);
   }
   if (info.resource == "selfsubjectrulesreviews") {

@@ -78,6 +78,7 @@ int runControlPlane(const ServeOptions& options) {
   serverOptions.certFile = paths.apiserverCert();
   serverOptions.keyFile = paths.apiserverKey();
   serverOptions.clientCaFile = paths.caCert();
+  serverOptions.serviceAccountKeyFile = paths.saKey();
   serverOptions.threads = options.apiThreads;
   serverOptions.clusterName = options.name;
   auto server = apiserver::startApiServer(serverOptions, store);

@@ -430,6 +430,35 @@ class KubectlE2E(unittest.TestCase):
         self.assertIn("forbidden", p.stderr)
         self.kubectl("delete", "rolebinding", "devs-view", "-n", "e2e-shop")
 
+    def test_13_service_account_tokens(self):
+        self.apply_app()
+        self.kubectl("create", "serviceaccount", "bot", "-n", "e2e-shop")
+        token = self.kubectl("create", "token", "bot", "-n", "e2e-shop").stdout.strip()
+        self.assertEqual(token.count("."), 2)
+        server = self.kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
+        ca = os.path.join(self.cluster.dir, "ca-for-bot.crt")
+        with open(ca, "w") as f:
+            f.write(base64.b64decode(self.kubectl("config", "view", "--minify", "--raw", "-o",
+                                                  "jsonpath={.clusters[0].cluster.certificate-authority-data}").stdout).decode())
+        as_bot = ["--kubeconfig", os.devnull, f"--server={server}", f"--certificate-authority={ca}", f"--token={token}"]
+        p = self.kubectl(*as_bot, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}", check=False)
+        if "v1beta1" not in p.stderr:  # kubectl 1.27 asks only for the pre-GA versions
+            self.assertEqual(p.stdout, "system:serviceaccount:e2e-shop:bot", p.stderr)
+        p = self.kubectl(*as_bot, "get", "configmaps", "-n", "e2e-shop", check=False)
+        self.assertIn('User "system:serviceaccount:e2e-shop:bot" cannot list resource "configmaps"', p.stderr)
+        self.kubectl("create", "rolebinding", "bot-view", "-n", "e2e-shop", "--clusterrole=view",
+                     "--serviceaccount=e2e-shop:bot")
+        self.assertIn("configmap/shop-config",
+                      self.kubectl(*as_bot, "get", "configmaps", "-n", "e2e-shop", "-o", "name").stdout)
+        # A bad token, and the token of a deleted account, are refused with 401.
+        p = self.kubectl("--kubeconfig", os.devnull, f"--server={server}", f"--certificate-authority={ca}",
+                         "--token=not-a-token", "get", "configmaps", "-n", "e2e-shop", check=False)
+        self.assertIn("Unauthorized", p.stderr)
+        self.kubectl("delete", "serviceaccount", "bot", "-n", "e2e-shop")
+        p = self.kubectl(*as_bot, "get", "configmaps", "-n", "e2e-shop", check=False)
+        self.assertIn("Unauthorized", p.stderr)
+        self.kubectl("delete", "rolebinding", "bot-view", "-n", "e2e-shop")
+
 
 def main():
     global ORRERY, KUBECTL
