@@ -9,6 +9,7 @@
 #include "engine/api/object.h"
 #include "engine/apiserver/handler.h"
 #include "engine/apiserver/http_server.h"
+#include "engine/apiserver/request_info.h"
 #include "engine/apiserver/rest_util.h"
 
 namespace orrery::apiserver {
@@ -208,6 +209,13 @@ api::Result<std::unique_ptr<ApiServer>> startApiServer(const ApiServerOptions& o
   http.keyFile = options.keyFile;
   http.clientCaFile = options.clientCaFile;
   http.ioThreads = std::max(1, options.threads);
+  // Reads of one object, watches and discovery are answered on the I/O thread; lists go to a
+  // worker so a large one streams out while it is being assembled.
+  http.runInline = [](const HttpRequest& request) {
+    if (request.method != "GET" && request.method != "HEAD") return false;
+    auto info = parseRequestInfo(request);
+    return !info.isResourceRequest || info.verb != "list";
+  };
   auto server = startHttpServer(http, [handler](HttpRequest& request, std::shared_ptr<Responder> responder) {
     handler->handle(request, std::move(responder));
   });

@@ -282,7 +282,9 @@ class ServerImpl : public HttpServer {
     auto responder = std::make_shared<ResponderImpl>(session, keepAlive);
     // Reads are served from memory (watch cache) and never wait long: answer them on the
     // I/O thread. Writes wait for the store's group commit: a worker waits instead.
-    if (request->method == "GET" || request->method == "HEAD") {
+    bool inlineOk = options_.runInline ? options_.runInline(*request)
+                                       : request->method == "GET" || request->method == "HEAD";
+    if (inlineOk) {
       handle(*request, responder);
     } else {
       workers_.post([this, request, responder] { handle(*request, responder); });

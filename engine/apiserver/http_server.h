@@ -65,6 +65,10 @@ struct HttpServerOptions {
   int ioThreads = 2;
   int workerThreads = 32;
   size_t maxBodyBytes = 3 * 1024 * 1024;  // kube-apiserver's limit for JSON bodies
+  /// Which requests are answered on the connection's I/O strand (cheap, never blocking) rather
+  /// than on a worker. A handler on the strand cannot start writing before it returns, so
+  /// anything that streams a large body belongs on a worker. Default: GET and HEAD inline.
+  std::function<bool(const HttpRequest&)> runInline;
 };
 
 class HttpServer {
