@@ -7,6 +7,8 @@
 #include <string>
 
 #include "engine/api/defaults.h"
+
+#include "engine/api/base64.h"
 #include "engine/api/kinds.h"
 #include "engine/api/quantity.h"
 
@@ -429,33 +431,6 @@ void defaultCrd(json& crd) {
       if (auto svc = cc->find("service"); svc != cc->end() && svc->is_object()) setDefault(*svc, "port", 443);
 }
 
-std::string base64Encode(const std::string& in) {
-  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    out += tbl[(n >> 18) & 63];
-    out += tbl[(n >> 12) & 63];
-    out += tbl[(n >> 6) & 63];
-    out += tbl[n & 63];
-  }
-  if (i + 1 == in.size()) {
-    unsigned n = static_cast<unsigned char>(in[i]) << 16;
-    out += tbl[(n >> 18) & 63];
-    out += tbl[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    unsigned n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += tbl[(n >> 18) & 63];
-    out += tbl[(n >> 12) & 63];
-    out += tbl[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
 }  // namespace
 
 void canonicalizeResourceList(nlohmann::json& list, bool roundToMilli) {
@@ -472,7 +447,7 @@ void canonicalizeResourceList(nlohmann::json& list, bool roundToMilli) {
   }
 }
 
-std::string base64EncodeForSecret(const std::string& raw) { return base64Encode(raw); }
+std::string base64EncodeForSecret(const std::string& raw) { return api::base64Encode(raw); }
 
 void applyKindDefaults(const ResourceInfo& info, nlohmann::json& object) {
   if (!object.is_object() || info.custom) return;
@@ -512,7 +487,7 @@ void applyKindDefaults(const ResourceInfo& info, nlohmann::json& object) {
         if (sd->is_object() && !sd->empty()) {
           json& data = obj(object, "data");
           for (const auto& [key, val] : sd->items())
-            data[key] = base64Encode(val.is_string() ? val.get<std::string>() : val.dump());
+            data[key] = api::base64Encode(val.is_string() ? val.get<std::string>() : val.dump());
         }
         object.erase("stringData");
       }

@@ -6,6 +6,8 @@
 
 #include "engine/api/schema_protobuf.h"
 
+#include "engine/api/base64.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -61,33 +63,6 @@ const std::set<std::string>& bytesFields() {
 std::string shortName(const std::string& refName) {
   auto dot = refName.rfind('.');
   return dot == std::string::npos ? refName : refName.substr(dot + 1);
-}
-
-std::string base64(std::string_view in) {
-  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += tbl[v >> 18];
-    out += tbl[(v >> 12) & 63];
-    out += tbl[(v >> 6) & 63];
-    out += tbl[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += tbl[v >> 18];
-    out += tbl[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += tbl[v >> 18];
-    out += tbl[(v >> 12) & 63];
-    out += tbl[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
 }
 
 // "1.5" from 1500 with 3 digits of precision; trailing zeros trimmed.
@@ -348,7 +323,7 @@ bool Decoder::scalar(const Field& f, const Schema& s, const std::string& path,
     case Schema::Type::kString:
       if (f.wire != 2) return wrongWire("bytes");
       if (s.format == "byte") {
-        *out = base64(f.bytes);
+        *out = api::base64Encode(f.bytes);
       } else {
         *out = std::string(f.bytes);
       }
@@ -490,7 +465,7 @@ bool Decoder::field(const Field& f, const std::string& name, const Schema& s,
         } else if (e.number == 2) {
           const std::string vpath = fpath + "." + key;
           if (bytesFields().count(parent + "." + name) && e.wire == 2) {
-            v = base64(e.bytes);  // map[string][]byte (Secret.data, ConfigMap.binaryData)
+            v = api::base64Encode(e.bytes);  // map[string][]byte (Secret.data, ConfigMap.binaryData)
           } else if (child->items->type == Schema::Type::kArray && child->items->items) {
             // map[string][]string is a map of ExtraValue messages: repeated items = 1.
             if (e.wire != 2) return fail(vpath, "wrong wire type for a list value");

@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/api/base64.h"
 #include "engine/api/kinds.h"
 #include "engine/api/managed_fields.h"
 #include "engine/api/object.h"
@@ -29,52 +30,10 @@ namespace {
 constexpr auto kFreshTimeout = std::chrono::seconds(3);
 
 
-std::string base64Encode(const std::string& in) {
-  static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  int val = 0, bits = -6;
-  for (unsigned char c : in) {
-    val = (val << 8) + c;
-    bits += 8;
-    while (bits >= 0) {
-      out.push_back(table[(val >> bits) & 0x3F]);
-      bits -= 6;
-    }
-  }
-  if (bits > -6) out.push_back(table[((val << 8) >> (bits + 8)) & 0x3F]);
-  while (out.size() % 4) out.push_back('=');
-  return out;
-}
-
-bool base64Decode(const std::string& in, std::string* out) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-  };
-  out->clear();
-  int val = 0, bits = -8;
-  for (char c : in) {
-    if (c == '=') break;
-    int v = value(c);
-    if (v < 0) return false;
-    val = (val << 6) + v;
-    bits += 6;
-    if (bits >= 0) {
-      out->push_back(static_cast<char>((val >> bits) & 0xFF));
-      bits -= 8;
-    }
-  }
-  return true;
-}
-
 /// kube's continue token: base64 of {"v":"meta.k8s.io/v1","rv":N,"start":"<key>\u0000"}.
 std::string encodeContinue(int64_t revision, const std::string& keySuffix) {
   json token = {{"v", "meta.k8s.io/v1"}, {"rv", revision}, {"start", keySuffix + std::string(1, '\0')}};
-  return base64Encode(token.dump());
+  return api::base64Encode(token.dump());
 }
 
 Status badContinue(const std::string& why) {
@@ -83,7 +42,7 @@ Status badContinue(const std::string& why) {
 
 Result<std::pair<int64_t, std::string>> decodeContinue(const std::string& token) {
   std::string raw;
-  if (!base64Decode(token, &raw)) return badContinue("not base64");
+  if (!api::base64Decode(token, &raw)) return badContinue("not base64");
   json j = json::parse(raw, nullptr, false);
   if (!j.is_object() || j.value("v", "") != "meta.k8s.io/v1" || !j.contains("rv") ||
       !j["rv"].is_number_integer() || !j.contains("start") || !j["start"].is_string()) {

@@ -1,5 +1,7 @@
 #include "engine/apiserver/tokens.h"
 
+#include "engine/api/base64.h"
+
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
@@ -19,43 +21,6 @@ struct TokenSigner::Key {
 };
 
 namespace {
-
-std::string base64url(const std::string& in) {
-  static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  int val = 0, bits = -6;
-  for (unsigned char c : in) {
-    val = (val << 8) + c;
-    bits += 8;
-    while (bits >= 0) {
-      out.push_back(table[(val >> bits) & 0x3F]);
-      bits -= 6;
-    }
-  }
-  if (bits > -6) out.push_back(table[((val << 8) >> (bits + 8)) & 0x3F]);
-  return out;  // JWTs carry no padding
-}
-
-bool base64urlDecode(const std::string& in, std::string* out) {
-  out->clear();
-  int val = 0, bits = -8;
-  for (char c : in) {
-    int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '-') v = 62;
-    else if (c == '_') v = 63;
-    else return false;
-    val = (val << 6) + v;
-    bits += 6;
-    if (bits >= 0) {
-      out->push_back(static_cast<char>((val >> bits) & 0xFF));
-      bits -= 8;
-    }
-  }
-  return true;
-}
 
 Status invalidToken(const std::string& why) { return Status::unauthorized("invalid bearer token, " + why); }
 
@@ -79,8 +44,8 @@ Result<std::unique_ptr<TokenSigner>> TokenSigner::load(const std::string& keyFil
 }
 
 Result<std::string> TokenSigner::sign(const nlohmann::json& claims) const {
-  const std::string input = base64url(nlohmann::json{{"alg", "ES256"}, {"typ", "JWT"}}.dump()) + "." +
-                            base64url(claims.dump());
+  const std::string input = api::base64Encode(nlohmann::json{{"alg", "ES256"}, {"typ", "JWT"}}.dump(), true) +
+                            "." + api::base64Encode(claims.dump(), true);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   size_t len = 0;
   std::string der;
@@ -102,7 +67,7 @@ Result<std::string> TokenSigner::sign(const nlohmann::json& claims) const {
   BN_bn2binpad(ECDSA_SIG_get0_r(sig), reinterpret_cast<unsigned char*>(raw.data()), 32);
   BN_bn2binpad(ECDSA_SIG_get0_s(sig), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
   ECDSA_SIG_free(sig);
-  return input + "." + base64url(raw);
+  return input + "." + api::base64Encode(raw, true);
 }
 
 Result<nlohmann::json> TokenSigner::verify(const std::string& token,
@@ -111,9 +76,9 @@ Result<nlohmann::json> TokenSigner::verify(const std::string& token,
   auto dot2 = dot1 == std::string::npos ? std::string::npos : token.find('.', dot1 + 1);
   if (dot2 == std::string::npos) return invalidToken("not a JWT");
   std::string header, payload, raw;
-  if (!base64urlDecode(token.substr(0, dot1), &header) ||
-      !base64urlDecode(token.substr(dot1 + 1, dot2 - dot1 - 1), &payload) ||
-      !base64urlDecode(token.substr(dot2 + 1), &raw) || raw.size() != 64) {
+  if (!api::base64Decode(token.substr(0, dot1), &header) ||
+      !api::base64Decode(token.substr(dot1 + 1, dot2 - dot1 - 1), &payload) ||
+      !api::base64Decode(token.substr(dot2 + 1), &raw) || raw.size() != 64) {
     return invalidToken("malformed");
   }
   auto h = nlohmann::json::parse(header, nullptr, false);

@@ -1,5 +1,7 @@
 #include "engine/cluster/kubeconfig.h"
 
+#include "engine/api/base64.h"
+
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -22,35 +24,6 @@ namespace orrery::cluster {
 namespace fs = std::filesystem;
 using api::Result;
 using api::Status;
-
-std::string base64Encode(const std::string& data) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(data[k]); };
-  for (; i + 2 < data.size(); i += 3) {
-    unsigned v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i + 1 == data.size()) {
-    unsigned v = byte(i) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == data.size()) {
-    unsigned v = (byte(i) << 16) | (byte(i + 1) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 std::vector<std::string> kubeconfigPaths(const std::string& explicitPath) {
   if (!explicitPath.empty()) return {explicitPath};
@@ -263,15 +236,15 @@ bool removeNamed(YAML::Node root, const char* listKey, const std::string& name) 
 
 YAML::Node clusterBody(const KubeconfigEntry& e) {
   YAML::Node c(YAML::NodeType::Map);
-  c["certificate-authority-data"] = base64Encode(e.caPem);
+  c["certificate-authority-data"] = api::base64Encode(e.caPem);
   c["server"] = e.server;
   return c;
 }
 
 YAML::Node userBody(const KubeconfigEntry& e) {
   YAML::Node u(YAML::NodeType::Map);
-  u["client-certificate-data"] = base64Encode(e.clientCertPem);
-  u["client-key-data"] = base64Encode(e.clientKeyPem);
+  u["client-certificate-data"] = api::base64Encode(e.clientCertPem);
+  u["client-key-data"] = api::base64Encode(e.clientKeyPem);
   return u;
 }
 

@@ -10,6 +10,7 @@
 // Files are locked while changed with kubectl's own protocol (create `FILE.lock` exclusively,
 // delete it after), so a concurrent `kubectl config` never interleaves with us.
 
+#include "engine/api/base64.h"
 #include <string>
 #include <vector>
 
@@ -46,6 +47,6 @@ api::Result<bool> removeFromKubeconfig(const std::string& path, const std::strin
 std::string renderKubeconfig(const KubeconfigEntry& entry);
 
 /// Base64 (standard alphabet, padded), as kubeconfig's *-data fields.
-std::string base64Encode(const std::string& data);
+using api::base64Encode;  // the engine's one base64 (engine/api/base64.h)
 
 }  // namespace orrery::cluster
