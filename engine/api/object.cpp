@@ -1,5 +1,6 @@
 #include "engine/api/object.h"
 
+#include <cstdio>
 #include <ctime>
 #include <random>
 
@@ -72,5 +73,28 @@ std::string metaString(const nlohmann::json& object, const char* field) {
   if (f == m->end() || !f->is_string()) return "";
   return f->get<std::string>();
 }
+
+std::string goQuote(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char b[8];
+          std::snprintf(b, sizeof b, "\\x%02x", c);
+          out += b;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
 
 }  // namespace orrery::api

@@ -19,6 +19,9 @@ bool parseTime(const std::string& text, std::chrono::system_clock::time_point* o
 /// `generateName` + 5 characters from kube's alphabet ("bcdfghjklmnpqrstvwxz2456789").
 std::string generateNameSuffix(const std::string& prefix);
 
+/// A string quoted as Go's strconv.Quote does, for field messages (`Invalid value: "x"`).
+std::string goQuote(const std::string& s);
+
 /// metadata.<field> as a string ("" when absent).
 std::string metaString(const nlohmann::json& object, const char* field);
 

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "engine/api/object.h"
 #include "engine/api/schema.h"
 
 namespace orrery::api {
@@ -24,32 +25,9 @@ std::string indexPath(const std::string& path, size_t i) {
   return path + "[" + std::to_string(i) + "]";
 }
 
-// Go's strconv.Quote, close enough for field messages.
-std::string quote(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
 // A bad value as field.Error prints it: strings quoted, numbers and booleans bare.
 std::string showValue(const json& v) {
-  if (v.is_string()) return quote(v.get<std::string>());
+  if (v.is_string()) return goQuote(v.get<std::string>());
   if (v.is_number_float()) {
     double d = v.get<double>();
     if (std::floor(d) == d && std::fabs(d) < 1e15) return std::to_string(static_cast<int64_t>(d));
@@ -172,9 +150,9 @@ struct Checker {
     // kube-openapi: `<path> in body must be of type <t>: "<actual>"`, as field.TypeInvalid.
     std::string actual = jsonTypeName(v);
     out.errors.push_back({"FieldValueTypeInvalid",
-                          "Invalid value: " + quote(actual) + ": " + path +
+                          "Invalid value: " + goQuote(actual) + ": " + path +
                               " in body must be of type " + schemaTypeName(s) + ": " +
-                              quote(actual),
+                              goQuote(actual),
                           path});
   }
   void invalid(const std::string& path, const std::string& value, const std::string& detail) {
@@ -199,7 +177,7 @@ struct Checker {
       if (!found) {
         std::string list;
         for (size_t i = 0; i < s.enumValues.size(); ++i) {
-          list += (i ? ", " : "") + quote(s.enumValues[i]);
+          list += (i ? ", " : "") + goQuote(s.enumValues[i]);
         }
         out.errors.push_back({"FieldValueNotSupported",
                               "Unsupported value: " + showValue(v) + ": supported values: " + list,
@@ -237,19 +215,19 @@ struct Checker {
                             path});
     }
     if (s.minLength && static_cast<int64_t>(utf8Length(str)) < *s.minLength) {
-      invalid(path, quote(str),
+      invalid(path, goQuote(str),
               path + " in body should be at least " + std::to_string(*s.minLength) +
                   " chars long");
     }
     if (!s.pattern.empty()) {
       if (const std::regex* re = compiledPattern(s.pattern); re && !std::regex_search(str, *re)) {
-        invalid(path, quote(str), path + " in body should match '" + s.pattern + "'");
+        invalid(path, goQuote(str), path + " in body should match '" + s.pattern + "'");
       }
     }
     if (s.format == "date-time" && !isDateTime(str)) {
       out.errors.push_back({"FieldValueTypeInvalid",
-                            "Invalid value: " + quote(str) + ": " + path +
-                                " in body must be of type date-time: " + quote(str),
+                            "Invalid value: " + goQuote(str) + ": " + path +
+                                " in body must be of type date-time: " + goQuote(str),
                             path});
     }
   }
@@ -608,10 +586,10 @@ class StrictSax : public nlohmann::json_sax<json> {
     }
     bool seen = !f.seen.insert(k).second;
     if (unknown) {
-      if (!seen) messages.push_back("unknown field " + quote(f.nextPath));
+      if (!seen) messages.push_back("unknown field " + goQuote(f.nextPath));
       f.nextCheck = false;
     } else if (seen) {
-      messages.push_back("duplicate field " + quote(f.nextPath));
+      messages.push_back("duplicate field " + goQuote(f.nextPath));
     }
     if (f.nextNode && !descends(*f.nextNode)) f.nextCheck = false;
     return true;
@@ -710,7 +688,7 @@ std::string builtinDecodeError(const nlohmann::json& object, const Schema& schem
   Decoder d;
   d.decode(object, schema, kind, "");
   if (d.error.empty()) return {};
-  return kind + " in version " + quote(version) + " cannot be handled as a " + kind + ": " +
+  return kind + " in version " + goQuote(version) + " cannot be handled as a " + kind + ": " +
          d.error;
 }
 
@@ -729,7 +707,7 @@ std::vector<std::string> strictDecodingErrors(std::string_view text, const Schem
 }
 
 std::string unknownFieldMessage(const std::string& fieldPath) {
-  return "unknown field " + quote(fieldPath);
+  return "unknown field " + goQuote(fieldPath);
 }
 
 }  // namespace orrery::api

@@ -9,9 +9,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/api/object.h"  // goQuote
 #include "engine/api/status.h"
 
 namespace orrery::api::validation {
+
+using api::goQuote;  // engine/api/object.h
 
 // ---- Syntax checks: each returns kube's messages, empty when the value is valid.
 
@@ -32,8 +35,6 @@ std::vector<std::string> isValidIP(const std::string& value);
 
 // ---- Field errors (field.ErrorList entries). `path` is kube-style: "spec.containers[0].name".
 
-/// Go's %q of a string (how kube prints a bad string value).
-std::string goQuote(const std::string& s);
 /// How field.Error prints a bad value: strings quoted, numbers/bools plain, arrays as
 /// `[]string{"a", "b"}`, string maps as `map[string]string{"a":"b"}`.
 std::string goValue(const nlohmann::json& value);
