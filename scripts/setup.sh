@@ -11,6 +11,7 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev
   qt6-base-dev qt6-base-dev-tools qt6-declarative-dev
   openssl procps psmisc curl python3 python3-yaml
+  etcd-server etcd-client
 )
 
 missing=()

@@ -135,6 +135,14 @@ class ApiServerImpl : public ApiServer {
 
   uint16_t port() const override { return http_->port(); }
 
+  void handle(HttpRequest& request, std::shared_ptr<Responder> responder) override {
+    handler_->handle(request, std::move(responder));
+  }
+
+  api::Status registerProvider(api::ResourceInfo info, std::shared_ptr<ObjectProvider> provider) override {
+    return handler_->registerProvider(std::move(info), std::move(provider));
+  }
+
   void stop() override {
     {
       std::lock_guard lock(mu_);

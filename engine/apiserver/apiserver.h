@@ -6,7 +6,14 @@
 #include <memory>
 #include <string>
 
+#include <optional>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/api/resource.h"
 #include "engine/api/status.h"
+#include "engine/apiserver/http_server.h"
 #include "engine/store/store.h"
 
 namespace orrery::apiserver {
@@ -24,8 +31,29 @@ struct ApiServerOptions {
   std::string clusterName = "orrery";
 };
 
+/// A read-only resource whose objects live in the memory of an in-process component rather
+/// than in the store (the scheduler's decision records), served through the same routing,
+/// RBAC, discovery, table and list paths as stored resources. get/list only (405 otherwise).
+class ObjectProvider {
+ public:
+  virtual ~ObjectProvider() = default;
+  /// The object, or nullopt (404).
+  virtual std::optional<nlohmann::json> get(const std::string& ns, const std::string& name) = 0;
+  /// Every object of a namespace ("" = all), with metadata.resourceVersion set.
+  virtual std::vector<nlohmann::json> list(const std::string& ns) = 0;
+};
+
 class ApiServer {
  public:
+  /// Serves one request in-process: the same authentication, authorization, admission, store
+  /// and watch path as HTTPS, without a socket. Who asks is `request.peer` (as if it were a
+  /// client certificate). The responder may be called on this thread or, for streams, later
+  /// from another.
+  virtual void handle(HttpRequest& request, std::shared_ptr<Responder> responder) = 0;
+  /// Serves `info` (its columns may use jsonPath cells) from `provider`. Replaces an earlier
+  /// provider of the same resource.
+  virtual api::Status registerProvider(api::ResourceInfo info, std::shared_ptr<ObjectProvider> provider) = 0;
+
   virtual ~ApiServer() = default;
   /// The port actually bound.
   virtual uint16_t port() const = 0;

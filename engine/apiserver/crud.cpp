@@ -428,6 +428,9 @@ void ApiHandler::serveResource(Call& call) {
     return sendStatus(call, Status(404, api::reason::kNotFound, "the server could not find the requested resource"));
   }
   const auto& r = *call.resource;
+  if (r.custom && r.storagePrefix.empty()) {
+    if (auto provider = providerFor(r.gvr())) return serveProvided(call, *provider);
+  }
   if (!info.subresource.empty() && !r.hasSubresource(info.subresource)) {
     return sendStatus(call, Status(404, api::reason::kNotFound, "the server could not find the requested resource"));
   }

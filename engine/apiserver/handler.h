@@ -18,6 +18,7 @@
 #include "engine/api/resource.h"
 #include "engine/api/schema.h"
 #include "engine/api/status.h"
+#include "engine/apiserver/apiserver.h"
 #include "engine/apiserver/http_server.h"
 #include "engine/apiserver/request_info.h"
 #include "engine/apiserver/tokens.h"
@@ -72,6 +73,9 @@ class ApiHandler {
 
   /// Signs and verifies service-account tokens (none: bearer tokens are refused).
   void setTokenSigner(std::unique_ptr<TokenSigner> signer) { tokens_ = std::move(signer); }
+
+  /// Serves a read-only resource from an in-process provider (see apiserver.h).
+  api::Status registerProvider(api::ResourceInfo info, std::shared_ptr<ObjectProvider> provider);
 
   /// Sends bookmarks to watchers that asked for them; called periodically.
   void tick();
@@ -197,6 +201,10 @@ class ApiHandler {
   std::map<std::string, std::string> docs_;
   std::atomic<bool> shuttingDown_{false};
   std::unique_ptr<TokenSigner> tokens_;
+  std::mutex providersMu_;
+  std::map<api::GroupVersionResource, std::shared_ptr<ObjectProvider>> providers_;
+  std::shared_ptr<ObjectProvider> providerFor(const api::GroupVersionResource& gvr);
+  void serveProvided(Call& call, ObjectProvider& provider);
 };
 
 }  // namespace orrery::apiserver

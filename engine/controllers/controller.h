@@ -1,0 +1,85 @@
+#pragma once
+// The controllers of kube-controller-manager, as clients of the API: each learns through the
+// shared informers, reconciles one key at a time from a rate-limited work queue, and acts
+// through API calls. One file pair per controller; this header is the runner they share.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/api/status.h"
+#include "engine/client/client.h"
+#include "engine/client/events.h"
+#include "engine/client/informer.h"
+#include "engine/client/workqueue.h"
+
+namespace orrery::controllers {
+
+using api::Status;
+
+/// What every controller gets from the runner. Shared by all controllers of the process.
+struct ControllerContext {
+  std::shared_ptr<client::Client> client;
+  client::InformerFactory* informers = nullptr;
+  /// Injected so tests can drive time-based logic (deadlines, TTLs, node monitor).
+  std::function<std::chrono::system_clock::time_point()> now = [] {
+    return std::chrono::system_clock::now();
+  };
+};
+
+class Controller {
+ public:
+  virtual ~Controller() = default;
+  /// kube-controller-manager's name for it: "deployment", "replicaset", "garbagecollector".
+  virtual std::string name() const = 0;
+  /// Gets its informers from `context.informers` and registers handlers that enqueue keys
+  /// into queue(). Called once, before informers start.
+  virtual Status setup(ControllerContext& context) = 0;
+  /// Reconciles one key. A non-ok Status requeues it with backoff; ok forgets its failures.
+  virtual Status sync(const std::string& key) = 0;
+  /// Worker threads for sync() (kube-controller-manager's --concurrent-*-syncs).
+  virtual int workers() const { return 2; }
+  /// Periodic work (node monitor, cron schedules), if tickInterval() > 0.
+  virtual void tick() {}
+  virtual std::chrono::milliseconds tickInterval() const { return std::chrono::milliseconds(0); }
+  /// The events this controller records appear with this component name.
+  virtual std::string component() const { return name() + "-controller"; }
+
+  client::WorkQueue& queue() { return queue_; }
+  /// Set by the runner before setup().
+  client::EventRecorder* events = nullptr;
+
+ private:
+  client::WorkQueue queue_;
+};
+
+/// Runs controllers: setup, shared informers started and synced, workers and tickers.
+class ControllerManager {
+ public:
+  explicit ControllerManager(ControllerContext context);
+  ~ControllerManager();
+  void add(std::unique_ptr<Controller> controller);
+  /// Sets up every controller, starts the informers, waits for their sync, starts workers.
+  Status start(std::chrono::milliseconds syncTimeout = std::chrono::seconds(30));
+  /// Shuts every queue down and joins every thread. Idempotent.
+  void stop();
+  Controller* find(const std::string& name) const;
+
+ private:
+  struct Running;
+  ControllerContext context_;
+  std::vector<std::unique_ptr<Controller>> controllers_;
+  std::vector<std::unique_ptr<client::EventRecorder>> recorders_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  bool started_ = false;
+};
+
+/// Every controller Orrery has, by name, in a stable order (the default set to run).
+std::vector<std::unique_ptr<Controller>> defaultControllers();
+
+}  // namespace orrery::controllers

@@ -1,0 +1,393 @@
+#pragma once
+// The scheduling framework: pods and nodes as compact typed structs (parsed once from their
+// JSON), the filter/score plugin interfaces with kube-scheduler's extension points and
+// semantics, profiles (KubeSchedulerConfiguration), and the decision record every scheduling
+// attempt fills in. Pure: nothing here talks to the API; engine/scheduler/scheduler.h feeds
+// it from informers and binds what it decides.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/api/selector.h"
+#include "engine/api/status.h"
+
+namespace orrery::scheduler {
+
+using api::Result;
+using api::Status;
+
+/// Quantities as kube-scheduler's framework.Resource keeps them.
+struct Resources {
+  int64_t milliCpu = 0;
+  int64_t memory = 0;            // bytes
+  int64_t ephemeralStorage = 0;  // bytes
+  int64_t allowedPodNumber = 0;  // node: status.allocatable.pods
+  std::map<std::string, int64_t> scalar;  // extended resources, hugepages-*, attachable volumes
+  void add(const Resources& other);
+  void subtract(const Resources& other);
+};
+
+struct Taint {
+  std::string key, value, effect;  // effect: NoSchedule, PreferNoSchedule, NoExecute
+};
+
+struct Toleration {
+  std::string key;
+  std::string op = "Equal";  // "Equal" or "Exists"
+  std::string value;
+  std::string effect;  // empty: every effect
+  std::optional<int64_t> tolerationSeconds;
+  /// v1.Toleration.ToleratesTaint.
+  bool tolerates(const Taint& taint) const;
+};
+
+struct NodeSelectorRequirement {
+  std::string key;
+  std::string op;  // In, NotIn, Exists, DoesNotExist, Gt, Lt
+  std::vector<std::string> values;
+};
+
+/// Requirements ANDed; a node selector's terms are ORed.
+struct NodeSelectorTerm {
+  std::vector<NodeSelectorRequirement> matchExpressions;
+  std::vector<NodeSelectorRequirement> matchFields;  // only metadata.name
+};
+
+struct PreferredSchedulingTerm {
+  int32_t weight = 0;
+  NodeSelectorTerm preference;
+};
+
+struct PodAffinityTerm {
+  api::LabelSelector labelSelector;
+  std::vector<std::string> namespaces;  // empty and no namespaceSelector: the pod's namespace
+  std::optional<api::LabelSelector> namespaceSelector;
+  std::string topologyKey;
+  std::vector<std::string> matchLabelKeys, mismatchLabelKeys;
+};
+
+struct WeightedPodAffinityTerm {
+  int32_t weight = 0;
+  PodAffinityTerm term;
+};
+
+struct TopologySpreadConstraint {
+  int32_t maxSkew = 1;
+  std::string topologyKey;
+  std::string whenUnsatisfiable = "DoNotSchedule";  // or ScheduleAnyway
+  api::LabelSelector labelSelector;
+  std::optional<int32_t> minDomains;
+  std::string nodeAffinityPolicy = "Honor";
+  std::string nodeTaintsPolicy = "Ignore";
+  std::vector<std::string> matchLabelKeys;
+};
+
+struct HostPort {
+  std::string protocol = "TCP";
+  std::string hostIP = "0.0.0.0";
+  int32_t port = 0;
+  bool operator<(const HostPort& o) const;
+};
+
+/// A pod as the scheduler needs it. Built once per pod version by parsePod().
+struct PodInfo {
+  std::string ns, name, uid, resourceVersion;
+  std::map<std::string, std::string> labels;
+  std::string nodeName;           // spec.nodeName: bound (or the NodeName plugin's target)
+  std::string nominatedNodeName;  // status.nominatedNodeName
+  std::string schedulerName = "default-scheduler";
+  int32_t priority = 0;
+  std::string preemptionPolicy = "PreemptLowerPriority";
+  /// Effective requests: max(sum of containers, each init container) + overhead.
+  Resources requests;
+  /// Requests with kube's non-zero defaults (100m CPU, 200Mi memory) where a container has
+  /// none: what scoring uses.
+  Resources nonZeroRequests;
+  std::vector<Toleration> tolerations;
+  std::map<std::string, std::string> nodeSelector;
+  std::vector<NodeSelectorTerm> requiredNodeAffinity;  // ORed; empty: none
+  std::vector<PreferredSchedulingTerm> preferredNodeAffinity;
+  std::vector<PodAffinityTerm> requiredAffinity, requiredAntiAffinity;
+  std::vector<WeightedPodAffinityTerm> preferredAffinity, preferredAntiAffinity;
+  std::vector<TopologySpreadConstraint> topologySpread;
+  std::vector<HostPort> hostPorts;
+  std::vector<std::string> images;  // normalized ("nginx" -> "docker.io/library/nginx:latest")
+  std::string phase;                // status.phase
+  bool terminating = false;         // metadata.deletionTimestamp set
+  std::chrono::system_clock::time_point created;
+  std::shared_ptr<const nlohmann::json> object;  // the pod as the API last gave it
+};
+using PodInfoPtr = std::shared_ptr<const PodInfo>;
+
+/// Parses a v1 Pod. Fails (400) only on what would make scheduling meaningless (no name,
+/// unparseable quantities or selectors), naming the field.
+Result<PodInfoPtr> parsePod(const nlohmann::json& pod);
+
+/// A node and the pods on it (bound or assumed), with their sums kept up to date.
+struct NodeInfo {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  std::vector<Taint> taints;
+  bool unschedulable = false;
+  Resources allocatable;
+  std::map<std::string, int64_t> imageSizes;  // every name of each image in status.images
+  std::shared_ptr<const nlohmann::json> object;
+
+  std::vector<PodInfoPtr> pods;
+  std::vector<PodInfoPtr> podsWithAffinity;              // any (anti-)affinity term
+  std::vector<PodInfoPtr> podsWithRequiredAntiAffinity;
+  Resources requested;         // sum of pods' requests
+  Resources nonZeroRequested;  // sum of pods' nonZeroRequests
+  std::map<HostPort, int> usedPorts;
+  /// Bumped on every change, so a snapshot can tell which nodes changed.
+  int64_t generation = 0;
+
+  void addPod(const PodInfoPtr& pod);
+  /// Removes the pod with this uid; false if it was not there.
+  bool removePod(const std::string& uid);
+};
+using NodeInfoPtr = std::shared_ptr<const NodeInfo>;
+
+/// Parses a v1 Node (no pods yet).
+Result<std::shared_ptr<NodeInfo>> parseNode(const nlohmann::json& node);
+
+/// A PodDisruptionBudget as preemption needs it.
+struct DisruptionBudget {
+  std::string ns, name;
+  api::LabelSelector selector;
+  int32_t disruptionsAllowed = 0;  // status.disruptionsAllowed
+  std::set<std::string> disruptedPods;  // status.disruptedPods keys
+};
+
+/// The cluster as one scheduling cycle sees it. Immutable during the cycle.
+struct Snapshot {
+  std::vector<NodeInfoPtr> nodes;  // stable order (the scheduler rotates where it starts)
+  std::map<std::string, size_t> indexByName;
+  std::vector<NodeInfoPtr> nodesWithAffinityPods;
+  std::vector<NodeInfoPtr> nodesWithRequiredAntiAffinityPods;
+  /// How many nodes have each image (ImageLocality's spread factor).
+  std::map<std::string, int> imageNodeCount;
+  /// Namespace labels, for affinity terms with a namespaceSelector.
+  std::map<std::string, std::map<std::string, std::string>> namespaceLabels;
+  /// Pods nominated to a node by earlier preemptions, by node name: Filter counts those of
+  /// equal or higher priority as if they ran there (kube's addNominatedPods).
+  std::map<std::string, std::vector<PodInfoPtr>> nominatedPods;
+  std::vector<DisruptionBudget> disruptionBudgets;
+
+  const NodeInfo* find(const std::string& name) const;
+  /// Fills indexByName and the derived lists from `nodes`.
+  void reindex();
+};
+
+// ---------------------------------------------------------------------------------------
+// Plugins
+
+/// A plugin's answer (framework.Status): success, or why not, in kube's words.
+struct PluginStatus {
+  enum class Code { kSuccess, kUnschedulable, kUnschedulableAndUnresolvable, kSkip, kError };
+  Code code = Code::kSuccess;
+  /// kube-scheduler's reason strings: "node(s) had untolerated taint {k: v}",
+  /// "Insufficient cpu", "node(s) didn't match Pod's node affinity/selector".
+  std::vector<std::string> reasons;
+  std::string plugin;  // which plugin said so (the framework fills it)
+
+  bool ok() const { return code == Code::kSuccess; }
+  static PluginStatus success() { return {}; }
+  static PluginStatus skip() { return {Code::kSkip, {}, {}}; }
+  static PluginStatus unschedulable(std::vector<std::string> reasons) {
+    return {Code::kUnschedulable, std::move(reasons), {}};
+  }
+  static PluginStatus unresolvable(std::vector<std::string> reasons) {
+    return {Code::kUnschedulableAndUnresolvable, std::move(reasons), {}};
+  }
+  static PluginStatus error(std::string message) { return {Code::kError, {std::move(message)}, {}}; }
+};
+
+/// Per-cycle data plugins compute in PreFilter/PreScore and read in Filter/Score.
+class CycleState {
+ public:
+  struct Data {
+    virtual ~Data() = default;
+  };
+  void write(const std::string& key, std::shared_ptr<Data> data) { data_[key] = std::move(data); }
+  template <typename T>
+  T* read(const std::string& key) const {
+    auto it = data_.find(key);
+    return it == data_.end() ? nullptr : dynamic_cast<T*>(it->second.get());
+  }
+
+ private:
+  std::map<std::string, std::shared_ptr<Data>> data_;
+};
+
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+  virtual std::string name() const = 0;
+};
+
+class PreFilterPlugin : public virtual Plugin {
+ public:
+  /// kSkip: this plugin's Filter is not run for this pod.
+  virtual PluginStatus preFilter(CycleState& state, const PodInfo& pod, const Snapshot& snapshot) = 0;
+};
+
+class FilterPlugin : public virtual Plugin {
+ public:
+  /// Must be thread-safe: nodes are filtered in parallel.
+  virtual PluginStatus filter(const CycleState& state, const PodInfo& pod, const NodeInfo& node) const = 0;
+};
+
+class PreScorePlugin : public virtual Plugin {
+ public:
+  virtual PluginStatus preScore(CycleState& state, const PodInfo& pod, const Snapshot& snapshot,
+                                const std::vector<const NodeInfo*>& feasible) = 0;
+};
+
+class ScorePlugin : public virtual Plugin {
+ public:
+  /// Raw score of one feasible node. Thread-safe.
+  virtual int64_t score(const CycleState& state, const PodInfo& pod, const NodeInfo& node) const = 0;
+  /// Maps raw scores to [0, 100] in place (NormalizeScore); default: leave as they are.
+  virtual void normalize(const CycleState& state, const PodInfo& pod, std::vector<int64_t>& scores) const {}
+};
+
+/// PostFilter (DefaultPreemption): when no node fits, find a node where evicting
+/// lower-priority pods (honouring PodDisruptionBudgets as far as possible) makes it fit.
+struct PreemptionResult {
+  bool attempted = false;
+  std::string nominatedNode;          // empty: preemption did not help
+  std::vector<PodInfoPtr> victims;
+  /// kube's "preemption: 0/3 nodes are available: ..." tail for the event.
+  std::string message;
+};
+
+// ---------------------------------------------------------------------------------------
+// Profiles (KubeSchedulerConfiguration)
+
+struct PluginRef {
+  std::string name;
+  int32_t weight = 0;  // score plugins
+};
+
+struct ProfileConfig {
+  std::string schedulerName = "default-scheduler";
+  /// Enabled plugins per extension point, in order; built from kube's default set with the
+  /// profile's enabled/disabled lists applied ("*" disables all defaults of a point).
+  std::vector<PluginRef> preFilter, filter, postFilter, preScore, score;
+  /// pluginConfig[].args by plugin name (NodeResourcesFitArgs.scoringStrategy,
+  /// InterPodAffinityArgs.hardPodAffinityWeight, PodTopologySpreadArgs.defaultConstraints...).
+  std::map<std::string, nlohmann::json> pluginArgs;
+  int32_t percentageOfNodesToScore = 0;  // 0: the global setting
+};
+
+struct SchedulerConfig {
+  std::vector<ProfileConfig> profiles;     // at least one
+  int32_t percentageOfNodesToScore = 0;    // 0: adaptive (50% - nodes/125, at least 5%)
+  int64_t podInitialBackoffSeconds = 1;
+  int64_t podMaxBackoffSeconds = 10;
+  int32_t parallelism = 16;
+  /// Orrery: attempts kept per pod, and across all pods, in the decision history.
+  int32_t decisionsPerPod = 8;
+  int64_t decisionHistoryBytes = 64ll << 20;
+};
+
+/// kube-scheduler's defaults: one profile "default-scheduler" with the default plugins and
+/// weights of v1 (TaintToleration 3, NodeAffinity 2, PodTopologySpread 2,
+/// InterPodAffinity 2, NodeResourcesFit 1, NodeResourcesBalancedAllocation 1,
+/// ImageLocality 1).
+SchedulerConfig defaultSchedulerConfig();
+
+/// Parses a KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1, YAML or JSON)
+/// onto the defaults. Errors name the file's field ("profiles[0].plugins.score.enabled[1].name:
+/// Invalid value: \"Foo\": plugin not found").
+Result<SchedulerConfig> parseSchedulerConfig(const std::string& text);
+
+// ---------------------------------------------------------------------------------------
+// Decision records
+
+/// What one node got in one attempt.
+struct NodeDecision {
+  std::string node;
+  /// Empty: the node passed every filter. Else the first plugin that rejected it, with its
+  /// reasons (kube stops filtering a node at its first rejection).
+  std::string rejectedBy;
+  std::vector<std::string> reasons;
+  bool unresolvable = false;
+  /// Per score plugin (the record's scorePlugins order): raw, normalized, weighted.
+  std::vector<int64_t> raw, normalized, weighted;
+  int64_t total = 0;
+};
+
+struct PluginTiming {
+  std::string plugin;
+  std::string extensionPoint;  // "PreFilter", "Filter", "PreScore", "Score", "NormalizeScore", "PostFilter"
+  std::chrono::nanoseconds spent{0};
+};
+
+/// Everything one scheduling attempt of one pod decided, and why.
+struct DecisionRecord {
+  std::string podNamespace, podName, podUid;
+  int32_t attempt = 0;  // 1, 2, ... per pod
+  std::chrono::system_clock::time_point started;
+  std::chrono::nanoseconds duration{0};
+  std::string profile;   // schedulerName
+  std::string result;    // "Scheduled", "Unschedulable", "Error"
+  std::string node;      // chosen node, when Scheduled
+  /// The event message: "Successfully assigned ns/pod to node" or
+  /// "0/3 nodes are available: 1 node(s) had untolerated taint {a: b}, 2 Insufficient cpu.
+  /// preemption: ..."
+  std::string message;
+  std::string preFilterRejection;  // a PreFilter that rejected the pod outright
+  int32_t nodesTotal = 0, nodesEvaluated = 0, nodesFeasible = 0;
+  std::vector<PluginRef> scorePlugins;  // names and weights, the order of NodeDecision scores
+  std::vector<NodeDecision> nodes;      // every node the attempt looked at
+  PreemptionResult preemption;
+  std::vector<std::string> victimNames;  // "ns/name" of preemption victims
+  std::vector<PluginTiming> timings;
+
+  /// The record as served by the API (scheduling.orrery.dev/v1alpha1 SchedulingAttempt
+  /// shape; see scheduler.h).
+  nlohmann::json toJson() const;
+  /// Approximate heap bytes, for the history's memory bound.
+  size_t approximateBytes() const;
+};
+
+/// One profile's plugins, run in kube-scheduler's order.
+class Framework {
+ public:
+  static Result<std::unique_ptr<Framework>> create(const ProfileConfig& profile,
+                                                   int32_t percentageOfNodesToScore = 0);
+  virtual ~Framework() = default;
+
+  struct Outcome {
+    std::string node;  // chosen node; empty if none
+    PluginStatus status;  // why not, when no node
+  };
+  /// One scheduling cycle for `pod` over `snapshot`: PreFilter, Filter (on
+  /// numFeasibleNodesToFind nodes starting at `startIndex`, in parallel), PostFilter
+  /// (preemption) when none fits, PreScore, Score, NormalizeScore, weights, selectHost (ties
+  /// broken at random, as kube does). Fills every part of `record` but its identity and
+  /// timestamps. Thread-compatible: one cycle at a time per Framework.
+  virtual Outcome schedule(const PodInfo& pod, const Snapshot& snapshot, size_t startIndex,
+                           DecisionRecord& record) = 0;
+  virtual const ProfileConfig& profile() const = 0;
+};
+
+/// kube's numFeasibleNodesToFind: how many feasible nodes to look for before scoring.
+int32_t numFeasibleNodesToFind(int32_t percentageOfNodesToScore, int32_t nodes);
+
+/// "0/3 nodes are available: 1 node(s) had untolerated taint {a: b}, 2 Insufficient cpu."
+/// from the per-node statuses of a failed cycle (reasons counted, sorted as kube sorts them).
+std::string fitErrorMessage(int32_t nodes, const std::vector<NodeDecision>& decisions,
+                            const std::string& preFilterRejection);
+
+}  // namespace orrery::scheduler
