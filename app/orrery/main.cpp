@@ -32,8 +32,7 @@ std::string flagsFor(const ClusterRef& ref, const std::string& name) {
   return out;
 }
 
-int runUp(const ClusterRef& ref, uint16_t port, const std::string& kubeconfig) {
-  UpOptions options;
+int runUp(const ClusterRef& ref, uint16_t port, const std::string& kubeconfig, UpOptions options) {
   options.cluster = ref;
   options.apiPort = port;
   options.kubeconfig = kubeconfig;
@@ -124,6 +123,9 @@ int main(int argc, char** argv) {
   uint16_t apiPort = 0;
   std::string kubeconfig;
   bool purge = false;
+  UpOptions upSettings;
+  std::string storeFlag, nodeTemplateFlag, schedulerConfigFlag;
+  int simulatedNodesFlag = 0;
   int readyFd = -1;
   int apiThreads = 2;
 
@@ -143,6 +145,17 @@ int main(int argc, char** argv) {
   upCmd->add_option("--kubeconfig", kubeconfig,
                     "Kubeconfig file to merge the context into (default $KUBECONFIG or "
                     "~/.kube/config)");
+  auto* storeOpt = upCmd->add_option(
+      "--store", storeFlag,
+      "Where objects live, chosen when the cluster is created: sqlite (default), etcd (a local "
+      "etcd Orrery starts and stops), or etcd://HOST:PORT[,HOST:PORT...]");
+  auto* nodesOpt = upCmd->add_option("--simulated-nodes", simulatedNodesFlag,
+                                     "Simulated nodes (no containers) to run, kept for later `up`s")
+                       ->check(CLI::Range(0, 100000));
+  auto* templateOpt = upCmd->add_option("--node-template", nodeTemplateFlag,
+                                        "Node manifest whose capacity, labels and taints the simulated nodes get");
+  auto* schedulerOpt = upCmd->add_option("--scheduler-config", schedulerConfigFlag,
+                                         "KubeSchedulerConfiguration file for the scheduler");
 
   auto* downCmd = app.add_subcommand(
       "down", "Stop a local cluster and remove its context from the kubeconfig");
@@ -170,7 +183,13 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (*upCmd) return runUp(ref, apiPort, kubeconfig);
+  if (*upCmd) {
+    if (*storeOpt) upSettings.store = storeFlag;
+    if (*nodesOpt) upSettings.simulatedNodes = simulatedNodesFlag;
+    if (*templateOpt) upSettings.nodeTemplateFile = nodeTemplateFlag;
+    if (*schedulerOpt) upSettings.schedulerConfigFile = schedulerConfigFlag;
+    return runUp(ref, apiPort, kubeconfig, upSettings);
+  }
   if (*downCmd) return runDown(ref, kubeconfig, purge);
   if (*statusCmd) return runStatus(ref);
   if (*kubeconfigCmd) return runKubeconfig(ref);
@@ -187,6 +206,12 @@ int main(int argc, char** argv) {
     options.apiPort = apiPort;
     options.readyFd = readyFd;
     options.apiThreads = apiThreads;
+    if (resolved->config) {
+      options.store = resolved->config->store;
+      options.simulatedNodes = resolved->config->simulatedNodes;
+      options.nodeTemplateFile = resolved->config->nodeTemplateFile;
+      options.schedulerConfigFile = resolved->config->schedulerConfigFile;
+    }
     return runControlPlane(options);
   }
   return 0;

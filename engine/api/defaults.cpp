@@ -210,9 +210,8 @@ void defaultPod(json& pod) {
     spec["serviceAccountName"] = legacy.empty() ? "default" : legacy;
   }
   setDefaultString(spec, "serviceAccount", spec["serviceAccountName"].get<std::string>().c_str());
-  // Priority admission: no priorityClassName means the global default, priority 0.
-  if (isEmptyString(spec, "priorityClassName")) setDefault(spec, "priority", 0);
-  setDefaultString(spec, "preemptionPolicy", "PreemptLowerPriority");
+  // spec.priority and spec.preemptionPolicy come from the Priority admission plugin
+  // (engine/apiserver/admission.cpp), which needs the cluster's PriorityClasses.
   // DefaultTolerationSeconds admission.
   json& tols = spec["tolerations"];
   if (!tols.is_array()) tols = json::array();

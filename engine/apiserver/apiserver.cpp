@@ -39,6 +39,19 @@ std::vector<std::pair<api::GroupVersionResource, json>> bootstrapObjects(uint16_
                         {"clusterIPs", {"10.96.0.1"}},
                         {"ports", {{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", port}}}},
                         {"sessionAffinity", "None"}}}}});
+  // The two system priority classes kube-apiserver creates at start-up.
+  for (auto [name, value, description] :
+       {std::tuple{"system-node-critical", 2000001000, "Used for system critical pods that must not be moved from their current node."},
+        std::tuple{"system-cluster-critical", 2000000000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."}}) {
+    objects.push_back({{"scheduling.k8s.io", "v1", "priorityclasses"},
+                       {{"apiVersion", "scheduling.k8s.io/v1"},
+                        {"kind", "PriorityClass"},
+                        {"metadata", {{"name", name}}},
+                        {"value", value},
+                        {"globalDefault", false},
+                        {"preemptionPolicy", "PreemptLowerPriority"},
+                        {"description", description}}});
+  }
   auto clusterRole = [](const std::string& name, json rules, bool aggregate = false) {
     json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
                  {"kind", "ClusterRole"},

@@ -88,10 +88,17 @@ void ApiHandler::noteWrite(int64_t revision) {
 }
 
 int64_t ApiHandler::consistentRevision() {
-  // Every write goes through this server, so the newest revision it wrote is the store's
-  // current revision as far as any client can have observed.
-  // TODO(etcd): with the etcd backend, read the current revision from the store instead.
-  return lastWrittenRevision_.load();
+  // SQLite: every write goes through this server, so the newest revision it wrote is the
+  // store's current revision as far as any client can have observed. etcd may be written by
+  // others (another API server, etcdctl): ask it for its revision, as kube-apiserver's
+  // consistent reads from cache do, with a count-only range of an empty key range.
+  if (!storeIsShared_) return lastWrittenRevision_.load();
+  store::RangeRequest probe;
+  probe.key = "/registry/\xff";
+  probe.countOnly = true;
+  auto head = store_->range(probe);
+  if (!head.ok()) return lastWrittenRevision_.load();
+  return std::max(head->revision, lastWrittenRevision_.load());
 }
 
 WatchCache* ApiHandler::cacheFor(const api::ResourceInfo& info, Status* error) {

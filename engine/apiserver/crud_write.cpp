@@ -121,8 +121,15 @@ Result<json> ApiHandler::createObject(Call& call, json object, bool managedByApp
     if (auto st = admitCustomResourceDefinition(object, nullptr); !st.isOk()) return st;
   }
 
+  const bool isPod = info.group.empty() && info.resource == "pods";
+  if (isPod) {
+    if (auto st = admitPriority(call, object); !st.isOk()) return st;
+    if (auto st = admitLimitRanges(call, object); !st.isOk()) return st;
+  }
+
   auto causes = api::validateKind(info, object, nullptr);
   if (!causes.empty()) return Status::invalid(info.group, info.kind, metadataOf(object).value("name", ""), causes);
+  if (auto st = admitQuota(call, object); !st.isOk()) return st;
 
   if (!managedByApply && schema) {
     api::updateManagedFields(json(nullptr), object, managerFor(call, ""), *schema);
@@ -633,7 +640,23 @@ void ApiHandler::createSubresource(Call& call) {
     return sendJson(call, 201, {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Success"}, {"code", 201}});
   }
   if (isPod && sub == "eviction") {
-    // TODO(controllers): honour PodDisruptionBudgets (429 when a budget forbids it).
+    const std::string key = storageKey(info, call.info.ns, call.info.name);
+    auto current = store_->get(key);
+    if (!current.ok()) return sendStatus(call, current.status());
+    if (!*current) return sendStatus(call, Status::notFound("", "pods", call.info.name));
+    json pod = json::parse((*current)->value);
+    if (auto st = checkEviction(call, pod); !st.isOk()) return sendStatus(call, st);
+    // Tell the pod's owner why it goes (the DisruptionTarget condition, as kube-apiserver
+    // sets it before deleting). Losing a race here only loses the condition.
+    if (!call.dryRun() && !pod["metadata"].contains("deletionTimestamp")) {
+      auto& conditions = pod["status"]["conditions"];
+      if (!conditions.is_array()) conditions = json::array();
+      conditions.push_back({{"type", "DisruptionTarget"}, {"status", "True"}, {"lastProbeTime", nullptr},
+                            {"lastTransitionTime", api::formatTime(call.now)},
+                            {"reason", "EvictionByEvictionAPI"}, {"message", "Eviction API: evicting"}});
+      auto cas = store_->compareAndSwap(key, (*current)->modRevision, storedForm(pod));
+      if (cas.ok() && cas->succeeded) noteWrite(cas->revision);
+    }
     DeleteOptions options;
     if (body.contains("deleteOptions") && body["deleteOptions"].is_object()) {
       const auto& d = body["deleteOptions"];

@@ -20,7 +20,10 @@ ApiHandler::ApiHandler(std::shared_ptr<store::Store> store,
     : store_(std::move(store)),
       resources_(std::move(resources)),
       schemas_(std::move(schemas)),
-      clusterName_(std::move(clusterName)) {}
+      clusterName_(std::move(clusterName)) {
+  auto stats = store_->stats();
+  storeIsShared_ = stats.ok() && stats->backend != "sqlite";
+}
 
 ApiHandler::~ApiHandler() { shutdown(); }
 

@@ -143,6 +143,18 @@ class ApiHandler {
   api::ManagerInfo managerFor(const Call& call, const std::string& subresource) const;
   nlohmann::json scaleOf(const nlohmann::json& object) const;
 
+  // --- admission (admission.cpp): the default plugins that read cluster state
+  /// Priority: resolves spec.priorityClassName (or the global default) into spec.priority
+  /// and spec.preemptionPolicy.
+  api::Status admitPriority(Call& call, nlohmann::json& pod);
+  /// LimitRanger: container default requests/limits, then min/max/ratio per container and pod.
+  api::Status admitLimitRanges(Call& call, nlohmann::json& pod);
+  /// ResourceQuota: refuses what would exceed a quota of the namespace, else charges
+  /// status.used of every quota it counts against (compare-and-swap, all at once).
+  api::Status admitQuota(Call& call, const nlohmann::json& object);
+  /// pods/eviction: the PodDisruptionBudget check, taking one disruption from the budget.
+  api::Status checkEviction(Call& call, const nlohmann::json& pod);
+
   // --- access reviews and custom resources (reviews.cpp, custom_resources.cpp)
   static bool isReviewResource(const api::ResourceInfo& info);
   void createReview(Call& call);
@@ -194,6 +206,8 @@ class ApiHandler {
   std::mutex cachesMu_;
   std::map<std::string, std::unique_ptr<WatchCache>> caches_;  // by storage prefix
   std::atomic<int64_t> lastWrittenRevision_{0};
+  /// True when others may write the store too (etcd): consistent reads ask it its revision.
+  bool storeIsShared_ = false;
   std::mutex allocMu_;  // service IP / node port allocation
 
   // Cached serialized discovery and OpenAPI documents, rebuilt when resources change.

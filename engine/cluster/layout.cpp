@@ -142,6 +142,10 @@ Result<std::optional<ClusterConfig>> loadClusterConfig(const ClusterLayout& layo
     c.apiPort = j.value("apiPort", uint16_t{0});
     c.created = j.value("created", "");
     if (j.contains("kubeconfigs")) c.kubeconfigs = j["kubeconfigs"].get<std::vector<std::string>>();
+    c.store = j.value("store", "sqlite");
+    c.simulatedNodes = j.value("simulatedNodes", 0);
+    c.nodeTemplateFile = j.value("nodeTemplate", "");
+    c.schedulerConfigFile = j.value("schedulerConfig", "");
     return std::optional<ClusterConfig>(std::move(c));
   } catch (const std::exception& e) {
     return Status::internal(layout.clusterJson() + " is not valid: " + e.what() +
@@ -153,7 +157,11 @@ Status saveClusterConfig(const ClusterLayout& layout, const ClusterConfig& confi
   nlohmann::json j = {{"name", config.name},
                       {"apiPort", config.apiPort},
                       {"created", config.created},
-                      {"kubeconfigs", config.kubeconfigs}};
+                      {"kubeconfigs", config.kubeconfigs},
+                      {"store", config.store},
+                      {"simulatedNodes", config.simulatedNodes}};
+  if (!config.nodeTemplateFile.empty()) j["nodeTemplate"] = config.nodeTemplateFile;
+  if (!config.schedulerConfigFile.empty()) j["schedulerConfig"] = config.schedulerConfigFile;
   return writeFileAtomic(layout.clusterJson(), j.dump(2) + "\n", 0600);
 }
 

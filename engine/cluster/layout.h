@@ -59,6 +59,12 @@ struct ClusterConfig {
   uint16_t apiPort = 0;
   std::string created;                  // RFC 3339, UTC
   std::vector<std::string> kubeconfigs;  // files `up` merged its context into (for `down`)
+  /// Where the objects live, fixed when the cluster is created: "sqlite" (DIR/store.db),
+  /// "etcd" (a local etcd under DIR/etcd) or "etcd://HOST:PORT[,...]".
+  std::string store = "sqlite";
+  int simulatedNodes = 0;
+  std::string nodeTemplateFile;     // absolute; empty: the default template
+  std::string schedulerConfigFile;  // absolute; empty: kube-scheduler's defaults
 };
 
 /// Reads DIR/cluster.json; nullopt when the file does not exist.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <tuple>
 
 #include "engine/cluster/daemon.h"
 #include "engine/cluster/kubeconfig.h"
@@ -115,6 +116,37 @@ Result<UpResult> up(const UpOptions& options, std::ostream& progress) {
 
   ClusterConfig config = rc.config.value_or(ClusterConfig{});
   config.name = rc.name;
+  if (options.store) {
+    std::string wanted = *options.store;
+    if (wanted.empty()) wanted = "sqlite";
+    if (wanted != "sqlite" && wanted != "etcd" && wanted.rfind("etcd://", 0) != 0) {
+      return Status::badRequest("--store: unsupported value \"" + wanted +
+                                "\": use sqlite, etcd (a local etcd Orrery runs) or etcd://HOST:PORT[,HOST:PORT...]");
+    }
+    if (rc.config && rc.config->store != wanted) {
+      return Status(409, api::reason::kConflict,
+                    "cluster \"" + rc.name + "\" keeps its objects in " + rc.config->store + ", not " + wanted +
+                        "; create another cluster with --name, or remove this one with `orrery down" +
+                        nameFlag(rc.name) + " --purge` first");
+    }
+    config.store = wanted;
+  }
+  if (options.simulatedNodes) {
+    if (*options.simulatedNodes < 0) return Status::badRequest("--simulated-nodes must be 0 or more");
+    config.simulatedNodes = *options.simulatedNodes;
+  }
+  for (auto [given, kept, flag] : {std::tuple{&options.nodeTemplateFile, &config.nodeTemplateFile, "--node-template"},
+                                   std::tuple{&options.schedulerConfigFile, &config.schedulerConfigFile, "--scheduler-config"}}) {
+    if (!*given) continue;
+    if ((*given)->empty()) {
+      kept->clear();
+      continue;
+    }
+    std::string path = absolutePath(**given);
+    auto text = readFile(path);
+    if (!text.ok()) return Status::badRequest(std::string(flag) + ": cannot read " + path + ": " + text.status().message());
+    *kept = path;
+  }
   if (config.created.empty()) config.created = nowRfc3339();
 
   DaemonProbe probe = probePidFile(layout.pidFile());

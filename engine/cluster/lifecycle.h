@@ -40,6 +40,11 @@ struct UpOptions {
   std::string kubeconfig;  // --kubeconfig; empty: $KUBECONFIG / ~/.kube/config
   std::string executable;  // the orrery binary that has the hidden `serve` command
   std::chrono::milliseconds readyTimeout{30000};
+  /// Settings kept in cluster.json; unset: as before (or the defaults for a new cluster).
+  std::optional<std::string> store;  // "sqlite", "etcd", "etcd://HOST:PORT[,...]"; fixed at creation
+  std::optional<int> simulatedNodes;
+  std::optional<std::string> nodeTemplateFile;
+  std::optional<std::string> schedulerConfigFile;
 };
 
 struct UpResult {

@@ -12,9 +12,11 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/apiserver/apiserver.h"
+#include "engine/cluster/control_plane.h"
 #include "engine/cluster/daemon.h"
 #include "engine/cluster/layout.h"
 #include "engine/cluster/pki.h"
+#include "engine/store/etcd_process.h"
 #include "engine/store/store.h"
 
 namespace orrery::cluster {
@@ -61,8 +63,29 @@ int runControlPlane(const ServeOptions& options) {
   if (!pki.ok()) return fail(pki.status());
   PkiPaths paths{layout.pkiDir()};
 
-  auto opened = store::openStore(layout.storePath());
+  // The store: SQLite in the data directory, a local etcd we run, or an etcd of the user's.
+  std::unique_ptr<store::EtcdProcess> etcd;
+  std::string storeUrl = layout.storePath();
+  if (options.store == "etcd") {
+    store::EtcdProcessOptions etcdOptions;
+    etcdOptions.dataDir = layout.dir + "/etcd";
+    auto startedEtcd = store::EtcdProcess::start(etcdOptions);
+    if (!startedEtcd.ok()) {
+      return fail(Status(startedEtcd.status().code() ? startedEtcd.status().code() : 500, startedEtcd.status().reason(),
+                         "cannot start the local etcd: " + startedEtcd.status().message()));
+    }
+    etcd = std::move(*startedEtcd);
+    storeUrl = etcd->storeUrl();
+    log->info("local etcd serving on {}", storeUrl);
+  } else if (!options.store.empty() && options.store != "sqlite") {
+    storeUrl = options.store;
+  }
+  auto opened = store::openStore(storeUrl);
   if (!opened.ok()) {
+    if (storeUrl != layout.storePath()) {
+      return fail(Status(opened.status().code() ? opened.status().code() : 503, opened.status().reason(),
+                         "cannot open the store " + storeUrl + ": " + opened.status().message()));
+    }
     return fail(Status::internal("cannot open the store " + layout.storePath() + ": " +
                                  opened.status().message() +
                                  " (if the file is damaged, move it aside and `orrery up` starts "
@@ -92,6 +115,21 @@ int runControlPlane(const ServeOptions& options) {
     return fail(Status::internal("cannot start the API server: " + server.status().message()));
   }
   uint16_t port = (*server)->port();
+
+  std::unique_ptr<ControlPlaneComponents> components;
+  if (options.components) {
+    ComponentsOptions componentOptions;
+    componentOptions.simulatedNodes = options.simulatedNodes;
+    componentOptions.nodeTemplateFile = options.nodeTemplateFile;
+    componentOptions.schedulerConfigFile = options.schedulerConfigFile;
+    if (auto ca = readFile(paths.caCert()); ca.ok()) componentOptions.caPem = *ca;
+    auto startedComponents = ControlPlaneComponents::start(**server, componentOptions);
+    if (!startedComponents.ok()) {
+      (*server)->stop();
+      return fail(startedComponents.status());
+    }
+    components = std::move(*startedComponents);
+  }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   started);
   log->info("serving https://127.0.0.1:{} (ready in {} ms; store open after {} ms)", port,
@@ -103,12 +141,17 @@ int runControlPlane(const ServeOptions& options) {
   while (sigwait(&stopSignals, &sig) != 0) {
   }
   log->info("received {}, shutting down", strsignal(sig));
+  if (components) components->stop();
+  components.reset();
   (*server)->stop();
   server.value().reset();  // drop the server before the store it reads
   if (store.use_count() > 1) {
     log->warn("the store is still referenced by {} owners at shutdown", store.use_count() - 1);
   }
   store.reset();  // closes the database: every write is on disk
+  if (etcd) {
+    if (Status st = etcd->stop(); !st.isOk()) log->warn("stopping the local etcd: {}", st.message());
+  }
   pidFile->release();
   log->info("control plane stopped");
   return 0;

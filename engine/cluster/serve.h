@@ -18,6 +18,14 @@ struct ServeOptions {
   uint16_t apiPort = 0;
   int readyFd = -1;     // pipe from `up`: "ready PORT" or "error: CODE MESSAGE"
   int apiThreads = 2;
+  /// Where objects live: "" or "sqlite" (DIR/store.db), "etcd" (a local etcd process under
+  /// DIR/etcd, started and stopped with the control plane), or "etcd://HOST:PORT[,...]".
+  std::string store;
+  /// Run the controllers and the scheduler in this process (false: API server only).
+  bool components = true;
+  int simulatedNodes = 0;
+  std::string nodeTemplateFile;
+  std::string schedulerConfigFile;
 };
 
 /// Runs the control plane until SIGTERM or SIGINT. Returns the process exit code.

@@ -1,0 +1,148 @@
+#include "engine/cluster/control_plane.h"
+
+#include <spdlog/spdlog.h>
+
+#include "engine/api/yaml.h"
+#include "engine/client/informer.h"
+#include "engine/cluster/in_process.h"
+#include "engine/cluster/layout.h"
+#include "engine/controllers/controller.h"
+#include "engine/scheduler/scheduler.h"
+#include "engine/simnodes/simulated_nodes.h"
+
+namespace orrery::cluster {
+
+using api::Status;
+
+namespace {
+
+/// The scheduler's decision history as the API server's read-only SchedulingAttempts.
+class AttemptsProvider : public apiserver::ObjectProvider {
+ public:
+  explicit AttemptsProvider(std::shared_ptr<scheduler::DecisionHistory> history) : history_(std::move(history)) {}
+  std::optional<nlohmann::json> get(const std::string& ns, const std::string& name) override {
+    return history_->get(ns, name);
+  }
+  std::vector<nlohmann::json> list(const std::string& ns) override { return history_->list(ns); }
+
+ private:
+  std::shared_ptr<scheduler::DecisionHistory> history_;
+};
+
+}  // namespace
+
+struct ControlPlaneComponents::Impl {
+  std::shared_ptr<client::Client> controllerClient, schedulerClient, nodesClient;
+  std::unique_ptr<client::InformerFactory> informers;
+  std::unique_ptr<controllers::ControllerManager> controllers;
+  std::unique_ptr<scheduler::Scheduler> scheduler;
+  std::unique_ptr<simnodes::SimulatedNodes> nodes;
+  bool stopped = false;
+
+  void stop() {
+    if (stopped) return;
+    stopped = true;
+    // Nodes first (they write pod status the others react to), informers last.
+    if (nodes) nodes->stop();
+    if (scheduler) scheduler->stop();
+    if (controllers) controllers->stop();
+    if (informers) informers->stop();
+  }
+};
+
+ControlPlaneComponents::ControlPlaneComponents(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ControlPlaneComponents::~ControlPlaneComponents() { stop(); }
+void ControlPlaneComponents::stop() {
+  if (impl_) impl_->stop();
+}
+
+api::Result<std::unique_ptr<ControlPlaneComponents>> ControlPlaneComponents::start(apiserver::ApiServer& server,
+                                                                                  const ComponentsOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  auto log = spdlog::default_logger();
+  // Each component speaks as its own user, in system:masters (Orrery's bootstrap roles do not
+  // yet carry kube's per-component ClusterRoles).
+  auto clientFor = [&](const std::string& user, const std::string& agent) {
+    return std::make_shared<client::Client>(inProcessTransport(server, user, {"system:masters", "system:authenticated"}),
+                                            agent);
+  };
+  impl->controllerClient = clientFor("system:kube-controller-manager", "kube-controller-manager");
+  impl->schedulerClient = clientFor("system:kube-scheduler", "default-scheduler");
+  impl->informers = std::make_unique<client::InformerFactory>(impl->controllerClient);
+
+  if (options.controllers) {
+    controllers::ControllerContext context;
+    context.client = impl->controllerClient;
+    context.informers = impl->informers.get();
+    context.rootCaPem = options.caPem;
+    impl->controllers = std::make_unique<controllers::ControllerManager>(context);
+    for (auto& c : controllers::defaultControllers()) impl->controllers->add(std::move(c));
+    if (Status st = impl->controllers->start(); !st.isOk()) {
+      impl->stop();
+      return Status(st.code(), st.reason(), "cannot start the controllers: " + st.message());
+    }
+    log->info("controllers started");
+  }
+
+  if (options.scheduler) {
+    scheduler::SchedulerOptions schedulerOptions;
+    if (!options.schedulerConfigFile.empty()) {
+      auto text = readFile(options.schedulerConfigFile);
+      if (!text.ok()) {
+        impl->stop();
+        return text.status();
+      }
+      auto config = scheduler::parseSchedulerConfig(*text);
+      if (!config.ok()) {
+        impl->stop();
+        Status st = config.status();
+        return Status(st.code() ? st.code() : 400, st.reason(), options.schedulerConfigFile + ": " + st.message());
+      }
+      schedulerOptions.config = std::move(*config);
+    }
+    schedulerOptions.client = impl->schedulerClient;
+    schedulerOptions.informers = impl->informers.get();
+    auto started = scheduler::Scheduler::start(std::move(schedulerOptions));
+    if (!started.ok()) {
+      impl->stop();
+      return started.status();
+    }
+    impl->scheduler = std::move(*started);
+    if (Status st = server.registerProvider(scheduler::schedulingAttemptResource(),
+                                            std::make_shared<AttemptsProvider>(impl->scheduler->history()));
+        !st.isOk()) {
+      impl->stop();
+      return st;
+    }
+    log->info("scheduler started");
+  }
+
+  if (options.simulatedNodes > 0 || !options.nodeTemplateFile.empty()) {
+    impl->nodesClient = clientFor("system:node:orrery-simulated", "orrery-simulated-kubelet");
+    simnodes::SimulatedNodesOptions nodeOptions;
+    nodeOptions.count = options.simulatedNodes;
+    if (!options.nodeTemplateFile.empty()) {
+      auto text = readFile(options.nodeTemplateFile);
+      if (!text.ok()) {
+        impl->stop();
+        return text.status();
+      }
+      auto manifest = api::yamlToJson(*text);
+      if (!manifest.ok()) {
+        impl->stop();
+        return Status::badRequest(options.nodeTemplateFile + ": " + manifest.status().message());
+      }
+      nodeOptions.nodeTemplate = std::move(*manifest);
+    }
+    auto started = simnodes::SimulatedNodes::start(impl->nodesClient, std::move(nodeOptions));
+    if (!started.ok()) {
+      impl->stop();
+      return started.status();
+    }
+    impl->nodes = std::move(*started);
+    log->info("{} simulated node(s) registered", options.simulatedNodes);
+  }
+  return std::unique_ptr<ControlPlaneComponents>(new ControlPlaneComponents(std::move(impl)));
+}
+
+}  // namespace orrery::cluster

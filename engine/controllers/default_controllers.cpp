@@ -1,0 +1,29 @@
+// The controllers `orrery serve` runs, in kube-controller-manager's naming.
+
+#include "engine/controllers/controller.h"
+#include "engine/controllers/deployment.h"
+#include "engine/controllers/disruption.h"
+#include "engine/controllers/garbage_collector.h"
+#include "engine/controllers/namespace_controller.h"
+#include "engine/controllers/node_lifecycle.h"
+#include "engine/controllers/replicaset.h"
+#include "engine/controllers/resourcequota.h"
+#include "engine/controllers/serviceaccount.h"
+
+namespace orrery::controllers {
+
+std::vector<std::unique_ptr<Controller>> defaultControllers() {
+  std::vector<std::unique_ptr<Controller>> all;
+  all.push_back(std::make_unique<GarbageCollector>());
+  all.push_back(std::make_unique<NamespaceController>());
+  all.push_back(std::make_unique<ServiceAccountController>());
+  all.push_back(std::make_unique<RootCaCertPublisher>());
+  all.push_back(newReplicaSetController());
+  all.push_back(newDeploymentController());
+  all.push_back(newDisruptionController());
+  all.push_back(newResourceQuotaController());
+  all.push_back(newNodeLifecycleController());
+  return all;
+}
+
+}  // namespace orrery::controllers
