@@ -47,7 +47,9 @@ class Cluster:
         return p
 
     def up(self):
-        self.orrery("up")
+        # ORRERY_E2E_STORE=etcd runs the whole suite over a local etcd instead of SQLite.
+        store = os.environ.get("ORRERY_E2E_STORE")
+        self.orrery("up", *(["--store", store] if store else []))
 
     def down(self, purge=True):
         args = ["down"] + (["--purge"] if purge else [])
