@@ -82,6 +82,8 @@ int runStatus(const ClusterRef& ref) {
   if (st->storeRevision) {
     std::printf("Store revision:  %lld\n", static_cast<long long>(*st->storeRevision));
   }
+  std::printf("Store:           %s\n", st->store.c_str());
+  if (st->simulatedNodes) std::printf("Simulated nodes: %d\n", st->simulatedNodes);
   std::printf("Context:         %s\n", st->context.c_str());
   std::printf("Data directory:  %s\n", st->dataDir.c_str());
   if (!st->created.empty()) std::printf("Created:         %s\n", st->created.c_str());

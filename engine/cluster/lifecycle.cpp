@@ -317,6 +317,8 @@ Result<ClusterStatus> clusterStatus(const ClusterRef& ref, bool probeApi) {
   if (rc.config) {
     st.port = rc.config->apiPort;
     st.created = rc.config->created;
+    st.store = rc.config->store;
+    st.simulatedNodes = rc.config->simulatedNodes;
   }
   DaemonProbe probe = probePidFile(rc.layout.pidFile());
   st.running = probe.running;

@@ -93,6 +93,8 @@ struct ClusterStatus {
   pid_t pid = 0;
   uint16_t port = 0;
   std::string created;
+  std::string store = "sqlite";  // as cluster.json says
+  int simulatedNodes = 0;
   bool ready = false;                   // /readyz answered 200 (only probed when running)
   std::optional<int64_t> storeRevision;  // via the API (only when running)
 };
