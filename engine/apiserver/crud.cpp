@@ -435,7 +435,7 @@ void ApiHandler::serveResource(Call& call) {
     return sendStatus(call, Status(404, api::reason::kNotFound, "the server could not find the requested resource"));
   }
   const auto& r = *call.resource;
-  if (r.custom && r.storagePrefix.empty()) {
+  if (r.custom) {
     if (auto provider = providerFor(r.gvr())) return serveProvided(call, *provider);
   }
   if (!info.subresource.empty() && !r.hasSubresource(info.subresource)) {

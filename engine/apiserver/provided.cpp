@@ -19,7 +19,6 @@ api::Status ApiHandler::registerProvider(api::ResourceInfo info, std::shared_ptr
   // Provided resources print their columns from jsonPath, as custom resources do.
   info.custom = true;
   info.verbs = {"get", "list"};
-  info.storagePrefix.clear();
   auto gvr = info.gvr();
   {
     std::lock_guard lock(providersMu_);
