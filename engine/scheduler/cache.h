@@ -82,7 +82,7 @@ class SchedulerCache {
   void dropIfEmpty(const std::string& name);
 
   mutable std::mutex mu_;
-  std::unordered_map<std::string, NodeEntry> nodes_;
+  mutable std::unordered_map<std::string, NodeEntry> nodes_;  // mutable: node() marks shared
   std::unordered_map<std::string, PodState> pods_;  // by uid
   int64_t generation_ = 0;
   std::set<std::string> dirty_;     // nodes changed since the last snapshot

@@ -79,8 +79,9 @@ Result<std::unique_ptr<Store>> openStore(const std::string& url) {
   std::string_view u = url;
   if (u.empty()) return Status::badRequest("store URL is empty: want sqlite:///path/to/db or a path");
   if (u.substr(0, kEtcd.size()) == kEtcd) {
-    // TODO(etcd backend): its own issue.
-    return Status(501, "NotImplemented", "the etcd backend is not built yet");
+    auto options = parseEtcdUrl(url);
+    if (!options.ok()) return options.status();
+    return openEtcdStore(*options);
   }
   SqliteOptions options;
   if (u.substr(0, kSqlite.size()) == kSqlite) {

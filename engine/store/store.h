@@ -201,8 +201,41 @@ struct SqliteOptions {
 /// Opens (creating if needed) a SQLite-backed store.
 Result<std::unique_ptr<Store>> openSqliteStore(const SqliteOptions& options);
 
-/// Opens a store from a URL: "sqlite:///abs/path.db" or a bare path (SQLite),
-/// "etcd://host:port[,host:port...]" (etcd; its own issue).
+/// Options of the etcd backend (etcd v3 through its JSON gateway, /v3/...).
+struct EtcdOptions {
+  /// Client URLs of the members: "http://127.0.0.1:2379" (or "https://..."); a bare
+  /// "host:port" gets http, or https when TLS files are given. Requests go to the last
+  /// endpoint that answered; on a connection failure the next one is tried (failover).
+  std::vector<std::string> endpoints;
+  /// TLS to etcd: the CA that signed etcd's serving certificate, and a client certificate and
+  /// key when etcd asks for one (--client-cert-auth).
+  std::string caFile;
+  std::string certFile;
+  std::string keyFile;
+  /// Connecting to one endpoint gives up after dialTimeout; a whole request after
+  /// requestTimeout (etcd itself times a proposal out after ~7 s).
+  int64_t dialTimeoutMs = 2000;
+  int64_t requestTimeoutMs = 15000;
+  /// As SqliteOptions::watchBufferEvents: a watcher further behind replays from etcd.
+  int64_t watchBufferEvents = 10000;
+};
+
+/// Opens a store on an etcd cluster (etcd >= 3.4). Revisions, versions, history and
+/// compaction are etcd's own. Fails with 503 ServiceUnavailable if no endpoint answers.
+/// Watches share one etcd watch stream over the whole key space (as kube-apiserver's
+/// watch cache shares its etcd watches), so progress notifications come after every write;
+/// a broken stream is reopened from the next revision, on the next endpoint if need be.
+Result<std::unique_ptr<Store>> openEtcdStore(const EtcdOptions& options);
+
+/// Parses an etcd store URL:
+///   etcd://127.0.0.1:2379                             one member, http
+///   etcd://127.0.0.1:2379,127.0.0.1:22379,...         several members (failover)
+///   etcd://host:2379?cacert=/ca.crt&cert=/c.crt&key=/c.key   https with these files
+///                                                      (cacert alone: server TLS only)
+Result<EtcdOptions> parseEtcdUrl(const std::string& url);
+
+/// Opens a store from a URL: "sqlite:///abs/path.db" or a bare path (SQLite), or an etcd URL
+/// as parseEtcdUrl() reads it (etcd).
 Result<std::unique_ptr<Store>> openStore(const std::string& url);
 
 }  // namespace orrery::store

@@ -1,0 +1,183 @@
+#include "engine/scheduler/decision_history.h"
+
+#include "engine/api/object.h"
+
+namespace orrery::scheduler {
+
+namespace {
+// Bytes of a stored record beyond the record itself (the wrapper, its uid, the order entry).
+constexpr size_t kOverhead = 160;
+}  // namespace
+
+DecisionHistory::DecisionHistory(Options options) : options_(options) {
+  if (options_.perPod < 1) options_.perPod = 1;
+}
+
+int32_t DecisionHistory::nextAttempt(const std::string& ns, const std::string& pod, const std::string& uid) {
+  std::lock_guard lock(mu_);
+  PodHistory& h = pods_[{ns, pod}];
+  if (h.uid != uid) {
+    // Another pod under this name: its attempts start over.
+    for (const auto& s : h.attempts) {
+      bytes_ -= static_cast<int64_t>(s.bytes);
+      --count_;
+    }
+    h.attempts.clear();
+    h.lastAttempt = 0;
+    h.uid = uid;
+  }
+  return h.lastAttempt + 1;
+}
+
+void DecisionHistory::add(DecisionRecord record) {
+  std::lock_guard lock(mu_);
+  PodKey key{record.podNamespace, record.podName};
+  PodHistory& h = pods_[key];
+  if (h.uid != record.podUid) {
+    for (const auto& s : h.attempts) {
+      bytes_ -= static_cast<int64_t>(s.bytes);
+      --count_;
+    }
+    h.attempts.clear();
+    h.uid = record.podUid;
+  }
+  if (record.attempt <= 0) record.attempt = h.lastAttempt + 1;
+  h.lastAttempt = std::max(h.lastAttempt, record.attempt);
+  Stored s;
+  s.bytes = record.approximateBytes() + kOverhead;
+  s.record = std::make_shared<DecisionRecord>(std::move(record));
+  s.uid = api::newUid();
+  s.resourceVersion = ++resourceVersion_;
+  s.created = s.record->started.time_since_epoch().count() ? s.record->started : std::chrono::system_clock::now();
+  int32_t attempt = s.record->attempt;
+  bytes_ += static_cast<int64_t>(s.bytes);
+  ++count_;
+  h.attempts.push_back(std::move(s));
+  order_.emplace_back(key, attempt);
+  while (static_cast<int32_t>(h.attempts.size()) > options_.perPod) {
+    bytes_ -= static_cast<int64_t>(h.attempts.front().bytes);
+    --count_;
+    h.attempts.pop_front();
+  }
+  while (bytes_ > options_.maxBytes && !order_.empty()) dropOldestLocked();
+  // The order list keeps entries of records already dropped per pod; trim it when it grows
+  // well past the records it indexes.
+  if (order_.size() > 2 * count_ + 1024) {
+    std::deque<std::pair<PodKey, int32_t>> kept;
+    for (auto& entry : order_) {
+      auto it = pods_.find(entry.first);
+      if (it == pods_.end()) continue;
+      for (const auto& st : it->second.attempts) {
+        if (st.record->attempt == entry.second) {
+          kept.push_back(std::move(entry));
+          break;
+        }
+      }
+    }
+    order_.swap(kept);
+  }
+}
+
+void DecisionHistory::dropOldestLocked() {
+  auto [key, attempt] = order_.front();
+  order_.pop_front();
+  auto it = pods_.find(key);
+  if (it == pods_.end()) return;
+  auto& attempts = it->second.attempts;
+  if (!attempts.empty() && attempts.front().record->attempt == attempt) {
+    bytes_ -= static_cast<int64_t>(attempts.front().bytes);
+    --count_;
+    attempts.pop_front();
+  }
+  if (attempts.empty()) pods_.erase(it);
+}
+
+void DecisionHistory::amend(const std::string& ns, const std::string& pod, int32_t attempt,
+                            const std::string& result, const std::string& message) {
+  std::lock_guard lock(mu_);
+  auto it = pods_.find({ns, pod});
+  if (it == pods_.end()) return;
+  for (auto& s : it->second.attempts) {
+    if (s.record->attempt != attempt) continue;
+    s.record->result = result;
+    s.record->message = message;
+    s.resourceVersion = ++resourceVersion_;
+    return;
+  }
+}
+
+nlohmann::json DecisionHistory::toObject(const Stored& s) const {
+  const DecisionRecord& r = *s.record;
+  nlohmann::json status;
+  try {
+    status = r.toJson();
+  } catch (const std::exception& e) {
+    status = {{"error", e.what()}};
+  }
+  return {
+      {"apiVersion", std::string(kSchedulingGroup) + "/" + kSchedulingVersion},
+      {"kind", kSchedulingAttemptKind},
+      {"metadata",
+       {{"name", r.podName + "-" + std::to_string(r.attempt)},
+        {"namespace", r.podNamespace},
+        {"uid", s.uid},
+        {"resourceVersion", std::to_string(s.resourceVersion)},
+        {"creationTimestamp", api::formatTime(s.created)},
+        {"labels", {{kAttemptPodLabel, r.podName}}}}},
+      {"spec",
+       {{"pod", {{"namespace", r.podNamespace}, {"name", r.podName}, {"uid", r.podUid}}},
+        {"attempt", r.attempt},
+        {"schedulerName", r.profile}}},
+      {"status", std::move(status)},
+  };
+}
+
+std::optional<nlohmann::json> DecisionHistory::get(const std::string& ns, const std::string& name) {
+  auto dash = name.rfind('-');
+  if (dash == std::string::npos || dash + 1 >= name.size()) return std::nullopt;
+  int32_t attempt = 0;
+  for (size_t i = dash + 1; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9' || attempt > 100000000) return std::nullopt;
+    attempt = attempt * 10 + (name[i] - '0');
+  }
+  std::lock_guard lock(mu_);
+  auto it = pods_.find({ns, name.substr(0, dash)});
+  if (it == pods_.end()) return std::nullopt;
+  for (const auto& s : it->second.attempts) {
+    if (s.record->attempt == attempt) return toObject(s);
+  }
+  return std::nullopt;
+}
+
+std::vector<nlohmann::json> DecisionHistory::list(const std::string& ns) {
+  std::lock_guard lock(mu_);
+  std::vector<nlohmann::json> out;
+  auto it = ns.empty() ? pods_.begin() : pods_.lower_bound({ns, ""});
+  for (; it != pods_.end(); ++it) {
+    if (!ns.empty() && it->first.first != ns) break;
+    for (const auto& s : it->second.attempts) out.push_back(toObject(s));
+  }
+  return out;
+}
+
+std::vector<std::shared_ptr<const DecisionRecord>> DecisionHistory::records(const std::string& ns,
+                                                                            const std::string& pod) const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<const DecisionRecord>> out;
+  auto it = pods_.find({ns, pod});
+  if (it == pods_.end()) return out;
+  for (const auto& s : it->second.attempts) out.push_back(s.record);
+  return out;
+}
+
+size_t DecisionHistory::size() const {
+  std::lock_guard lock(mu_);
+  return count_;
+}
+
+int64_t DecisionHistory::bytes() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
+}
+
+}  // namespace orrery::scheduler

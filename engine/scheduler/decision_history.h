@@ -1,0 +1,87 @@
+#pragma once
+// Every scheduling attempt's DecisionRecord, kept per pod (the last `perPod` attempts) and
+// bounded in memory across all pods (oldest dropped first), served as read-only API objects:
+// scheduling.orrery.dev/v1alpha1 SchedulingAttempt, namespaced, named "<pod>-<attempt>".
+// get/list mirror apiserver::ObjectProvider so the control plane can serve the history with a
+// two-line adapter (this library does not link the API server).
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/scheduler/framework.h"
+
+namespace orrery::scheduler {
+
+inline constexpr const char* kSchedulingGroup = "scheduling.orrery.dev";
+inline constexpr const char* kSchedulingVersion = "v1alpha1";
+inline constexpr const char* kSchedulingAttemptKind = "SchedulingAttempt";
+/// Label on every SchedulingAttempt naming its pod (`kubectl get attempts -l ...=web-1`).
+inline constexpr const char* kAttemptPodLabel = "scheduling.orrery.dev/pod";
+
+class DecisionHistory {
+ public:
+  struct Options {
+    int32_t perPod = 8;
+    int64_t maxBytes = 64ll << 20;
+  };
+  explicit DecisionHistory(Options options);
+
+  /// The attempt number the next record of this pod gets (1, 2, ...). A pod recreated under
+  /// the same name (another uid) starts again at 1 and its predecessor's records are dropped.
+  int32_t nextAttempt(const std::string& ns, const std::string& pod, const std::string& uid);
+  /// Stores a record (its podNamespace/podName/podUid/attempt set); stamps uid,
+  /// creationTimestamp and resourceVersion of the API object.
+  void add(DecisionRecord record);
+  /// Amends a stored attempt's result and message (the binding that followed a successful
+  /// cycle failed). No-op if the record is gone.
+  void amend(const std::string& ns, const std::string& pod, int32_t attempt, const std::string& result,
+             const std::string& message);
+
+  /// The SchedulingAttempt "<pod>-<attempt>" in `ns`, or nullopt.
+  std::optional<nlohmann::json> get(const std::string& ns, const std::string& name);
+  /// Every SchedulingAttempt of `ns` ("" = all namespaces).
+  std::vector<nlohmann::json> list(const std::string& ns);
+
+  /// A pod's records, oldest first (tests, UI).
+  std::vector<std::shared_ptr<const DecisionRecord>> records(const std::string& ns, const std::string& pod) const;
+  size_t size() const;
+  int64_t bytes() const;
+
+ private:
+  struct Stored {
+    std::shared_ptr<DecisionRecord> record;
+    std::string uid;
+    int64_t resourceVersion = 0;
+    std::chrono::system_clock::time_point created;
+    size_t bytes = 0;
+  };
+  struct PodHistory {
+    std::string uid;
+    int32_t lastAttempt = 0;
+    std::deque<Stored> attempts;  // attempt order
+  };
+  using PodKey = std::pair<std::string, std::string>;  // namespace, pod name
+
+  nlohmann::json toObject(const Stored& stored) const;
+  void dropOldestLocked();
+
+  Options options_;
+  mutable std::mutex mu_;
+  std::map<PodKey, PodHistory> pods_;
+  /// Insertion order across pods, for the global bound: (pod, attempt).
+  std::deque<std::pair<PodKey, int32_t>> order_;
+  int64_t bytes_ = 0;
+  size_t count_ = 0;
+  int64_t resourceVersion_ = 0;
+};
+
+}  // namespace orrery::scheduler

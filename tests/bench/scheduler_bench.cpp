@@ -1,0 +1,253 @@
+// SchedulingBasic as kube-scheduler's scheduler_perf runs it, through Orrery's real API
+// server (in-process transport, SQLite store): 5,000 nodes created through the API
+// (scheduler_perf's node-default: 4 CPU, 32Gi, 110 pods), then initPods pods, then the
+// measured pods (pod-default: a pause container requesting 100m CPU and 500Mi), and the
+// throughput from the first measured pod's creation to the last persisted binding, as seen by
+// a watch on spec.nodeName.
+//
+//   scheduler_bench [rounds] [nodes] [workload...]    workload: initPods:measurePods
+//   default: 3 5000 1000:10000 5000:50000  (the 50,000-pod workload runs once)
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "engine/cluster/in_process.h"
+#include "engine/scheduler/scheduler.h"
+
+using namespace orrery;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const api::GroupVersionResource kPods{"", "v1", "pods"};
+const api::GroupVersionResource kNodes{"", "v1", "nodes"};
+
+// Runs fn(i) for i in [0, n) on `threads` threads.
+template <typename Fn>
+bool parallelFor(int n, int threads, Fn fn) {
+  std::atomic<int> next{0};
+  std::atomic<bool> ok{true};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (int i = next++; i < n && ok; i = next++) {
+        if (!fn(i)) ok = false;
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  return ok;
+}
+
+json nodeManifest(int i) {
+  std::string name = "node-" + std::to_string(i);
+  return {{"apiVersion", "v1"},
+          {"kind", "Node"},
+          {"metadata", {{"name", name}, {"labels", {{"kubernetes.io/hostname", name}}}}},
+          {"spec", json::object()}};
+}
+
+std::string nodeStatusPatch() {
+  json resources = {{"cpu", "4"}, {"memory", "32Gi"}, {"pods", "110"}};
+  return json{{"status",
+               {{"capacity", resources},
+                {"allocatable", resources},
+                {"conditions", json::array({{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}}})}}}}
+      .dump();
+}
+
+json podManifest(const std::string& name) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", name}, {"namespace", "default"}}},
+          {"spec",
+           {{"containers",
+             json::array({{{"name", "pause"},
+                           {"image", "registry.k8s.io/pause:3.10"},
+                           {"resources", {{"requests", {{"cpu", "100m"}, {"memory", "500Mi"}}}}}}})}}}};
+}
+
+// Counts pods whose spec.nodeName became set, by name prefix, from a watch.
+class BindingCounter {
+ public:
+  BindingCounter(client::Client& c, const std::string& prefix) : prefix_(prefix) {
+    auto list = c.list(kPods, "default", {.limit = 1});
+    std::string rv = list.ok() ? (*list)["metadata"].value("resourceVersion", "") : "";
+    client::ListOptions opts;
+    opts.resourceVersion = rv;
+    auto w = c.watch(
+        kPods, "default", opts,
+        [this](client::WatchEvent&& e) {
+          if (e.type != "MODIFIED" && e.type != "ADDED") return;
+          const json& o = e.object;
+          std::string name = o["metadata"].value("name", "");
+          if (name.rfind(prefix_, 0) != 0) return;
+          if (o.contains("spec") && !o["spec"].value("nodeName", "").empty()) {
+            std::lock_guard lock(mu_);
+            if (seen_.insert(name).second) {
+              last_ = Clock::now();
+              cv_.notify_all();
+            }
+          }
+        },
+        [](const api::Status&) {});
+    if (w.ok()) stream_ = std::move(w).value();
+  }
+  ~BindingCounter() {
+    if (stream_) stream_->cancel();
+  }
+  bool ok() const { return stream_ != nullptr; }
+  /// Waits until `n` pods are bound; returns the time of the last binding seen.
+  std::optional<Clock::time_point> waitFor(size_t n, std::chrono::seconds timeout) {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, timeout, [&] { return seen_.size() >= n; })) return std::nullopt;
+    return last_;
+  }
+  size_t count() {
+    std::lock_guard lock(mu_);
+    return seen_.size();
+  }
+
+ private:
+  std::string prefix_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> seen_;
+  Clock::time_point last_;
+  std::unique_ptr<client::Stream> stream_;
+};
+
+struct RoundResult {
+  double podsPerSecond = 0;
+  double createPerSecond = 0;
+  double seconds = 0;
+  bool ok = false;
+};
+
+RoundResult runRound(int nodes, int initPods, int measurePods) {
+  RoundResult result;
+  char tmpl[] = "/tmp/orrery-sched-bench-XXXXXX";
+  if (!mkdtemp(tmpl)) return result;
+  std::string dir = tmpl;
+  {
+    auto server = cluster::LocalApiServer::start({dir, ""});
+    if (!server.ok()) {
+      std::fprintf(stderr, "api server: %s\n", server.status().message().c_str());
+      return result;
+    }
+    auto client = (*server)->adminClient("scheduler-bench");
+
+    auto t0 = Clock::now();
+    std::string statusPatch = nodeStatusPatch();
+    bool nodesOk = parallelFor(nodes, 8, [&](int i) {
+      json n = nodeManifest(i);
+      if (!client->create(kNodes, "", n).ok()) return false;
+      return client->patch(kNodes, "", n["metadata"]["name"], client::PatchType::kMerge, statusPatch, "status").ok();
+    });
+    if (!nodesOk) {
+      std::fprintf(stderr, "creating nodes failed\n");
+      return result;
+    }
+    std::printf("  %d nodes created in %.2f s\n", nodes, std::chrono::duration<double>(Clock::now() - t0).count());
+
+    scheduler::SchedulerOptions options;
+    options.client = (*server)->adminClient("orrery-scheduler");
+    auto sched = scheduler::Scheduler::start(options);
+    if (!sched.ok()) {
+      std::fprintf(stderr, "scheduler: %s\n", sched.status().message().c_str());
+      return result;
+    }
+
+    // initPods: scheduled, not measured.
+    {
+      BindingCounter init(*client, "init-");
+      parallelFor(initPods, 16, [&](int i) { return client->create(kPods, "default", podManifest("init-" + std::to_string(i))).ok(); });
+      if (!init.waitFor(initPods, std::chrono::seconds(600))) {
+        std::fprintf(stderr, "init pods not all bound (%zu/%d)\n", init.count(), initPods);
+        return result;
+      }
+    }
+
+    BindingCounter measured(*client, "measured-");
+    if (!measured.ok()) return result;
+    auto start = Clock::now();
+    bool created = parallelFor(measurePods, 16, [&](int i) {
+      return client->create(kPods, "default", podManifest("measured-" + std::to_string(i))).ok();
+    });
+    auto createdAt = Clock::now();
+    if (!created) {
+      std::fprintf(stderr, "creating pods failed\n");
+      return result;
+    }
+    auto last = measured.waitFor(measurePods, std::chrono::seconds(900));
+    if (!last) {
+      std::fprintf(stderr, "measured pods not all bound (%zu/%d)\n", measured.count(), measurePods);
+      return result;
+    }
+    result.seconds = std::chrono::duration<double>(*last - start).count();
+    result.podsPerSecond = measurePods / result.seconds;
+    result.createPerSecond = measurePods / std::chrono::duration<double>(createdAt - start).count();
+    auto stats = (*sched)->stats();
+    std::printf("  attempts %llu, bound %llu, bind failures %llu\n", (unsigned long long)stats.attempts,
+                (unsigned long long)stats.bound, (unsigned long long)stats.bindFailures);
+    (*sched)->stop();
+    result.ok = true;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);
+  int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
+  int nodes = argc > 2 ? std::atoi(argv[2]) : 5000;
+  std::vector<std::pair<int, int>> workloads;
+  for (int i = 3; i < argc; ++i) {
+    int a = 0, b = 0;
+    if (std::sscanf(argv[i], "%d:%d", &a, &b) == 2) workloads.emplace_back(a, b);
+  }
+  if (workloads.empty()) workloads = {{1000, 10000}, {5000, 50000}};
+
+  int failures = 0;
+  for (auto [initPods, measurePods] : workloads) {
+    // The 50,000-pod workload takes minutes: once.
+    int n = measurePods > 20000 ? 1 : rounds;
+    std::vector<double> rates;
+    for (int r = 0; r < n; ++r) {
+      std::printf("SchedulingBasic/%dNodes_%dPods round %d\n", nodes, measurePods, r + 1);
+      RoundResult res = runRound(nodes, initPods, measurePods);
+      if (!res.ok) {
+        ++failures;
+        continue;
+      }
+      std::printf("  %d pods bound in %.2f s: %.0f pods/s (creation alone: %.0f pods/s)\n", measurePods, res.seconds,
+                  res.podsPerSecond, res.createPerSecond);
+      std::fflush(stdout);
+      rates.push_back(res.podsPerSecond);
+    }
+    if (!rates.empty()) {
+      std::sort(rates.begin(), rates.end());
+      std::printf("SchedulingBasic/%dNodes_%dPods: median %.0f pods/s over %zu round(s)\n", nodes, measurePods,
+                  rates[rates.size() / 2], rates.size());
+    }
+  }
+  return failures ? 1 : 0;
+}
