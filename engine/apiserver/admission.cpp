@@ -65,7 +65,7 @@ Status ApiHandler::admitPriority(Call& call, json& pod) {
   int64_t priority = 0;
   std::string policy = "PreemptLowerPriority";
   std::optional<json> found;
-  for (auto& pc : storedObjects({"scheduling.k8s.io", "v1", "priorityclasses"}, "")) {
+  for (auto& pc : storedObjects({"scheduling.k8s.io", "v1", "priorityclasses"}, "", false)) {
     bool match = className.empty() ? pc.value("globalDefault", false) : api::metaString(pc, "name") == className;
     if (match) {
       found = std::move(pc);
@@ -104,7 +104,7 @@ Status ApiHandler::admitPriority(Call& call, json& pod) {
 
 Status ApiHandler::admitLimitRanges(Call& call, json& pod) {
   const auto& info = *call.resource;
-  auto ranges = storedObjects({"", "v1", "limitranges"}, call.info.ns);
+  auto ranges = storedObjects({"", "v1", "limitranges"}, call.info.ns, false);
   if (ranges.empty()) return {};
   std::sort(ranges.begin(), ranges.end(),
             [](const json& a, const json& b) { return api::metaString(a, "name") < api::metaString(b, "name"); });
@@ -237,7 +237,7 @@ Status ApiHandler::admitQuota(Call& call, const json& object) {
   auto quotaInfo = resources_->find({"", "v1", "resourcequotas"});
   if (!quotaInfo) return {};
   // Cheap test first: most namespaces have no quota.
-  if (storedObjects(quotaInfo->gvr(), call.info.ns).empty()) return {};
+  if (storedObjects(quotaInfo->gvr(), call.info.ns, false).empty()) return {};
   const Quantities usage = api::quotaUsage(info, object);
   if (usage.empty()) return {};
   const std::string name = api::metaString(object, "name");

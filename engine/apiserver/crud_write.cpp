@@ -195,10 +195,13 @@ Result<json> ApiHandler::commitUpdate(Call& call, json updated, const store::Key
     api::updateManagedFields(old, updated, managerFor(call, subresource), *schema);
   }
 
-  // An object being deleted goes once its last finalizer is removed.
+  // An object being deleted goes once its last finalizer is removed; a namespace also waits
+  // for its spec.finalizers (the namespace controller's "kubernetes"), as kube-apiserver's
+  // ShouldDeleteNamespaceDuringUpdate.
+  const bool isNamespace = info.group.empty() && info.resource == "namespaces";
   bool finalized = meta.contains("deletionTimestamp") &&
                    (!meta.contains("finalizers") || meta["finalizers"].empty()) &&
-                   !(info.group.empty() && info.resource == "namespaces");
+                   (!isNamespace || updated.value("spec", json::object()).value("finalizers", json::array()).empty());
   if (sameObject(updated, old)) return old;
   if (call.dryRun()) return updated;
 

@@ -166,7 +166,11 @@ class ApiHandler {
   };
   /// RBAC (rbac.cpp): system:masters, or a rule of a role bound to the user.
   bool allowed(const UserInfo& user, const Attributes& attributes);
-  std::vector<nlohmann::json> storedObjects(const api::GroupVersionResource& gvr, const std::string& ns);
+  /// The objects of a resource (in `ns`, "" = all) from its watch cache. `waitFresh`: first
+  /// wait until the cache has every write acknowledged so far (RBAC); admission plugins read
+  /// the cache as it is, as kube's do through their informers.
+  std::vector<nlohmann::json> storedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
+                                            bool waitFresh = true);
   api::Status admitCustomResourceDefinition(nlohmann::json& crd, const nlohmann::json* old);
   /// Called after every successful write: keeps served custom resources in step with CRDs.
   void afterWrite(const api::ResourceInfo& info, const nlohmann::json& object, bool deleted);

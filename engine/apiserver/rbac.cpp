@@ -64,14 +64,15 @@ bool subjectMatches(const json& subject, const UserInfo& user) {
 
 }  // namespace
 
-std::vector<json> ApiHandler::storedObjects(const api::GroupVersionResource& gvr, const std::string& ns) {
+std::vector<json> ApiHandler::storedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
+                                            bool waitFresh) {
   std::vector<json> out;
   auto info = resources_->find(gvr);
   if (!info) return out;
   api::Status error;
   auto* cache = cacheFor(*info, &error);
   if (!cache) return out;
-  (void)cache->waitUntilFresh(consistentRevision(), std::chrono::seconds(1));
+  if (waitFresh) (void)cache->waitUntilFresh(consistentRevision(), std::chrono::seconds(1));
   Filter filter;
   filter.ns = ns;
   for (const auto& item : cache->list(filter, "", 0).items) out.push_back(item->parse());

@@ -5,8 +5,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,7 +31,15 @@ struct ControllerContext {
   std::function<std::chrono::system_clock::time_point()> now = [] {
     return std::chrono::system_clock::now();
   };
+  /// PEM of the cluster CA, published in every namespace as ConfigMap kube-root-ca.crt
+  /// (empty: no ConfigMap, as kube-controller-manager without --root-ca-file).
+  std::string rootCaPem;
 };
+
+/// What sync() returns to be retried with backoff without an error being logged (kube's
+/// "requeue" outcomes: an item not yet observed, content still being removed).
+inline constexpr const char* kRequeueReason = "Requeue";
+inline Status requeue(std::string why = "requeued") { return Status(202, kRequeueReason, std::move(why)); }
 
 class Controller {
  public:
@@ -65,7 +75,10 @@ class ControllerManager {
   void add(std::unique_ptr<Controller> controller);
   /// Sets up every controller, starts the informers, waits for their sync, starts workers.
   Status start(std::chrono::milliseconds syncTimeout = std::chrono::seconds(30));
-  /// Shuts every queue down and joins every thread. Idempotent.
+  /// Shuts every queue down and joins every thread, then stops the informers it created
+  /// itself (when the context brought none). Idempotent. A shared InformerFactory from the
+  /// context keeps calling the controllers' handlers until it is stopped: stop it before the
+  /// manager (and its controllers) is destroyed.
   void stop();
   Controller* find(const std::string& name) const;
 
@@ -77,6 +90,10 @@ class ControllerManager {
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   bool started_ = false;
+  /// The informers, when the context brought none.
+  std::unique_ptr<client::InformerFactory> ownedInformers_;
+  std::mutex mu_;                // guards stop() and wakes tickers
+  std::condition_variable wake_;
 };
 
 /// Every controller Orrery has, by name, in a stable order (the default set to run).

@@ -9,6 +9,7 @@
 #include "engine/controllers/replicaset.h"
 #include "engine/controllers/resourcequota.h"
 #include "engine/controllers/serviceaccount.h"
+#include "engine/controllers/statefulset.h"
 
 namespace orrery::controllers {
 
@@ -20,6 +21,7 @@ std::vector<std::unique_ptr<Controller>> defaultControllers() {
   all.push_back(std::make_unique<RootCaCertPublisher>());
   all.push_back(newReplicaSetController());
   all.push_back(newDeploymentController());
+  all.push_back(newStatefulSetController());
   all.push_back(newDisruptionController());
   all.push_back(newResourceQuotaController());
   all.push_back(newNodeLifecycleController());

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -123,6 +124,10 @@ struct PodInfo {
   std::string phase;                // status.phase
   bool terminating = false;         // metadata.deletionTimestamp set
   std::chrono::system_clock::time_point created;
+  /// status.startTime (creationTimestamp when unset): preemption's "more important pod" order.
+  std::chrono::system_clock::time_point startTime;
+  /// The controller ownerReference (kind and name), for PodTopologySpread's default selector.
+  std::string controllerKind, controllerName;
   std::shared_ptr<const nlohmann::json> object;  // the pod as the API last gave it
 };
 using PodInfoPtr = std::shared_ptr<const PodInfo>;
@@ -181,6 +186,12 @@ struct Snapshot {
   /// equal or higher priority as if they ran there (kube's addNominatedPods).
   std::map<std::string, std::vector<PodInfoPtr>> nominatedPods;
   std::vector<DisruptionBudget> disruptionBudgets;
+  /// Selectors of the Services in each namespace and of ReplicaSets, StatefulSets and
+  /// ReplicationControllers by "Kind/namespace/name": PodTopologySpread's system default
+  /// constraints spread a pod among the pods these select (kube's DefaultSelector). When the
+  /// runtime leaves them empty, a pod with a controller owner falls back to its own labels.
+  std::map<std::string, std::vector<api::LabelSelector>> serviceSelectors;
+  std::map<std::string, api::LabelSelector> controllerSelectors;
 
   const NodeInfo* find(const std::string& name) const;
   /// Fills indexByName and the derived lists from `nodes`.
@@ -216,7 +227,12 @@ class CycleState {
  public:
   struct Data {
     virtual ~Data() = default;
+    /// A deep copy for CycleState::clone() (preemption and nominated pods change a copy of
+    /// the state); nullptr: the data is never changed after PreFilter, share it.
+    virtual std::shared_ptr<Data> clone() const { return nullptr; }
   };
+  /// A copy whose data can be changed (PreFilter AddPod/RemovePod) without touching this one.
+  CycleState clone() const;
   void write(const std::string& key, std::shared_ptr<Data> data) { data_[key] = std::move(data); }
   template <typename T>
   T* read(const std::string& key) const {
@@ -238,6 +254,18 @@ class PreFilterPlugin : public virtual Plugin {
  public:
   /// kSkip: this plugin's Filter is not run for this pod.
   virtual PluginStatus preFilter(CycleState& state, const PodInfo& pod, const Snapshot& snapshot) = 0;
+  /// PreFilterExtensions: update this plugin's PreFilter state as if `podToAdd` ran on
+  /// `node` (nominated pods, preemption reprieves). Default: nothing to update.
+  virtual PluginStatus addPod(CycleState& state, const PodInfo& podToSchedule, const PodInfo& podToAdd,
+                              const NodeInfo& node, const Snapshot& snapshot) const {
+    return PluginStatus::success();
+  }
+  /// ... and as if `podToRemove` no longer ran on `node` (preemption victims).
+  virtual PluginStatus removePod(CycleState& state, const PodInfo& podToSchedule,
+                                 const PodInfo& podToRemove, const NodeInfo& node,
+                                 const Snapshot& snapshot) const {
+    return PluginStatus::success();
+  }
 };
 
 class FilterPlugin : public virtual Plugin {
@@ -269,6 +297,47 @@ struct PreemptionResult {
   /// kube's "preemption: 0/3 nodes are available: ..." tail for the event.
   std::string message;
 };
+
+struct NodeDecision;
+
+/// What a PostFilter plugin may ask of the framework that runs it (framework.Handle).
+class FrameworkHandle {
+ public:
+  virtual ~FrameworkHandle() = default;
+  /// kube's RunFilterPluginsWithNominatedPods on `node` (which may be a changed copy of a
+  /// snapshot node), with `state` (which may be a changed clone).
+  virtual PluginStatus runFilterPluginsWithNominatedPods(CycleState& state, const PodInfo& pod,
+                                                         const NodeInfo& node,
+                                                         const Snapshot& snapshot) = 0;
+  /// RunPreFilterExtensionAddPod / RemovePod over every PreFilter plugin that ran.
+  virtual PluginStatus runPreFilterExtensionAddPod(CycleState& state, const PodInfo& podToSchedule,
+                                                   const PodInfo& podToAdd, const NodeInfo& node,
+                                                   const Snapshot& snapshot) = 0;
+  virtual PluginStatus runPreFilterExtensionRemovePod(CycleState& state,
+                                                      const PodInfo& podToSchedule,
+                                                      const PodInfo& podToRemove,
+                                                      const NodeInfo& node,
+                                                      const Snapshot& snapshot) = 0;
+};
+
+class PostFilterPlugin : public virtual Plugin {
+ public:
+  /// Runs when no node fits. `decisions` are the filter results of the cycle (every node).
+  virtual PreemptionResult postFilter(CycleState& state, const PodInfo& pod, const Snapshot& snapshot,
+                                      const std::vector<NodeDecision>& decisions,
+                                      FrameworkHandle& handle) = 0;
+};
+
+/// Builds a plugin from its pluginConfig args (null: the defaults). Errors are 400s whose
+/// message names the field relative to the args ("scoringStrategy.type: Unsupported value").
+using PluginFactory = std::function<Result<std::shared_ptr<Plugin>>(const nlohmann::json& args)>;
+/// The in-tree plugins Orrery runs, by kube's names.
+const std::map<std::string, PluginFactory>& pluginRegistry();
+/// kube in-tree plugins a KubeSchedulerConfiguration may name that Orrery accepts but does not
+/// run here (PrioritySort and DefaultBinder belong to the runtime; volume and DRA plugins have
+/// nothing to check without volumes): SchedulingGates, PrioritySort, DefaultBinder,
+/// VolumeRestrictions, NodeVolumeLimits, VolumeBinding, VolumeZone, DynamicResources.
+bool isAcceptedNoopPlugin(const std::string& name);
 
 // ---------------------------------------------------------------------------------------
 // Profiles (KubeSchedulerConfiguration)
@@ -381,6 +450,11 @@ class Framework {
                            DecisionRecord& record) = 0;
   virtual const ProfileConfig& profile() const = 0;
 };
+
+/// How many nodes a cycle must filter (or score) before it spreads the work over the
+/// process's worker pool (default 2048; on 2 cores smaller cycles run faster on one thread).
+/// Results do not depend on it; tests lower it to exercise the parallel path.
+void setParallelThreshold(size_t nodes);
 
 /// kube's numFeasibleNodesToFind: how many feasible nodes to look for before scoring.
 int32_t numFeasibleNodesToFind(int32_t percentageOfNodesToScore, int32_t nodes);

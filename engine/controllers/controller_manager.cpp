@@ -1,0 +1,139 @@
+// The controller runner: kube-controller-manager's loop for every controller of the process.
+
+#include <exception>
+
+#include <pthread.h>
+
+#include "engine/controllers/controller.h"
+#include "engine/controllers/util.h"
+
+namespace orrery::controllers {
+
+namespace {
+
+// Linux thread names are at most 15 characters; "gc-w0" reads well in `top -H`.
+void nameThread(const std::string& name) {
+  std::string shortName = name.substr(0, 15);
+  pthread_setname_np(pthread_self(), shortName.c_str());
+}
+
+std::string shortName(const std::string& name) {
+  // "garbagecollector" → "garbagecoll"; leaves room for "-wN".
+  return name.substr(0, 11);
+}
+
+}  // namespace
+
+ControllerManager::ControllerManager(ControllerContext context) : context_(std::move(context)) {}
+
+ControllerManager::~ControllerManager() { stop(); }
+
+void ControllerManager::add(std::unique_ptr<Controller> controller) {
+  controllers_.push_back(std::move(controller));
+}
+
+Controller* ControllerManager::find(const std::string& name) const {
+  for (const auto& c : controllers_) {
+    if (c->name() == name) return c.get();
+  }
+  return nullptr;
+}
+
+Status ControllerManager::start(std::chrono::milliseconds syncTimeout) {
+  std::lock_guard lock(mu_);
+  if (started_) return Status::ok();
+  if (!context_.client) return Status::internal("controller manager: the context has no API client");
+  if (!context_.informers) {
+    ownedInformers_ = std::make_unique<client::InformerFactory>(context_.client);
+    context_.informers = ownedInformers_.get();
+  }
+  for (auto& c : controllers_) {
+    recorders_.push_back(std::make_unique<client::EventRecorder>(context_.client, c->component()));
+    c->events = recorders_.back().get();
+    if (auto st = c->setup(context_); !st.isOk()) {
+      logger()->error("controller {} failed to set up: {}", c->name(), st.message());
+      return Status(st.code() ? st.code() : 500, st.reason(),
+                    "controller " + c->name() + " failed to set up: " + st.message());
+    }
+  }
+  context_.informers->start();
+  if (!context_.informers->waitForSync(syncTimeout)) {
+    return Status(504, api::reason::kTimeout,
+                  "timed out waiting for the controllers' caches to sync (" +
+                      std::to_string(syncTimeout.count()) + " ms)");
+  }
+  started_ = true;
+  stopping_ = false;
+  for (auto& owned : controllers_) {
+    Controller* c = owned.get();
+    const int workers = std::max(1, c->workers());
+    for (int i = 0; i < workers; ++i) {
+      threads_.emplace_back([c, i] {
+        nameThread(shortName(c->name()) + "-w" + std::to_string(i));
+        std::string key;
+        while (c->queue().get(&key)) {
+          Status st;
+          try {
+            st = c->sync(key);
+          } catch (const std::exception& e) {
+            // A controller bug must not take the process down: log and retry, as
+            // utilruntime.HandleCrash would have in a goroutine that recovers.
+            st = Status::internal(std::string("sync threw: ") + e.what());
+          } catch (...) {
+            st = Status::internal("sync threw an unknown exception");
+          }
+          if (st.isOk()) {
+            c->queue().forget(key);
+          } else if (st.reason() == kRequeueReason) {
+            logger()->debug("{}: requeue \"{}\": {}", c->name(), key, st.message());
+            c->queue().addRateLimited(key);
+          } else {
+            logger()->warn("{}: error syncing \"{}\": {} (retry {})", c->name(), key, st.message(),
+                           c->queue().numRequeues(key) + 1);
+            c->queue().addRateLimited(key);
+          }
+          c->queue().done(key);
+        }
+      });
+    }
+    if (c->tickInterval().count() > 0) {
+      threads_.emplace_back([this, c] {
+        nameThread(shortName(c->name()) + "-t");
+        std::unique_lock tickLock(mu_);
+        while (!stopping_) {
+          if (wake_.wait_for(tickLock, c->tickInterval(), [this] { return stopping_.load(); })) break;
+          tickLock.unlock();
+          try {
+            c->tick();
+          } catch (const std::exception& e) {
+            logger()->error("{}: tick threw: {}", c->name(), e.what());
+          } catch (...) {
+            logger()->error("{}: tick threw an unknown exception", c->name());
+          }
+          tickLock.lock();
+        }
+      });
+    }
+    logger()->info("started controller {} ({} workers)", c->name(), workers);
+  }
+  return Status::ok();
+}
+
+void ControllerManager::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& c : controllers_) c->queue().shutDown();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  // Handlers enqueue into the queues: stop the informers we own before the controllers go.
+  if (ownedInformers_) ownedInformers_->stop();
+  for (auto& r : recorders_) r->flush();
+}
+
+}  // namespace orrery::controllers

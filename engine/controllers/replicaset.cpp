@@ -1,0 +1,729 @@
+// The ReplicaSet controller, as pkg/controller/replicaset in kube-controller-manager 1.32.
+
+#include "engine/controllers/replicaset.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "engine/api/object.h"
+#include "engine/api/selector.h"
+
+namespace orrery::controllers {
+
+using nlohmann::json;
+using Clock = std::chrono::system_clock;
+
+namespace {
+
+const api::GroupVersionResource kPods{"", "v1", "pods"};
+const api::GroupVersionResource kReplicaSets{"apps", "v1", "replicasets"};
+
+// kube's burstReplicas: at most this many creations or deletions per sync.
+constexpr int kBurstReplicas = 500;
+// Expectations older than this are considered satisfied (ExpectationsTimeout).
+constexpr auto kExpectationsTimeout = std::chrono::minutes(5);
+// How many API calls of one batch run at once (kube runs a goroutine each).
+constexpr int kParallelCalls = 16;
+
+// ---- small accessors over objects --------------------------------------------------------
+
+const json& field(const json& o, const char* a) {
+  static const json kNull;
+  if (!o.is_object()) return kNull;
+  auto it = o.find(a);
+  return it == o.end() ? kNull : *it;
+}
+
+const json& field(const json& o, const char* a, const char* b) { return field(field(o, a), b); }
+
+int64_t intField(const json& o, const char* a, const char* b, int64_t dflt = 0) {
+  const json& v = field(o, a, b);
+  return v.is_number_integer() ? v.get<int64_t>() : dflt;
+}
+
+std::string strField(const json& o, const char* a, const char* b) {
+  const json& v = field(o, a, b);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
+bool hasDeletionTimestamp(const json& o) {
+  const json& v = field(o, "metadata", "deletionTimestamp");
+  return v.is_string() && !v.get_ref<const std::string&>().empty();
+}
+
+Clock::time_point timeField(const json& v) {
+  Clock::time_point t{};
+  if (v.is_string()) api::parseTime(v.get<std::string>(), &t);
+  return t;
+}
+
+// The ownerReference with controller=true, or null.
+const json* controllerRefOf(const json& o) {
+  const json& refs = field(o, "metadata", "ownerReferences");
+  if (!refs.is_array()) return nullptr;
+  for (const auto& r : refs)
+    if (r.is_object() && r.value("controller", false)) return &r;
+  return nullptr;
+}
+
+int32_t specReplicas(const json& rs) {
+  return static_cast<int32_t>(intField(rs, "spec", "replicas", 1));
+}
+
+// ---- pod helpers (k8s.io/kubernetes/pkg/api/v1/pod, pkg/controller) -----------------------
+
+bool isPodActive(const json& pod) {
+  std::string phase = strField(pod, "status", "phase");
+  return phase != "Succeeded" && phase != "Failed" && !hasDeletionTimestamp(pod);
+}
+
+const json* readyCondition(const json& pod) {
+  const json& conds = field(pod, "status", "conditions");
+  if (!conds.is_array()) return nullptr;
+  for (const auto& c : conds)
+    if (c.is_object() && c.value("type", "") == "Ready") return &c;
+  return nullptr;
+}
+
+bool isPodReady(const json& pod) {
+  const json* c = readyCondition(pod);
+  return c && c->value("status", "") == "True";
+}
+
+bool isPodAvailable(const json& pod, int64_t minReadySeconds, Clock::time_point now) {
+  if (!isPodReady(pod)) return false;
+  if (minReadySeconds == 0) return true;
+  Clock::time_point t = timeField(field(*readyCondition(pod), "lastTransitionTime"));
+  return t != Clock::time_point{} && t + std::chrono::seconds(minReadySeconds) < now;
+}
+
+std::string podKey(const json& pod) {
+  return client::objectKey(strField(pod, "metadata", "namespace"), strField(pod, "metadata", "name"));
+}
+
+// ---- expectations (pkg/controller/controller_utils.go) ------------------------------------
+
+// What a ReplicaSet's last sync asked for and the informer has not shown yet. Deletions are
+// tracked by pod key so that one pod's deletion is counted once (UIDTrackingControllerExpectations).
+class Expectations {
+ public:
+  bool satisfied(const std::string& key) {
+    std::lock_guard lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return true;
+    const Entry& e = it->second;
+    if (e.add <= 0 && e.del <= 0) return true;
+    return std::chrono::steady_clock::now() - e.at > kExpectationsTimeout;
+  }
+  void expectCreations(const std::string& key, int n) {
+    std::lock_guard lock(mu_);
+    map_[key] = Entry{n, 0, {}, std::chrono::steady_clock::now()};
+  }
+  void expectDeletions(const std::string& key, const std::vector<std::string>& podKeys) {
+    std::lock_guard lock(mu_);
+    Entry e{0, static_cast<int>(podKeys.size()), {}, std::chrono::steady_clock::now()};
+    e.deleting.insert(podKeys.begin(), podKeys.end());
+    map_[key] = std::move(e);
+  }
+  void creationObserved(const std::string& key) {
+    std::lock_guard lock(mu_);
+    if (auto it = map_.find(key); it != map_.end()) it->second.add--;
+  }
+  void deletionObserved(const std::string& key, const std::string& podKey) {
+    std::lock_guard lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return;
+    if (it->second.deleting.erase(podKey) > 0) it->second.del--;
+  }
+  void remove(const std::string& key) {
+    std::lock_guard lock(mu_);
+    map_.erase(key);
+  }
+
+ private:
+  struct Entry {
+    int add = 0;
+    int del = 0;
+    std::set<std::string> deleting;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::mutex mu_;
+  std::map<std::string, Entry> map_;
+};
+
+// Runs fn(i) for i in [0, n) on up to kParallelCalls threads.
+void parallelFor(int n, const std::function<void(int)>& fn) {
+  if (n <= 0) return;
+  int threads = std::min(n, kParallelCalls);
+  if (threads == 1) {
+    for (int i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<int> next{0};
+  std::vector<std::thread> pool;
+  pool.reserve(threads);
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (int i = next++; i < n; i = next++) fn(i);
+    });
+  for (auto& th : pool) th.join();
+}
+
+// ---- deletion order (ActivePodsWithRanks) ---------------------------------------------------
+
+int phaseOrdinal(const json& pod) {
+  std::string phase = strField(pod, "status", "phase");
+  if (phase == "Pending") return 0;
+  if (phase == "Unknown") return 1;
+  if (phase == "Running") return 2;
+  return 0;  // kube's map lookup of any other phase yields 0
+}
+
+int32_t deletionCost(const json& pod) {
+  const json& v = field(field(pod, "metadata", "annotations"), "controller.kubernetes.io/pod-deletion-cost");
+  if (!v.is_string()) return 0;
+  try {
+    size_t used = 0;
+    long long n = std::stoll(v.get<std::string>(), &used);
+    if (used != v.get_ref<const std::string&>().size() || n < INT32_MIN || n > INT32_MAX) return 0;
+    return static_cast<int32_t>(n);
+  } catch (...) {
+    return 0;
+  }
+}
+
+Clock::time_point readyTime(const json& pod) {
+  if (!isPodReady(pod)) return {};
+  return timeField(field(*readyCondition(pod), "lastTransitionTime"));
+}
+
+int maxRestarts(const json& pod) {
+  int m = 0;
+  const json& statuses = field(pod, "status", "containerStatuses");
+  if (statuses.is_array())
+    for (const auto& c : statuses)
+      if (c.is_object()) m = std::max(m, c.value("restartCount", 0));
+  return m;
+}
+
+// afterOrZero: zero times first, then later before earlier.
+bool afterOrZero(Clock::time_point a, Clock::time_point b) {
+  if (a == Clock::time_point{} || b == Clock::time_point{}) return a == Clock::time_point{};
+  return a > b;
+}
+
+int64_t logRank(Clock::time_point t, Clock::time_point now) {
+  auto d = std::chrono::duration_cast<std::chrono::nanoseconds>(now - t).count();
+  return d > 0 ? static_cast<int64_t>(std::log2(static_cast<double>(d))) : -1;
+}
+
+struct RankedPod {
+  const json* pod;
+  int rank = 0;
+};
+
+bool preferForDeletion(const RankedPod& a, const RankedPod& b, Clock::time_point now) {
+  const json& pi = *a.pod;
+  const json& pj = *b.pod;
+  std::string ni = strField(pi, "spec", "nodeName"), nj = strField(pj, "spec", "nodeName");
+  if (ni != nj && (ni.empty() || nj.empty())) return ni.empty();
+  if (phaseOrdinal(pi) != phaseOrdinal(pj)) return phaseOrdinal(pi) < phaseOrdinal(pj);
+  bool ri = isPodReady(pi), rj = isPodReady(pj);
+  if (ri != rj) return !ri;
+  if (deletionCost(pi) != deletionCost(pj)) return deletionCost(pi) < deletionCost(pj);
+  if (a.rank != b.rank) return a.rank > b.rank;
+  auto byLogTime = [&](Clock::time_point ti, Clock::time_point tj) {
+    if (ti == Clock::time_point{} || tj == Clock::time_point{}) return afterOrZero(ti, tj);
+    int64_t diff = logRank(ti, now) - logRank(tj, now);
+    if (diff == 0) return strField(pi, "metadata", "uid") < strField(pj, "metadata", "uid");
+    return diff < 0;
+  };
+  if (ri && rj) {
+    Clock::time_point ti = readyTime(pi), tj = readyTime(pj);
+    if (ti != tj) return byLogTime(ti, tj);
+  }
+  if (maxRestarts(pi) != maxRestarts(pj)) return maxRestarts(pi) > maxRestarts(pj);
+  Clock::time_point ci = timeField(field(pi, "metadata", "creationTimestamp"));
+  Clock::time_point cj = timeField(field(pj, "metadata", "creationTimestamp"));
+  if (ci != cj) return byLogTime(ci, cj);
+  return false;
+}
+
+// The `diff` pods to delete first, in kube's order.
+std::vector<const json*> rankForDeletion(const std::vector<const json*>& pods, const std::vector<const json*>& related,
+                                         int diff, Clock::time_point now) {
+  if (diff <= 0) return {};
+  if (diff >= static_cast<int>(pods.size())) return pods;
+  std::map<std::string, int> onNode;
+  for (const json* p : related)
+    if (isPodActive(*p)) onNode[strField(*p, "spec", "nodeName")]++;
+  std::vector<RankedPod> ranked;
+  ranked.reserve(pods.size());
+  for (const json* p : pods) ranked.push_back({p, onNode[strField(*p, "spec", "nodeName")]});
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [&](const RankedPod& a, const RankedPod& b) { return preferForDeletion(a, b, now); });
+  std::vector<const json*> out;
+  for (int i = 0; i < diff; ++i) out.push_back(ranked[i].pod);
+  return out;
+}
+
+// ---- the controller ------------------------------------------------------------------------
+
+class ReplicaSetController : public Controller {
+ public:
+  std::string name() const override { return "replicaset"; }
+  int workers() const override { return 5; }  // --concurrent-replicaset-syncs
+
+  Status setup(ControllerContext& context) override {
+    context_ = &context;
+    client_ = context.client;
+    rsInformer_ = &context.informers->informer(kReplicaSets);
+    podInformer_ = &context.informers->informer(kPods);
+    rsInformer_->addHandler({
+        [this](const client::ObjectPtr& rs) { enqueue(*rs); },
+        [this](const client::ObjectPtr&, const client::ObjectPtr& rs) { enqueue(*rs); },
+        [this](const client::ObjectPtr& rs) {
+          std::string key = client::objectKey(*rs);
+          expectations_.remove(key);
+          queue().add(key);
+        },
+    });
+    podInformer_->addHandler({
+        [this](const client::ObjectPtr& pod) { addPod(*pod); },
+        [this](const client::ObjectPtr& o, const client::ObjectPtr& n) { updatePod(*o, *n); },
+        [this](const client::ObjectPtr& pod) { deletePod(*pod); },
+    });
+    return {};
+  }
+
+  Status sync(const std::string& key) override {
+    try {
+      return syncReplicaSet(key);
+    } catch (const std::exception& e) {
+      return Status::internal(std::string("replicaset sync of ") + key + ": " + e.what());
+    }
+  }
+
+ private:
+  Clock::time_point now() const { return context_->now(); }
+
+  void enqueue(const json& rs) { queue().add(client::objectKey(rs)); }
+
+  // The ReplicaSet a controllerRef names, if it is still the same object (same uid).
+  client::ObjectPtr resolveControllerRef(const std::string& ns, const json* ref) {
+    if (!ref || ref->value("kind", "") != "ReplicaSet") return nullptr;
+    std::string apiVersion = ref->value("apiVersion", "");
+    if (apiVersion.rfind("apps/", 0) != 0) return nullptr;
+    auto rs = rsInformer_->get(client::objectKey(ns, ref->value("name", "")));
+    if (!rs || strField(*rs, "metadata", "uid") != ref->value("uid", "")) return nullptr;
+    return rs;
+  }
+
+  // ReplicaSets in the pod's namespace whose selector matches it (GetPodReplicaSets).
+  std::vector<client::ObjectPtr> podReplicaSets(const json& pod) {
+    std::vector<client::ObjectPtr> out;
+    const json& labels = field(pod, "metadata", "labels");
+    if (!labels.is_object() || labels.empty()) return out;
+    for (const auto& rs : rsInformer_->byIndex("namespace", strField(pod, "metadata", "namespace"))) {
+      auto sel = api::LabelSelector::fromJson(field(*rs, "spec", "selector"));
+      if (!sel.ok() || sel->empty() || sel->matchesNothing()) continue;
+      if (sel->matches(labels)) out.push_back(rs);
+    }
+    return out;
+  }
+
+  void addPod(const json& pod) {
+    if (hasDeletionTimestamp(pod)) {
+      // A pod already being deleted when it first shows up (e.g. after a restart).
+      deletePod(pod);
+      return;
+    }
+    std::string ns = strField(pod, "metadata", "namespace");
+    if (const json* ref = controllerRefOf(pod)) {
+      auto rs = resolveControllerRef(ns, ref);
+      if (!rs) return;
+      std::string key = client::objectKey(*rs);
+      expectations_.creationObserved(key);
+      queue().add(key);
+      return;
+    }
+    // An orphan: every matching ReplicaSet gets a chance to adopt it.
+    for (const auto& rs : podReplicaSets(pod)) enqueue(*rs);
+  }
+
+  void updatePod(const json& oldPod, const json& curPod) {
+    if (strField(oldPod, "metadata", "resourceVersion") == strField(curPod, "metadata", "resourceVersion"))
+      return;
+    bool labelChanged = field(oldPod, "metadata", "labels") != field(curPod, "metadata", "labels");
+    if (hasDeletionTimestamp(curPod)) {
+      // Graceful deletion: count the deletion now rather than when the kubelet finishes.
+      deletePod(curPod);
+      if (labelChanged) deletePod(oldPod);
+      return;
+    }
+    std::string ns = strField(curPod, "metadata", "namespace");
+    const json* curRef = controllerRefOf(curPod);
+    const json* oldRef = controllerRefOf(oldPod);
+    bool refChanged = (curRef == nullptr) != (oldRef == nullptr) || (curRef && *curRef != *oldRef);
+    if (refChanged && oldRef)
+      if (auto rs = resolveControllerRef(ns, oldRef)) enqueue(*rs);
+    if (curRef) {
+      auto rs = resolveControllerRef(ns, curRef);
+      if (!rs) return;
+      enqueue(*rs);
+      // A pod that just became ready is available minReadySeconds later: look again then.
+      int64_t minReady = intField(*rs, "spec", "minReadySeconds");
+      if (!isPodReady(oldPod) && isPodReady(curPod) && minReady > 0)
+        queue().addAfter(client::objectKey(*rs), std::chrono::seconds(minReady) + std::chrono::seconds(1));
+      return;
+    }
+    if (labelChanged || refChanged)
+      for (const auto& rs : podReplicaSets(curPod)) enqueue(*rs);
+  }
+
+  void deletePod(const json& pod) {
+    const json* ref = controllerRefOf(pod);
+    if (!ref) return;
+    auto rs = resolveControllerRef(strField(pod, "metadata", "namespace"), ref);
+    if (!rs) return;
+    std::string key = client::objectKey(*rs);
+    expectations_.deletionObserved(key, podKey(pod));
+    queue().add(key);
+  }
+
+  json controllerRefFor(const json& rs) const {
+    return {{"apiVersion", "apps/v1"},
+            {"kind", "ReplicaSet"},
+            {"name", strField(rs, "metadata", "name")},
+            {"uid", strField(rs, "metadata", "uid")},
+            {"controller", true},
+            {"blockOwnerDeletion", true}};
+  }
+
+  // RecheckDeletionTimestamp: adoption needs the live object, not the cache.
+  Status canAdopt(const json& rs) {
+    auto fresh = client_->get(kReplicaSets, strField(rs, "metadata", "namespace"),
+                              strField(rs, "metadata", "name"));
+    if (!fresh.ok()) return fresh.status();
+    if (strField(*fresh, "metadata", "uid") != strField(rs, "metadata", "uid"))
+      return Status::internal("original ReplicaSet " + client::objectKey(rs) +
+                              " is gone: got uid " + strField(*fresh, "metadata", "uid") +
+                              ", wanted " + strField(rs, "metadata", "uid"));
+    if (hasDeletionTimestamp(*fresh))
+      return Status::internal(client::objectKey(rs) + " has just been deleted at " +
+                              strField(*fresh, "metadata", "deletionTimestamp"));
+    return {};
+  }
+
+  // ClaimPods (ControllerRefManager): the pods this ReplicaSet owns after adopting matching
+  // orphans and releasing owned pods that no longer match.
+  api::Result<std::vector<client::ObjectPtr>> claimPods(const json& rs, const api::LabelSelector& selector,
+                                                        const std::vector<client::ObjectPtr>& pods) {
+    std::vector<client::ObjectPtr> claimed;
+    std::string uid = strField(rs, "metadata", "uid");
+    std::string ns = strField(rs, "metadata", "namespace");
+    bool rsDeleting = hasDeletionTimestamp(rs);
+    std::optional<Status> adoptable;
+    std::optional<Status> firstError;
+    for (const auto& podPtr : pods) {
+      const json& pod = *podPtr;
+      bool matches = selector.matches(field(pod, "metadata", "labels"));
+      std::string podName = strField(pod, "metadata", "name");
+      std::string podUid = strField(pod, "metadata", "uid");
+      if (const json* ref = controllerRefOf(pod)) {
+        if (ref->value("uid", "") != uid) continue;  // someone else's
+        if (matches) {
+          claimed.push_back(podPtr);
+          continue;
+        }
+        if (rsDeleting) continue;
+        json patch = {{"metadata",
+                       {{"ownerReferences", json::array({{{"$patch", "delete"}, {"uid", uid}}})},
+                        {"uid", podUid}}}};
+        auto r = client_->patch(kPods, ns, podName, client::PatchType::kStrategicMerge, patch.dump());
+        // Gone, or no longer ours: nothing to release.
+        if (!r.ok() && r.status().code() != 404 && r.status().code() != 422 && !firstError)
+          firstError = r.status();
+        continue;
+      }
+      if (rsDeleting || !matches || hasDeletionTimestamp(pod)) continue;
+      if (strField(pod, "metadata", "namespace") != ns) continue;
+      if (!adoptable) adoptable = canAdopt(rs);
+      if (!adoptable->isOk()) {
+        if (!firstError) firstError = *adoptable;
+        continue;
+      }
+      json patch = {{"metadata", {{"ownerReferences", json::array({controllerRefFor(rs)})}, {"uid", podUid}}}};
+      auto r = client_->patch(kPods, ns, podName, client::PatchType::kStrategicMerge, patch.dump());
+      if (r.ok()) {
+        claimed.push_back(std::make_shared<const json>(std::move(*r)));
+      } else if (r.status().code() != 404 && !firstError) {
+        firstError = r.status();
+      }
+    }
+    if (firstError) return *firstError;
+    return claimed;
+  }
+
+  json podFromTemplate(const json& rs) const {
+    const json& tmpl = field(rs, "spec", "template");
+    json meta = json::object();
+    meta["generateName"] = strField(rs, "metadata", "name") + "-";
+    meta["namespace"] = strField(rs, "metadata", "namespace");
+    const json& tmeta = field(tmpl, "metadata");
+    for (const char* f : {"labels", "annotations", "finalizers"})
+      if (const json& v = field(tmeta, f); !v.is_null() && !v.empty()) meta[f] = v;
+    meta["ownerReferences"] = json::array({controllerRefFor(rs)});
+    json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", std::move(meta)}};
+    pod["spec"] = field(tmpl, "spec").is_object() ? field(tmpl, "spec") : json::object();
+    return pod;
+  }
+
+  void record(const json& obj, const char* type, const char* reason, const std::string& message) {
+    if (events) events->record(obj, type, reason, message);
+  }
+
+  Status createPod(const json& rs) {
+    const json& labels = field(field(field(rs, "spec", "template"), "metadata"), "labels");
+    if (!labels.is_object() || labels.empty())
+      return Status::internal("unable to create pods, no labels");
+    auto created = client_->create(kPods, strField(rs, "metadata", "namespace"), podFromTemplate(rs));
+    if (!created.ok()) {
+      record(rs, "Warning", "FailedCreate", "Error creating: " + created.status().message());
+      // A terminating namespace refuses creations; that is not this ReplicaSet's failure.
+      for (const auto& c : created.status().causes)
+        if (c.type == "NamespaceTerminating") return {};
+      return created.status();
+    }
+    record(rs, "Normal", "SuccessfulCreate", "Created pod: " + strField(*created, "metadata", "name"));
+    return {};
+  }
+
+  // slowStartBatch: 1, 2, 4, ... calls at a time, stopping at the first batch with a failure,
+  // so that a quota or admission error costs one call rather than hundreds.
+  std::pair<int, Status> slowStartBatch(int count, const std::function<Status()>& fn) {
+    int remaining = count;
+    int successes = 0;
+    for (int batch = std::min(remaining, 1); batch > 0; batch = std::min(2 * batch, remaining)) {
+      std::vector<Status> results(batch);
+      parallelFor(batch, [&](int i) { results[i] = fn(); });
+      Status firstError;
+      for (const auto& r : results) {
+        if (r.isOk()) successes++;
+        else if (firstError.isOk()) firstError = r;
+      }
+      if (!firstError.isOk()) return {successes, firstError};
+      remaining -= batch;
+    }
+    return {successes, {}};
+  }
+
+  // Pods of every ReplicaSet that shares this one's controller (a Deployment's other RSs), so
+  // that scale-down prefers nodes the deployment doubles up on.
+  std::vector<client::ObjectPtr> indirectlyRelatedPods(const json& rs) {
+    std::vector<client::ObjectPtr> related;
+    const json* ref = controllerRefOf(rs);
+    if (!ref) return related;
+    std::string ownerUid = ref->value("uid", "");
+    std::string ns = strField(rs, "metadata", "namespace");
+    std::set<std::string> seen;
+    auto pods = podInformer_->byIndex("namespace", ns);
+    for (const auto& other : rsInformer_->byIndex("namespace", ns)) {
+      const json* oref = controllerRefOf(*other);
+      if (!oref || oref->value("uid", "") != ownerUid) continue;
+      auto sel = api::LabelSelector::fromJson(field(*other, "spec", "selector"));
+      if (!sel.ok()) continue;
+      for (const auto& pod : pods) {
+        if (!sel->matches(field(*pod, "metadata", "labels"))) continue;
+        if (!seen.insert(strField(*pod, "metadata", "uid")).second) continue;
+        related.push_back(pod);
+      }
+    }
+    return related;
+  }
+
+  Status manageReplicas(const std::vector<client::ObjectPtr>& pods, const json& rs, const std::string& key) {
+    int diff = static_cast<int>(pods.size()) - specReplicas(rs);
+    if (diff < 0) {
+      diff = std::min(-diff, kBurstReplicas);
+      expectations_.expectCreations(key, diff);
+      auto [successes, err] = slowStartBatch(diff, [&] { return createPod(rs); });
+      // The informer will never show the pods that were not created.
+      for (int i = successes; i < diff; ++i) expectations_.creationObserved(key);
+      return err;
+    }
+    if (diff > 0) {
+      diff = std::min(diff, kBurstReplicas);
+      auto related = indirectlyRelatedPods(rs);
+      std::vector<const json*> podRefs, relatedRefs;
+      for (const auto& p : pods) podRefs.push_back(p.get());
+      for (const auto& p : related) relatedRefs.push_back(p.get());
+      auto victims = rankForDeletion(podRefs, relatedRefs, diff, now());
+      std::vector<std::string> keys;
+      for (const json* p : victims) keys.push_back(podKey(*p));
+      expectations_.expectDeletions(key, keys);
+      std::vector<Status> results(victims.size());
+      parallelFor(static_cast<int>(victims.size()), [&](int i) {
+        const json& pod = *victims[i];
+        auto r = client_->remove(kPods, strField(pod, "metadata", "namespace"), strField(pod, "metadata", "name"));
+        if (r.ok()) {
+          record(rs, "Normal", "SuccessfulDelete", "Deleted pod: " + strField(pod, "metadata", "name"));
+          return;
+        }
+        // The informer won't observe a deletion that did not happen.
+        expectations_.deletionObserved(key, keys[i]);
+        if (r.status().code() != 404) {
+          record(rs, "Warning", "FailedDelete", "Error deleting: " + r.status().message());
+          results[i] = r.status();
+        }
+      });
+      for (const auto& r : results)
+        if (!r.isOk()) return r;
+    }
+    return {};
+  }
+
+  // The status as kube serializes it: zero counts omitted.
+  json calculateStatus(const json& rs, const std::vector<client::ObjectPtr>& podPtrs, const Status& manageErr,
+                       bool createFailure) {
+    json status = field(rs, "status").is_object() ? field(rs, "status") : json::object();
+    int64_t minReady = intField(rs, "spec", "minReadySeconds");
+    const json& tmplLabels = field(field(field(rs, "spec", "template"), "metadata"), "labels");
+    int fullyLabeled = 0, ready = 0, available = 0;
+    Clock::time_point t = now();
+    for (const auto& podPtr : podPtrs) {
+      const json& pod = *podPtr;
+      const json& labels = field(pod, "metadata", "labels");
+      bool full = true;
+      if (tmplLabels.is_object())
+        for (const auto& [k, v] : tmplLabels.items())
+          if (!labels.is_object() || !labels.contains(k) || labels[k] != v) full = false;
+      if (full) fullyLabeled++;
+      if (isPodReady(pod)) {
+        ready++;
+        if (isPodAvailable(pod, minReady, t)) available++;
+      }
+    }
+    json conds = status.contains("conditions") && status["conditions"].is_array() ? status["conditions"] : json::array();
+    auto findCond = [&]() -> json* {
+      for (auto& c : conds)
+        if (c.is_object() && c.value("type", "") == "ReplicaFailure") return &c;
+      return nullptr;
+    };
+    if (!manageErr.isOk() && !findCond()) {
+      conds.push_back({{"type", "ReplicaFailure"},
+                       {"status", "True"},
+                       {"lastTransitionTime", api::formatTime(t)},
+                       {"reason", createFailure ? "FailedCreate" : "FailedDelete"},
+                       {"message", manageErr.message()}});
+    } else if (manageErr.isOk() && findCond()) {
+      json kept = json::array();
+      for (auto& c : conds)
+        if (!(c.is_object() && c.value("type", "") == "ReplicaFailure")) kept.push_back(c);
+      conds = std::move(kept);
+    }
+    auto setCount = [&](const char* f, int64_t v) {
+      if (v == 0) status.erase(f);
+      else status[f] = v;
+    };
+    status["replicas"] = static_cast<int64_t>(podPtrs.size());
+    setCount("fullyLabeledReplicas", fullyLabeled);
+    setCount("readyReplicas", ready);
+    setCount("availableReplicas", available);
+    if (conds.empty()) status.erase("conditions");
+    else status["conditions"] = conds;
+    return status;
+  }
+
+  // updateReplicaSetStatus: writes only when something changed; one retry on a fresh copy.
+  api::Result<json> updateStatus(json rs, json status) {
+    const json& old = field(rs, "status");
+    auto same = [&](const char* f) { return intField(rs, "status", f) == (status.contains(f) ? status[f].get<int64_t>() : 0); };
+    int64_t generation = intField(rs, "metadata", "generation");
+    if (same("replicas") && same("fullyLabeledReplicas") && same("readyReplicas") && same("availableReplicas") &&
+        generation == intField(rs, "status", "observedGeneration") &&
+        field(old, "conditions") == field(status, "conditions"))
+      return rs;
+    Status last;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      status["observedGeneration"] = intField(rs, "metadata", "generation");
+      if (status["observedGeneration"] == 0) status.erase("observedGeneration");
+      rs["status"] = status;
+      auto r = client_->update(kReplicaSets, strField(rs, "metadata", "namespace"), rs, "status");
+      if (r.ok()) return r;
+      last = r.status();
+      if (r.status().code() == 404) return last;
+      auto fresh = client_->get(kReplicaSets, strField(rs, "metadata", "namespace"), strField(rs, "metadata", "name"));
+      if (!fresh.ok()) return fresh.status();
+      rs = *fresh;
+    }
+    return last;
+  }
+
+  Status syncReplicaSet(const std::string& key) {
+    auto cached = rsInformer_->get(key);
+    if (!cached) {
+      expectations_.remove(key);
+      return {};
+    }
+    json rs = *cached;
+    bool needsSync = expectations_.satisfied(key);
+    auto selector = api::LabelSelector::fromJson(field(rs, "spec", "selector"));
+    if (!selector.ok()) {
+      spdlog::warn("replicaset {}: invalid selector: {}", key, selector.status().message());
+      return {};
+    }
+    std::vector<client::ObjectPtr> active;
+    for (const auto& pod : podInformer_->byIndex("namespace", strField(rs, "metadata", "namespace")))
+      if (isPodActive(*pod)) active.push_back(pod);
+    auto pods = claimPods(rs, *selector, active);
+    if (!pods.ok()) return pods.status();
+
+    Status manageErr;
+    bool createFailure = static_cast<int>(pods->size()) < specReplicas(rs);
+    if (needsSync && !hasDeletionTimestamp(rs)) manageErr = manageReplicas(*pods, rs, key);
+
+    json status = calculateStatus(rs, *pods, manageErr, createFailure);
+    auto updated = updateStatus(rs, status);
+    if (!updated.ok()) return updated.status();
+
+    int64_t minReady = intField(*updated, "spec", "minReadySeconds");
+    if (manageErr.isOk() && minReady > 0 && intField(*updated, "status", "readyReplicas") == specReplicas(*updated) &&
+        intField(*updated, "status", "availableReplicas") != specReplicas(*updated))
+      queue().addAfter(key, std::chrono::seconds(minReady));
+    return manageErr;
+  }
+
+  ControllerContext* context_ = nullptr;
+  std::shared_ptr<client::Client> client_;
+  client::Informer* rsInformer_ = nullptr;
+  client::Informer* podInformer_ = nullptr;
+  Expectations expectations_;
+};
+
+}  // namespace
+
+namespace replicaset {
+
+std::vector<json> podsToDelete(std::vector<json> pods, const std::vector<json>& related, int diff,
+                               Clock::time_point now) {
+  std::vector<const json*> podRefs, relatedRefs;
+  for (const auto& p : pods) podRefs.push_back(&p);
+  for (const auto& p : related) relatedRefs.push_back(&p);
+  std::vector<json> out;
+  for (const json* p : rankForDeletion(podRefs, relatedRefs, diff, now)) out.push_back(*p);
+  return out;
+}
+
+}  // namespace replicaset
+
+std::unique_ptr<Controller> newReplicaSetController() { return std::make_unique<ReplicaSetController>(); }
+
+}  // namespace orrery::controllers

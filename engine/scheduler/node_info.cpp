@@ -1,0 +1,134 @@
+// Nodes with the pods on them, the snapshot a cycle reads, and the cycle state copies.
+
+#include <algorithm>
+
+#include "engine/scheduler/framework.h"
+#include "engine/scheduler/plugins/helpers.h"
+
+namespace orrery::scheduler {
+
+namespace {
+
+std::string str(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool hasAffinityTerms(const PodInfo& p) {
+  return !p.requiredAffinity.empty() || !p.requiredAntiAffinity.empty() || !p.preferredAffinity.empty() ||
+         !p.preferredAntiAffinity.empty();
+}
+
+template <typename Vec>
+bool eraseUid(Vec& v, const std::string& uid) {
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if ((*it)->uid == uid) {
+      // Order of pods on a node does not matter to any plugin: swap-and-pop.
+      *it = std::move(v.back());
+      v.pop_back();
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<NodeInfo>> parseNode(const nlohmann::json& node) {
+  try {
+    if (!node.is_object()) return Status::badRequest("node: must be an object");
+    auto info = std::make_shared<NodeInfo>();
+    const auto& meta = node.value("metadata", nlohmann::json::object());
+    const auto& spec = node.value("spec", nlohmann::json::object());
+    const auto& status = node.value("status", nlohmann::json::object());
+    info->name = str(meta, "name");
+    if (info->name.empty()) return Status::badRequest("metadata.name: Required value: name is required");
+    if (auto l = meta.find("labels"); l != meta.end() && l->is_object())
+      for (auto it = l->begin(); it != l->end(); ++it)
+        if (it->is_string()) info->labels[it.key()] = it->get<std::string>();
+    info->unschedulable = spec.value("unschedulable", false);
+    if (auto t = spec.find("taints"); t != spec.end() && t->is_array()) {
+      for (const auto& tj : *t) {
+        if (!tj.is_object()) continue;
+        info->taints.push_back({str(tj, "key"), str(tj, "value"), str(tj, "effect")});
+      }
+    }
+    // kube-apiserver defaults status.allocatable to status.capacity.
+    nlohmann::json allocatable = status.value("allocatable", nlohmann::json());
+    if (allocatable.is_null() || allocatable.empty()) allocatable = status.value("capacity", nlohmann::json());
+    if (auto s = addResourceList(allocatable, "status.allocatable", info->allocatable, nullptr, nullptr); !s) return s;
+    if (auto imgs = status.find("images"); imgs != status.end() && imgs->is_array()) {
+      for (const auto& img : *imgs) {
+        int64_t size = img.value("sizeBytes", int64_t{0});
+        if (auto names = img.find("names"); names != img.end() && names->is_array())
+          for (const auto& n : *names)
+            if (n.is_string()) info->imageSizes[normalizeImageName(n.get<std::string>())] = size;
+      }
+    }
+    info->object = std::make_shared<const nlohmann::json>(node);
+    return info;
+  } catch (const std::exception& e) {
+    return Status::badRequest(std::string("node: ") + e.what());
+  }
+}
+
+void NodeInfo::addPod(const PodInfoPtr& pod) {
+  pods.push_back(pod);
+  if (hasAffinityTerms(*pod)) podsWithAffinity.push_back(pod);
+  if (!pod->requiredAntiAffinity.empty()) podsWithRequiredAntiAffinity.push_back(pod);
+  requested.add(pod->requests);
+  nonZeroRequested.add(pod->nonZeroRequests);
+  for (const auto& p : pod->hostPorts) ++usedPorts[p];
+  ++generation;
+}
+
+bool NodeInfo::removePod(const std::string& uid) {
+  PodInfoPtr pod;
+  for (const auto& p : pods)
+    if (p->uid == uid) {
+      pod = p;
+      break;
+    }
+  if (!pod) return false;
+  eraseUid(pods, uid);
+  eraseUid(podsWithAffinity, uid);
+  eraseUid(podsWithRequiredAntiAffinity, uid);
+  requested.subtract(pod->requests);
+  nonZeroRequested.subtract(pod->nonZeroRequests);
+  for (const auto& p : pod->hostPorts) {
+    auto it = usedPorts.find(p);
+    if (it != usedPorts.end() && --it->second <= 0) usedPorts.erase(it);
+  }
+  ++generation;
+  return true;
+}
+
+const NodeInfo* Snapshot::find(const std::string& name) const {
+  auto it = indexByName.find(name);
+  return it == indexByName.end() ? nullptr : nodes[it->second].get();
+}
+
+void Snapshot::reindex() {
+  indexByName.clear();
+  nodesWithAffinityPods.clear();
+  nodesWithRequiredAntiAffinityPods.clear();
+  imageNodeCount.clear();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const auto& n = nodes[i];
+    indexByName[n->name] = i;
+    if (!n->podsWithAffinity.empty()) nodesWithAffinityPods.push_back(n);
+    if (!n->podsWithRequiredAntiAffinity.empty()) nodesWithRequiredAntiAffinityPods.push_back(n);
+    for (const auto& [image, size] : n->imageSizes) ++imageNodeCount[image];
+  }
+}
+
+CycleState CycleState::clone() const {
+  CycleState out;
+  for (const auto& [k, v] : data_) {
+    auto copy = v ? v->clone() : nullptr;
+    out.data_[k] = copy ? copy : v;
+  }
+  return out;
+}
+
+}  // namespace orrery::scheduler

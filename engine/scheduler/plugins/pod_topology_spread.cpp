@@ -1,0 +1,363 @@
+// PodTopologySpread: Filter keeps the skew of matching pods across topology domains within
+// maxSkew for DoNotSchedule constraints; Score prefers nodes whose domains hold fewer
+// matching pods for ScheduleAnyway constraints. Pods without constraints get the default
+// ones (kube's system defaults: hostname maxSkew 3, zone maxSkew 5, both ScheduleAnyway),
+// with a selector built from the Services and controller that own them.
+
+#include "engine/scheduler/plugins/pod_topology_spread.h"
+
+#include <climits>
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/scheduler/plugins/helpers.h"
+
+namespace orrery::scheduler {
+
+namespace {
+
+constexpr const char* kHostname = "kubernetes.io/hostname";
+constexpr const char* kFilterKey = "PreFilterPodTopologySpread";
+constexpr const char* kScoreKey = "PreScorePodTopologySpread";
+
+struct Constraint {
+  int32_t maxSkew = 1;
+  std::string key;
+  int32_t minDomains = 1;
+  bool honorAffinity = true;
+  bool honorTaints = false;
+  std::vector<api::LabelSelector> selectors;  // ANDed (a default selector merges several)
+
+  bool matches(const std::map<std::string, std::string>& labels) const {
+    if (selectors.empty()) return false;
+    for (const auto& s : selectors)
+      if (!selectorMatches(s, labels)) return false;
+    return true;
+  }
+  bool includesNode(const PodInfo& pod, const NodeInfo& node) const {
+    if (honorAffinity && !podMatchesNodeSelectorAndAffinity(pod, node)) return false;
+    if (honorTaints && findUntoleratedNoScheduleTaint(node.taints, pod.tolerations)) return false;
+    return true;
+  }
+};
+
+bool nodeHasAllKeys(const NodeInfo& node, const std::vector<Constraint>& cs) {
+  for (const auto& c : cs)
+    if (!node.labels.count(c.key)) return false;
+  return true;
+}
+
+int countMatching(const NodeInfo& node, const Constraint& c, const std::string& ns) {
+  int n = 0;
+  for (const auto& p : node.pods) {
+    if (p->terminating || p->ns != ns) continue;
+    if (c.matches(p->labels)) ++n;
+  }
+  return n;
+}
+
+struct CriticalPaths {
+  std::string value[2];
+  int num[2] = {INT_MAX, INT_MAX};
+  void update(const std::string& v, int n) {
+    int i = v == value[0] ? 0 : (v == value[1] ? 1 : -1);
+    if (i >= 0) {
+      num[i] = n;
+      if (num[0] > num[1]) {
+        std::swap(num[0], num[1]);
+        std::swap(value[0], value[1]);
+      }
+    } else if (n < num[0]) {
+      value[1] = value[0];
+      num[1] = num[0];
+      value[0] = v;
+      num[0] = n;
+    } else if (n < num[1]) {
+      value[1] = v;
+      num[1] = n;
+    }
+  }
+};
+
+struct FilterState : CycleState::Data {
+  std::vector<Constraint> constraints;
+  std::vector<std::unordered_map<std::string, int>> matchNum;
+  std::vector<CriticalPaths> paths;
+  std::shared_ptr<Data> clone() const override { return std::make_shared<FilterState>(*this); }
+
+  void update(const PodInfo& preemptor, const PodInfo& p, const NodeInfo& node, int delta) {
+    if (p.ns != preemptor.ns || !nodeHasAllKeys(node, constraints)) return;
+    for (size_t i = 0; i < constraints.size(); ++i) {
+      const auto& c = constraints[i];
+      if (!c.matches(p.labels) || !c.includesNode(preemptor, node)) continue;
+      const std::string& v = node.labels.at(c.key);
+      int& n = matchNum[i][v];
+      n += delta;
+      paths[i].update(v, n);
+    }
+  }
+};
+
+struct ScoreState : CycleState::Data {
+  std::vector<Constraint> constraints;
+  std::unordered_set<const NodeInfo*> ignored;
+  std::vector<char> ignoredByIndex;
+  std::vector<std::unordered_map<std::string, int64_t>> podCounts;
+  std::vector<double> weights;
+};
+
+class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, public PreScorePlugin, public ScorePlugin {
+ public:
+  std::string name() const override { return "PodTopologySpread"; }
+
+  std::vector<TopologySpreadConstraint> defaultConstraints;
+  bool systemDefaulted = true;
+
+  // filterTopologySpreadConstraints / buildDefaultConstraints for one action.
+  std::vector<Constraint> constraintsFor(const PodInfo& pod, const Snapshot& snap, bool doNotSchedule) const {
+    std::vector<Constraint> out;
+    auto convert = [&](const TopologySpreadConstraint& t) {
+      Constraint c;
+      c.maxSkew = t.maxSkew;
+      c.key = t.topologyKey;
+      c.minDomains = t.minDomains.value_or(1);
+      c.honorAffinity = t.nodeAffinityPolicy != "Ignore";
+      c.honorTaints = t.nodeTaintsPolicy == "Honor";
+      return c;
+    };
+    const char* action = doNotSchedule ? "DoNotSchedule" : "ScheduleAnyway";
+    if (!pod.topologySpread.empty()) {
+      for (const auto& t : pod.topologySpread) {
+        if (t.whenUnsatisfiable != action) continue;
+        Constraint c = convert(t);
+        c.selectors.push_back(t.labelSelector);
+        out.push_back(std::move(c));
+      }
+      return out;
+    }
+    bool any = false;
+    for (const auto& t : defaultConstraints) any |= t.whenUnsatisfiable == action;
+    if (!any) return out;
+    auto selectors = defaultSelector(pod, snap);
+    if (selectors.empty()) return out;
+    for (const auto& t : defaultConstraints) {
+      if (t.whenUnsatisfiable != action) continue;
+      Constraint c = convert(t);
+      c.selectors = selectors;
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  // helper.DefaultSelector: the Services selecting the pod and its controller's selector.
+  static std::vector<api::LabelSelector> defaultSelector(const PodInfo& pod, const Snapshot& snap) {
+    std::vector<api::LabelSelector> out;
+    if (auto it = snap.serviceSelectors.find(pod.ns); it != snap.serviceSelectors.end())
+      for (const auto& s : it->second)
+        if (!s.empty() && selectorMatches(s, pod.labels)) out.push_back(s);
+    const std::string& kind = pod.controllerKind;
+    if (kind == "ReplicaSet" || kind == "StatefulSet" || kind == "ReplicationController") {
+      auto it = snap.controllerSelectors.find(kind + "/" + pod.ns + "/" + pod.controllerName);
+      if (it != snap.controllerSelectors.end()) {
+        if (!it->second.empty()) out.push_back(it->second);
+      } else if (!pod.labels.empty()) {
+        // No selector known for the owner: the pod's own labels stand for it (a controller's
+        // selector selects its template's labels).
+        nlohmann::json ml = nlohmann::json::object();
+        for (const auto& [k, v] : pod.labels) ml[k] = v;
+        auto sel = api::LabelSelector::fromJson({{"matchLabels", ml}});
+        if (sel) out.push_back(std::move(*sel));
+      }
+    }
+    return out;
+  }
+
+  PluginStatus preFilter(CycleState& state, const PodInfo& pod, const Snapshot& snap) override {
+    auto s = std::make_shared<FilterState>();
+    s->constraints = constraintsFor(pod, snap, /*doNotSchedule=*/true);
+    if (s->constraints.empty()) return PluginStatus::skip();
+    size_t n = s->constraints.size();
+    s->matchNum.resize(n);
+    s->paths.resize(n);
+    for (const auto& node : snap.nodes) {
+      if (!nodeHasAllKeys(*node, s->constraints)) continue;
+      for (size_t i = 0; i < n; ++i) {
+        const auto& c = s->constraints[i];
+        if (!c.includesNode(pod, *node)) continue;
+        s->matchNum[i][node->labels.at(c.key)] += countMatching(*node, c, pod.ns);
+      }
+    }
+    for (size_t i = 0; i < n; ++i)
+      for (const auto& [v, num] : s->matchNum[i]) s->paths[i].update(v, num);
+    state.write(kFilterKey, s);
+    return PluginStatus::success();
+  }
+
+  PluginStatus addPod(CycleState& state, const PodInfo& pod, const PodInfo& add, const NodeInfo& node,
+                      const Snapshot&) const override {
+    if (auto* s = state.read<FilterState>(kFilterKey)) s->update(pod, add, node, 1);
+    return PluginStatus::success();
+  }
+  PluginStatus removePod(CycleState& state, const PodInfo& pod, const PodInfo& rm, const NodeInfo& node,
+                         const Snapshot&) const override {
+    if (auto* s = state.read<FilterState>(kFilterKey)) s->update(pod, rm, node, -1);
+    return PluginStatus::success();
+  }
+
+  PluginStatus filter(const CycleState& state, const PodInfo& pod, const NodeInfo& node) const override {
+    auto* s = state.read<FilterState>(kFilterKey);
+    if (!s || s->constraints.empty()) return PluginStatus::success();
+    for (size_t i = 0; i < s->constraints.size(); ++i) {
+      const auto& c = s->constraints[i];
+      auto label = node.labels.find(c.key);
+      if (label == node.labels.end())
+        return PluginStatus::unresolvable({"node(s) didn't match pod topology spread constraints (missing required label)"});
+      int minMatch = s->paths[i].num[0];
+      if (static_cast<int32_t>(s->matchNum[i].size()) < c.minDomains) minMatch = 0;
+      int self = c.matches(pod.labels) ? 1 : 0;
+      auto m = s->matchNum[i].find(label->second);
+      int matchNum = m == s->matchNum[i].end() ? 0 : m->second;
+      if (matchNum + self - minMatch > c.maxSkew)
+        return PluginStatus::unschedulable({"node(s) didn't match pod topology spread constraints"});
+    }
+    return PluginStatus::success();
+  }
+
+  PluginStatus preScore(CycleState& state, const PodInfo& pod, const Snapshot& snap,
+                        const std::vector<const NodeInfo*>& feasible) override {
+    if (feasible.empty() || snap.nodes.empty()) return PluginStatus::skip();
+    auto s = std::make_shared<ScoreState>();
+    s->constraints = constraintsFor(pod, snap, /*doNotSchedule=*/false);
+    if (s->constraints.empty()) return PluginStatus::skip();
+    bool requireAll = !pod.topologySpread.empty() || !systemDefaulted;
+    size_t n = s->constraints.size();
+    s->podCounts.resize(n);
+    s->ignoredByIndex.assign(feasible.size(), 0);
+    std::vector<int> topoSize(n, 0);
+    for (size_t f = 0; f < feasible.size(); ++f) {
+      const NodeInfo& node = *feasible[f];
+      if (requireAll && !nodeHasAllKeys(node, s->constraints)) {
+        s->ignored.insert(&node);
+        s->ignoredByIndex[f] = 1;
+        continue;
+      }
+      for (size_t i = 0; i < n; ++i) {
+        const auto& c = s->constraints[i];
+        if (c.key == kHostname) continue;
+        auto it = node.labels.find(c.key);
+        std::string value = it == node.labels.end() ? std::string() : it->second;
+        if (s->podCounts[i].emplace(value, 0).second) ++topoSize[i];
+      }
+    }
+    s->weights.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      int sz = topoSize[i];
+      if (s->constraints[i].key == kHostname) sz = static_cast<int>(feasible.size() - s->ignored.size());
+      s->weights[i] = std::log(static_cast<double>(sz + 2));
+    }
+    for (const auto& node : snap.nodes) {
+      if (requireAll && !nodeHasAllKeys(*node, s->constraints)) continue;
+      for (size_t i = 0; i < n; ++i) {
+        const auto& c = s->constraints[i];
+        if (!c.includesNode(pod, *node)) continue;
+        auto it = node->labels.find(c.key);
+        auto count = s->podCounts[i].find(it == node->labels.end() ? std::string() : it->second);
+        if (count == s->podCounts[i].end()) continue;
+        count->second += countMatching(*node, c, pod.ns);
+      }
+    }
+    state.write(kScoreKey, s);
+    return PluginStatus::success();
+  }
+
+  int64_t score(const CycleState& state, const PodInfo& pod, const NodeInfo& node) const override {
+    auto* s = state.read<ScoreState>(kScoreKey);
+    if (!s || s->ignored.count(&node)) return 0;
+    double score = 0;
+    for (size_t i = 0; i < s->constraints.size(); ++i) {
+      const auto& c = s->constraints[i];
+      auto label = node.labels.find(c.key);
+      if (label == node.labels.end()) continue;
+      int64_t cnt = 0;
+      if (c.key == kHostname) {
+        cnt = countMatching(node, c, pod.ns);
+      } else {
+        auto it = s->podCounts[i].find(label->second);
+        cnt = it == s->podCounts[i].end() ? 0 : it->second;
+      }
+      score += static_cast<double>(cnt) * s->weights[i] + static_cast<double>(c.maxSkew - 1);
+    }
+    return std::llround(score);
+  }
+
+  void normalize(const CycleState& state, const PodInfo&, std::vector<int64_t>& scores) const override {
+    auto* s = state.read<ScoreState>(kScoreKey);
+    if (!s) return;
+    int64_t minScore = INT64_MAX, maxScore = 0;
+    for (size_t i = 0; i < scores.size(); ++i) {
+      if (i < s->ignoredByIndex.size() && s->ignoredByIndex[i]) continue;
+      minScore = std::min(minScore, scores[i]);
+      maxScore = std::max(maxScore, scores[i]);
+    }
+    for (size_t i = 0; i < scores.size(); ++i) {
+      if (i < s->ignoredByIndex.size() && s->ignoredByIndex[i]) {
+        scores[i] = 0;
+        continue;
+      }
+      if (maxScore == 0) {
+        scores[i] = kMaxNodeScore;
+        continue;
+      }
+      scores[i] = kMaxNodeScore * (maxScore + minScore - scores[i]) / maxScore;
+    }
+  }
+};
+
+}  // namespace
+
+Result<std::shared_ptr<Plugin>> newPodTopologySpread(const nlohmann::json& args) {
+  auto plugin = std::make_shared<PodTopologySpread>();
+  std::string type = "System";
+  if (args.is_object()) type = args.value("defaultingType", std::string("System"));
+  if (type != "System" && type != "List")
+    return Status::badRequest("defaultingType: Unsupported value: \"" + type + "\": supported values: \"List\", \"System\"");
+  const nlohmann::json dc = args.is_object() ? args.value("defaultConstraints", nlohmann::json()) : nlohmann::json();
+  if (type == "System") {
+    if (dc.is_array() && !dc.empty())
+      return Status::badRequest("defaultConstraints: Invalid value: when .defaultingType is \"System\", .defaultConstraints must be empty");
+    TopologySpreadConstraint host, zone;
+    host.topologyKey = kHostname;
+    host.maxSkew = 3;
+    host.whenUnsatisfiable = "ScheduleAnyway";
+    zone.topologyKey = "topology.kubernetes.io/zone";
+    zone.maxSkew = 5;
+    zone.whenUnsatisfiable = "ScheduleAnyway";
+    plugin->defaultConstraints = {host, zone};
+    plugin->systemDefaulted = true;
+  } else {
+    plugin->systemDefaulted = false;
+    if (dc.is_array()) {
+      for (size_t i = 0; i < dc.size(); ++i) {
+        std::string p = "defaultConstraints[" + std::to_string(i) + "]";
+        const auto& c = dc[i];
+        TopologySpreadConstraint t;
+        t.maxSkew = c.value("maxSkew", 0);
+        if (t.maxSkew <= 0)
+          return Status::badRequest(p + ".maxSkew: Invalid value: " + std::to_string(t.maxSkew) + ": must be greater than zero");
+        t.topologyKey = c.value("topologyKey", std::string());
+        if (t.topologyKey.empty()) return Status::badRequest(p + ".topologyKey: Required value: can not be empty");
+        t.whenUnsatisfiable = c.value("whenUnsatisfiable", std::string());
+        if (t.whenUnsatisfiable != "DoNotSchedule" && t.whenUnsatisfiable != "ScheduleAnyway")
+          return Status::badRequest(p + ".whenUnsatisfiable: Unsupported value: \"" + t.whenUnsatisfiable +
+                                    "\": supported values: \"DoNotSchedule\", \"ScheduleAnyway\"");
+        if (c.contains("labelSelector"))
+          return Status::badRequest(p + ".labelSelector: Forbidden: constraint must not define a selector, as they deduced for each pod");
+        plugin->defaultConstraints.push_back(std::move(t));
+      }
+    }
+  }
+  return std::shared_ptr<Plugin>(plugin);
+}
+
+}  // namespace orrery::scheduler

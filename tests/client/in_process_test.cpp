@@ -1,0 +1,362 @@
+// The API client over the in-process transport against a real API server on a temp SQLite
+// store: CRUD with every patch kind, errors as the server's Status (code, reason, message,
+// causes), RBAC for other identities, pagination, and watches that see every change in order
+// and stop when cancelled.
+
+#include <QtTest>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+
+#include "engine/cluster/in_process.h"
+
+using namespace orrery;
+using client::Client;
+using nlohmann::json;
+
+namespace {
+
+const api::GroupVersionResource kConfigMaps{"", "v1", "configmaps"};
+const api::GroupVersionResource kNamespaces{"", "v1", "namespaces"};
+const api::GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+
+json configMap(const std::string& name, json data = json::object(), json labels = json::object()) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", {{"name", name}, {"namespace", "default"}, {"labels", labels}}},
+          {"data", data}};
+}
+
+// Collects watch events for a test to wait on.
+struct Events {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<client::WatchEvent> events;
+  bool ended = false;
+
+  void push(client::WatchEvent&& e) {
+    std::lock_guard lock(mu);
+    events.push_back(std::move(e));
+    cv.notify_all();
+  }
+  bool waitFor(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, timeout, [&] { return events.size() >= n; });
+  }
+  size_t size() {
+    std::lock_guard lock(mu);
+    return events.size();
+  }
+};
+
+}  // namespace
+
+class InProcessTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void initTestCase() {
+    QVERIFY(dir_.isValid());
+    auto local = cluster::LocalApiServer::start({dir_.path().toStdString(), ""});
+    QVERIFY2(local.ok(), local.ok() ? "" : local.status().message().c_str());
+    local_ = std::move(*local);
+    client_ = local_->adminClient("in-process-test");
+  }
+
+  void cleanupTestCase() {
+    client_.reset();
+    local_.reset();
+  }
+
+  void pathsFollowTheApiLayout() {
+    QCOMPARE(Client::path(kConfigMaps, "default"), std::string("/api/v1/namespaces/default/configmaps"));
+    QCOMPARE(Client::path(kDeployments, "web", "api", "scale"),
+             std::string("/apis/apps/v1/namespaces/web/deployments/api/scale"));
+    QCOMPARE(Client::path(kNamespaces, "", "kube-system"), std::string("/api/v1/namespaces/kube-system"));
+    QCOMPARE(Client::path(kDeployments, ""), std::string("/apis/apps/v1/deployments"));
+    QCOMPARE(client::objectKey(configMap("a")), std::string("default/a"));
+    QCOMPARE(client::objectKey(json{{"metadata", {{"name", "n1"}}}}), std::string("n1"));
+    QCOMPARE(client::splitKey("default/a"), std::make_pair(std::string("default"), std::string("a")));
+    QCOMPARE(client::splitKey("n1"), std::make_pair(std::string(""), std::string("n1")));
+  }
+
+  void createGetUpdateDelete() {
+    auto created = client_->create(kConfigMaps, "default", configMap("crud", {{"a", "1"}}));
+    QVERIFY2(created.ok(), created.ok() ? "" : created.status().message().c_str());
+    QVERIFY(!created->at("metadata").value("uid", "").empty());
+    QVERIFY(!created->at("metadata").value("resourceVersion", "").empty());
+
+    auto got = client_->get(kConfigMaps, "default", "crud");
+    QVERIFY(got.ok());
+    QCOMPARE(got->at("data").at("a").get<std::string>(), std::string("1"));
+    // The user agent is the default field manager, as kube-apiserver derives it.
+    QCOMPARE(got->at("metadata").at("managedFields").at(0).value("manager", ""), std::string("in-process-test"));
+
+    json changed = *got;
+    changed["data"]["a"] = "2";
+    auto updated = client_->update(kConfigMaps, "default", changed);
+    QVERIFY(updated.ok());
+    QCOMPARE(updated->at("data").at("a").get<std::string>(), std::string("2"));
+
+    // A stale resourceVersion is a 409 Conflict with kube's message.
+    auto stale = client_->update(kConfigMaps, "default", changed);
+    QVERIFY(!stale.ok());
+    QCOMPARE(stale.status().code(), 409);
+    QCOMPARE(stale.status().reason(), std::string("Conflict"));
+    QVERIFY2(stale.status().message().find("the object has been modified") != std::string::npos,
+             stale.status().message().c_str());
+
+    auto removed = client_->remove(kConfigMaps, "default", "crud");
+    QVERIFY(removed.ok());
+    auto gone = client_->get(kConfigMaps, "default", "crud");
+    QVERIFY(!gone.ok());
+    QCOMPARE(gone.status().code(), 404);
+    QCOMPARE(gone.status().reason(), std::string("NotFound"));
+    QCOMPARE(gone.status().message(), std::string("configmaps \"crud\" not found"));
+    QCOMPARE(gone.status().detailsName, std::string("crud"));
+    QCOMPARE(gone.status().detailsKind, std::string("configmaps"));
+  }
+
+  void everyPatchKind() {
+    QVERIFY(client_->create(kConfigMaps, "default", configMap("patched", {{"a", "1"}})).ok());
+    auto merge = client_->patch(kConfigMaps, "default", "patched", client::PatchType::kMerge,
+                                R"({"data":{"b":"2"}})");
+    QVERIFY2(merge.ok(), merge.ok() ? "" : merge.status().message().c_str());
+    QCOMPARE(merge->at("data").size(), size_t(2));
+    auto strategic = client_->patch(kConfigMaps, "default", "patched", client::PatchType::kStrategicMerge,
+                                    R"({"data":{"c":"3"}})");
+    QVERIFY(strategic.ok());
+    QCOMPARE(strategic->at("data").size(), size_t(3));
+    auto jsonPatch = client_->patch(kConfigMaps, "default", "patched", client::PatchType::kJson,
+                                    R"([{"op":"remove","path":"/data/a"}])");
+    QVERIFY(jsonPatch.ok());
+    QVERIFY(!jsonPatch->at("data").contains("a"));
+
+    // Server-side apply: the field manager defaults to the user agent.
+    auto applied = client_->patch(kConfigMaps, "default", "applied", client::PatchType::kApply,
+                                  R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"applied"},"data":{"x":"1"}})");
+    QVERIFY2(applied.ok(), applied.ok() ? "" : applied.status().message().c_str());
+    bool applyManager = false;
+    for (const auto& entry : applied->at("metadata").at("managedFields")) {
+      if (entry.value("manager", "") == "in-process-test" && entry.value("operation", "") == "Apply") applyManager = true;
+    }
+    QVERIFY(applyManager);
+    // Another manager setting the same field conflicts unless forced.
+    client::WriteOptions other;
+    other.fieldManager = "someone-else";
+    auto conflict = client_->patch(kConfigMaps, "default", "applied", client::PatchType::kApply,
+                                   R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"applied"},"data":{"x":"2"}})",
+                                   "", other);
+    QVERIFY(!conflict.ok());
+    QCOMPARE(conflict.status().code(), 409);
+    other.force = true;
+    auto forced = client_->patch(kConfigMaps, "default", "applied", client::PatchType::kApply,
+                                 R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"applied"},"data":{"x":"2"}})",
+                                 "", other);
+    QVERIFY2(forced.ok(), forced.ok() ? "" : forced.status().message().c_str());
+    QCOMPARE(forced->at("data").at("x").get<std::string>(), std::string("2"));
+  }
+
+  void dryRunWritesNothing() {
+    client::WriteOptions dry;
+    dry.dryRun = true;
+    auto created = client_->create(kConfigMaps, "default", configMap("dry"), "", dry);
+    QVERIFY(created.ok());
+    QCOMPARE(created->at("metadata").value("name", ""), std::string("dry"));
+    auto got = client_->get(kConfigMaps, "default", "dry");
+    QVERIFY(!got.ok());
+    QCOMPARE(got.status().code(), 404);
+  }
+
+  void errorsCarryTheServerStatus() {
+    QVERIFY(client_->create(kConfigMaps, "default", configMap("twice")).ok());
+    auto again = client_->create(kConfigMaps, "default", configMap("twice"));
+    QVERIFY(!again.ok());
+    QCOMPARE(again.status().code(), 409);
+    QCOMPARE(again.status().reason(), std::string("AlreadyExists"));
+    QCOMPARE(again.status().message(), std::string("configmaps \"twice\" already exists"));
+
+    auto invalid = client_->create(kConfigMaps, "default", configMap("Not_Valid"));
+    QVERIFY(!invalid.ok());
+    QCOMPARE(invalid.status().code(), 422);
+    QCOMPARE(invalid.status().reason(), std::string("Invalid"));
+    QVERIFY(!invalid.status().causes.empty());
+    QCOMPARE(invalid.status().causes.front().field, std::string("metadata.name"));
+    QCOMPARE(invalid.status().causes.front().type, std::string("FieldValueInvalid"));
+    QVERIFY2(invalid.status().message().rfind("ConfigMap \"Not_Valid\" is invalid: metadata.name: Invalid value", 0) == 0,
+             invalid.status().message().c_str());
+
+    // Deleting with a wrong UID precondition is refused.
+    client::DeleteOptions pre;
+    pre.preconditionUid = "00000000-0000-0000-0000-000000000000";
+    auto refused = client_->remove(kConfigMaps, "default", "twice", pre);
+    QVERIFY(!refused.ok());
+    QCOMPARE(refused.status().code(), 409);
+    QVERIFY(client_->get(kConfigMaps, "default", "twice").ok());
+  }
+
+  void otherIdentitiesAreAuthorized() {
+    auto alice = std::make_shared<Client>(local_->transport("alice", {"system:authenticated"}), "alice-tool");
+    auto denied = alice->list(kConfigMaps, "default");
+    QVERIFY(!denied.ok());
+    QCOMPARE(denied.status().code(), 403);
+    QCOMPARE(denied.status().reason(), std::string("Forbidden"));
+    QCOMPARE(denied.status().message(),
+             std::string("configmaps is forbidden: User \"alice\" cannot list resource \"configmaps\" in API "
+                         "group \"\" in the namespace \"default\""));
+  }
+
+  void listsPageWithContinue() {
+    for (int i = 0; i < 5; ++i) {
+      QVERIFY(client_->create(kConfigMaps, "default",
+                              configMap("page-" + std::to_string(i), json::object(), {{"set", "paging"}}))
+                  .ok());
+    }
+    client::ListOptions options;
+    options.labelSelector = "set=paging";
+    options.limit = 2;
+    std::set<std::string> names;
+    int pages = 0;
+    for (;;) {
+      auto page = client_->list(kConfigMaps, "default", options);
+      QVERIFY2(page.ok(), page.ok() ? "" : page.status().message().c_str());
+      ++pages;
+      QCOMPARE(page->value("kind", ""), std::string("ConfigMapList"));
+      for (const auto& item : page->at("items")) names.insert(item["metadata"]["name"].get<std::string>());
+      std::string next = page->at("metadata").value("continue", "");
+      if (next.empty()) break;
+      options.continueToken = next;
+    }
+    QCOMPARE(pages, 3);
+    QCOMPARE(names.size(), size_t(5));
+  }
+
+  void watchSeesChangesInOrderAndStopsOnCancel() {
+    auto list = client_->list(kConfigMaps, "default");
+    QVERIFY(list.ok());
+    client::ListOptions options;
+    options.resourceVersion = list->at("metadata").value("resourceVersion", "");
+    Events events;
+    std::atomic<int> ends{0};
+    auto stream = client_->watch(kConfigMaps, "default", options,
+                                 [&](client::WatchEvent&& e) {
+                                   if (e.type != "BOOKMARK") events.push(std::move(e));
+                                 },
+                                 [&](const api::Status&) { ends++; });
+    QVERIFY(stream.ok());
+    QVERIFY(client_->create(kConfigMaps, "default", configMap("watched", {{"v", "1"}})).ok());
+    QVERIFY(client_->patch(kConfigMaps, "default", "watched", client::PatchType::kMerge, R"({"data":{"v":"2"}})").ok());
+    QVERIFY(client_->remove(kConfigMaps, "default", "watched").ok());
+    QVERIFY(events.waitFor(3));
+    {
+      std::lock_guard lock(events.mu);
+      QCOMPARE(events.events[0].type, std::string("ADDED"));
+      QCOMPARE(events.events[1].type, std::string("MODIFIED"));
+      QCOMPARE(events.events[1].object["data"]["v"].get<std::string>(), std::string("2"));
+      QCOMPARE(events.events[2].type, std::string("DELETED"));
+      QCOMPARE(events.events[2].object["metadata"]["name"].get<std::string>(), std::string("watched"));
+      QCOMPARE(events.events[0].object.value("kind", ""), std::string("ConfigMap"));
+    }
+    (*stream)->cancel();
+    QVERIFY(client_->create(kConfigMaps, "default", configMap("after-cancel")).ok());
+    QTest::qWait(300);
+    QCOMPARE(events.size(), size_t(3));
+    QCOMPARE(ends.load(), 0);  // a cancelled stream does not report an end
+  }
+
+  void watchEndsCleanlyAfterItsTimeout() {
+    // timeoutSeconds ends the watch cleanly.
+    client::ListOptions options;
+    options.timeoutSeconds = 1;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<api::Status> end;
+    auto onEnd = [&](const api::Status& st) {
+      std::lock_guard lock(mu);
+      end = st;
+      cv.notify_all();
+    };
+    auto stream = client_->watch(kConfigMaps, "default", options, [](client::WatchEvent&&) {}, onEnd);
+    QVERIFY(stream.ok());
+    {
+      std::unique_lock lock(mu);
+      QVERIFY(cv.wait_for(lock, std::chrono::seconds(5), [&] { return end.has_value(); }));
+      QVERIFY(end->isOk());
+    }
+    // (A too old resourceVersion, 410, is covered by informer_test's restarted server.)
+  }
+
+  void watchOfAForbiddenResourceEndsWithTheStatus() {
+    auto alice = std::make_shared<Client>(local_->transport("alice", {"system:authenticated"}), "alice-tool");
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<api::Status> end;
+    auto stream = alice->watch(kConfigMaps, "default", {}, [](client::WatchEvent&&) {},
+                               [&](const api::Status& st) {
+                                 std::lock_guard lock(mu);
+                                 end = st;
+                                 cv.notify_all();
+                               });
+    QVERIFY(stream.ok());
+    std::unique_lock lock(mu);
+    QVERIFY(cv.wait_for(lock, std::chrono::seconds(5), [&] { return end.has_value(); }));
+    QCOMPARE(end->code(), 403);
+    QCOMPARE(end->reason(), std::string("Forbidden"));
+  }
+
+  void cancelFromInsideTheHandler() {
+    Events events;
+    std::unique_ptr<client::Stream> stream;
+    std::mutex streamMu;
+    auto started = client_->watch(kConfigMaps, "default", {},
+                                  [&](client::WatchEvent&& e) {
+                                    events.push(std::move(e));
+                                    std::lock_guard lock(streamMu);
+                                    if (stream) stream->cancel();
+                                  },
+                                  [](const api::Status&) {});
+    QVERIFY(started.ok());
+    {
+      std::lock_guard lock(streamMu);
+      stream = std::move(*started);
+    }
+    QVERIFY(client_->create(kConfigMaps, "default", configMap("inside-1")).ok());
+    QVERIFY(events.waitFor(1));
+    size_t seen = events.size();
+    QVERIFY(client_->create(kConfigMaps, "default", configMap("inside-2")).ok());
+    QTest::qWait(200);
+    QVERIFY(events.size() <= seen + 1);  // at most the event already being delivered
+    std::lock_guard lock(streamMu);
+    stream.reset();
+  }
+
+  void stoppedServerAnswers503() {
+    QTemporaryDir dir;
+    auto local = cluster::LocalApiServer::start({dir.path().toStdString(), ""});
+    QVERIFY(local.ok());
+    auto c = (*local)->adminClient();
+    QVERIFY(c->get(kNamespaces, "", "default").ok());
+    local.value().reset();
+    auto after = c->get(kNamespaces, "", "default");
+    QVERIFY(!after.ok());
+    QCOMPARE(after.status().code(), 503);
+  }
+
+  void kubeconfigIsWritten() {
+    QFile f(QString::fromStdString(local_->kubeconfigPath()));
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    QByteArray text = f.readAll();
+    QVERIFY(text.contains(QByteArray("https://127.0.0.1:") + QByteArray::number(local_->port())));
+    QVERIFY(text.contains("client-certificate-data"));
+  }
+
+ private:
+  QTemporaryDir dir_;
+  std::unique_ptr<cluster::LocalApiServer> local_;
+  std::shared_ptr<Client> client_;
+};
+
+QTEST_APPLESS_MAIN(InProcessTest)
+#include "in_process_test.moc"

@@ -1,0 +1,335 @@
+// Each in-tree plugin through the framework with kube-scheduler's default profile (or a
+// profile that isolates it): the reasons a user reads in events, and the scores the decision
+// record shows.
+
+#include <QtTest>
+
+#include "tests/scheduler/plugin_fixture.h"
+
+using namespace fixture;
+
+class SchedulerPluginsTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void untoleratedTaintAndInsufficientCpuMessage() {
+    auto s = snapshot({{withTaint(node("n1"), "key", "value", "NoSchedule"), {}},
+                       {node("n2", "1"), {}},
+                       {node("n3", "1"), {}}});
+    auto r = schedule(pod("p", "2"), s);
+    QVERIFY(r.outcome.node.empty());
+    QCOMPARE(r.record.result, std::string("Unschedulable"));
+    QCOMPARE(r.record.message,
+             std::string("0/3 nodes are available: 1 node(s) had untolerated taint {key: value}, 2 Insufficient "
+                         "cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, "
+                         "2 No preemption victims found for incoming pod.."));
+    const NodeDecision* n1 = decisionFor(r.record, "n1");
+    QVERIFY(n1);
+    QCOMPARE(n1->rejectedBy, std::string("TaintToleration"));
+    QVERIFY(n1->unresolvable);
+    QCOMPARE(decisionFor(r.record, "n2")->rejectedBy, std::string("NodeResourcesFit"));
+    QVERIFY(!decisionFor(r.record, "n2")->unresolvable);
+  }
+
+  void tolerationLetsThePodOnAndNoExecuteCounts() {
+    auto s = snapshot({{withTaint(node("n1"), "dedicated", "gpu", "NoExecute"), {}}});
+    auto plain = schedule(pod("p"), s);
+    QVERIFY(plain.outcome.node.empty());
+    QCOMPARE(plain.record.nodes.at(0).reasons.at(0), std::string("node(s) had untolerated taint {dedicated: gpu}"));
+
+    auto p = pod("p");
+    p["spec"]["tolerations"] = json::array({{{"key", "dedicated"}, {"operator", "Equal"}, {"value", "gpu"}}});
+    QCOMPARE(schedule(p, s).outcome.node, std::string("n1"));
+    p["spec"]["tolerations"] = json::array({{{"key", "dedicated"}, {"operator", "Equal"}, {"value", "cpu"}}});
+    QVERIFY(schedule(p, s).outcome.node.empty());
+    p["spec"]["tolerations"] = json::array({{{"operator", "Exists"}}});
+    QCOMPARE(schedule(p, s).outcome.node, std::string("n1"));
+  }
+
+  void preferNoScheduleTaintScoresReversed() {
+    auto s = snapshot({{withTaint(node("n1"), "spot", "true", "PreferNoSchedule"), {}}, {node("n2"), {}}});
+    auto r = schedule(pod("p"), s);
+    QCOMPARE(r.outcome.node, std::string("n2"));
+    int i = scoreIndex(r.record, "TaintToleration");
+    QVERIFY(i >= 0);
+    QCOMPARE(r.record.scorePlugins[i].weight, 3);
+    QCOMPARE(decisionFor(r.record, "n1")->raw[i], int64_t{1});
+    QCOMPARE(decisionFor(r.record, "n1")->normalized[i], int64_t{0});
+    QCOMPARE(decisionFor(r.record, "n2")->normalized[i], int64_t{100});
+    QCOMPARE(decisionFor(r.record, "n2")->weighted[i], int64_t{300});
+  }
+
+  void preferredNodeAffinityChangesTheWinner() {
+    auto s = snapshot({{node("n-a", "4", "32Gi", 110, {{"zone", "a"}}), {}},
+                       {node("n-b", "4", "32Gi", 110, {{"zone", "b"}}), {}}});
+    auto p = pod("p");
+    p["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] = json::array(
+        {{{"weight", 80},
+          {"preference", {{"matchExpressions", json::array({{{"key", "zone"}, {"operator", "In"}, {"values", {"b"}}}})}}}}});
+    for (size_t start = 0; start < 2; ++start) {
+      auto r = schedule(p, s, defaultProfile(), start);
+      QCOMPARE(r.outcome.node, std::string("n-b"));
+      int i = scoreIndex(r.record, "NodeAffinity");
+      QVERIFY(i >= 0);
+      const NodeDecision* a = decisionFor(r.record, "n-a");
+      const NodeDecision* b = decisionFor(r.record, "n-b");
+      QCOMPARE(b->raw[i], int64_t{80});
+      QCOMPARE(b->normalized[i], int64_t{100});
+      QCOMPARE(b->weighted[i], int64_t{200});
+      QCOMPARE(a->weighted[i], int64_t{0});
+      QCOMPARE(b->total - a->total, int64_t{200});
+    }
+    // Without preferences NodeAffinity does not score at all (PreScore skips it).
+    auto r = schedule(pod("q"), s);
+    QCOMPARE(scoreIndex(r.record, "NodeAffinity"), -1);
+  }
+
+  void requiredNodeAffinityAndSelector() {
+    auto s = snapshot({{node("n-a", "4", "32Gi", 110, {{"zone", "a"}, {"gen", "3"}}), {}},
+                       {node("n-b", "4", "32Gi", 110, {{"zone", "b"}, {"gen", "5"}}), {}}});
+    auto p = pod("p");
+    p["spec"]["nodeSelector"] = {{"zone", "a"}};
+    auto r = schedule(p, s);
+    QCOMPARE(r.outcome.node, std::string("n-a"));
+    QCOMPARE(decisionFor(r.record, "n-b")->reasons.at(0), std::string("node(s) didn't match Pod's node affinity/selector"));
+
+    auto q = pod("q");
+    q["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] =
+        json::array({{{"matchExpressions", json::array({{{"key", "gen"}, {"operator", "Gt"}, {"values", {"4"}}}})}}});
+    QCOMPARE(schedule(q, s).outcome.node, std::string("n-b"));
+    q["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] =
+        json::array({{{"matchFields", json::array({{{"key", "metadata.name"}, {"operator", "In"}, {"values", {"n-a"}}}})}}});
+    QCOMPARE(schedule(q, s).outcome.node, std::string("n-a"));
+  }
+
+  void leastVersusMostAllocated() {
+    auto s = snapshot({{node("A", "4", "8Gi"), {pod("a0", "1", "1Gi")}}, {node("B", "4", "8Gi"), {pod("b0", "3", "1Gi")}}});
+    const std::string head = R"(apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: default-scheduler
+  plugins:
+    score:
+      disabled:
+      - name: NodeResourcesBalancedAllocation
+  pluginConfig:
+  - name: NodeResourcesFit
+    args:
+      scoringStrategy:
+        type: )";
+    auto least = schedule(pod("p", "500m", "1Gi"), s, profileFromYaml(head + "LeastAllocated\n"));
+    auto most = schedule(pod("p", "500m", "1Gi"), s, profileFromYaml(head + "MostAllocated\n"));
+    QCOMPARE(least.outcome.node, std::string("A"));
+    QCOMPARE(most.outcome.node, std::string("B"));
+    int li = scoreIndex(least.record, "NodeResourcesFit"), mi = scoreIndex(most.record, "NodeResourcesFit");
+    QCOMPARE(scoreIndex(least.record, "NodeResourcesBalancedAllocation"), -1);
+    // cpu (4000-1500)*100/4000 = 62, memory 75 -> 68; B: 12 and 75 -> 43.
+    QCOMPARE(decisionFor(least.record, "A")->raw[li], int64_t{68});
+    QCOMPARE(decisionFor(least.record, "B")->raw[li], int64_t{43});
+    QCOMPARE(decisionFor(most.record, "A")->raw[mi], int64_t{31});
+    QCOMPARE(decisionFor(most.record, "B")->raw[mi], int64_t{56});
+
+    auto ratio = schedule(pod("p", "500m", "1Gi"), s,
+                          profileFromYaml(head + "RequestedToCapacityRatio\n        requestedToCapacityRatio:\n"
+                                                 "          shape:\n          - {utilization: 0, score: 0}\n"
+                                                 "          - {utilization: 100, score: 10}\n"));
+    int ri = scoreIndex(ratio.record, "NodeResourcesFit");
+    QCOMPARE(ratio.outcome.node, std::string("B"));
+    QCOMPARE(decisionFor(ratio.record, "A")->raw[ri], int64_t{31});
+  }
+
+  void fitReasons() {
+    auto s = snapshot({{node("n1", "1", "1Gi", 1), {pod("x", "500m")}}});
+    auto r = schedule(pod("p", "1", "2Gi"), s);
+    const auto& reasons = r.record.nodes.at(0).reasons;
+    QCOMPARE(reasons, (std::vector<std::string>{"Too many pods", "Insufficient cpu", "Insufficient memory"}));
+    QCOMPARE(r.record.message.substr(0, r.record.message.find(". preemption")),
+             std::string("0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 1 Too many pods"));
+    // Extended resources are checked by name.
+    auto p = pod("g");
+    p["spec"]["containers"][0]["resources"]["requests"]["nvidia.com/gpu"] = "1";
+    auto g = schedule(p, snapshot({{node("n2"), {}}}));
+    QCOMPARE(g.record.nodes.at(0).reasons.at(0), std::string("Insufficient nvidia.com/gpu"));
+  }
+
+  void balancedAllocation() {
+    auto s = snapshot({{node("n1", "4", "8Gi"), {}}, {node("n2", "4", "8Gi"), {}}});
+    auto r = schedule(pod("p", "1", "1Gi"), s);
+    int i = scoreIndex(r.record, "NodeResourcesBalancedAllocation");
+    QVERIFY(i >= 0);
+    // fractions 0.25 and 0.125: std 0.0625 -> 93.
+    QCOMPARE(r.record.nodes.at(0).raw[i], int64_t{93});
+  }
+
+  void nodePorts() {
+    auto web = pod("web");
+    web["spec"]["containers"][0]["ports"] = json::array({{{"containerPort", 80}, {"hostPort", 8080}}});
+    auto s = snapshot({{node("n1"), {web}}, {node("n2"), {}}});
+    auto p = pod("p");
+    p["spec"]["containers"][0]["ports"] = json::array({{{"containerPort", 80}, {"hostPort", 8080}}});
+    auto r = schedule(p, s);
+    QCOMPARE(r.outcome.node, std::string("n2"));
+    QCOMPARE(decisionFor(r.record, "n1")->reasons.at(0),
+             std::string("node(s) didn't have free ports for the requested pod ports"));
+    // Another protocol on the same port does not conflict.
+    p["spec"]["containers"][0]["ports"][0]["protocol"] = "UDP";
+    QVERIFY(decisionFor(schedule(p, s).record, "n1")->rejectedBy.empty());
+  }
+
+  void nodeNameAndUnschedulable() {
+    auto cordoned = node("n1");
+    cordoned["spec"]["unschedulable"] = true;
+    auto s = snapshot({{cordoned, {}}, {node("n2"), {}}, {node("n3"), {}}});
+    auto p = pod("p");
+    p["spec"]["nodeName"] = "n2";
+    auto r = schedule(p, s);
+    QCOMPARE(r.outcome.node, std::string("n2"));
+    QCOMPARE(decisionFor(r.record, "n1")->rejectedBy, std::string("NodeUnschedulable"));
+    QCOMPARE(decisionFor(r.record, "n1")->reasons.at(0), std::string("node(s) were unschedulable"));
+    QCOMPARE(decisionFor(r.record, "n3")->reasons.at(0), std::string("node(s) didn't match the requested node name"));
+
+    auto t = pod("t");
+    t["spec"]["nodeName"] = "n1";
+    QVERIFY(schedule(t, s).outcome.node.empty());
+    t["spec"]["tolerations"] = json::array({{{"key", "node.kubernetes.io/unschedulable"}, {"operator", "Exists"}}});
+    QCOMPARE(schedule(t, s).outcome.node, std::string("n1"));
+  }
+
+  void topologySpreadFilter() {
+    auto zoned = [](const std::string& n, const std::string& z) { return node(n, "4", "32Gi", 110, {{"zone", z}}); };
+    json web = {{"app", "web"}};
+    auto s = snapshot({{zoned("n1", "a"), {pod("w1", "", "", web)}},
+                       {zoned("n2", "a"), {pod("w2", "", "", web)}},
+                       {zoned("n3", "b"), {}},
+                       {node("n4"), {}}});
+    auto p = pod("p", "", "", web);
+    p["spec"]["topologySpreadConstraints"] = json::array({{{"maxSkew", 1},
+                                                           {"topologyKey", "zone"},
+                                                           {"whenUnsatisfiable", "DoNotSchedule"},
+                                                           {"labelSelector", {{"matchLabels", web}}}}});
+    auto r = schedule(p, s);
+    QCOMPARE(r.outcome.node, std::string("n3"));
+    QCOMPARE(decisionFor(r.record, "n1")->reasons.at(0), std::string("node(s) didn't match pod topology spread constraints"));
+    QCOMPARE(decisionFor(r.record, "n4")->reasons.at(0),
+             std::string("node(s) didn't match pod topology spread constraints (missing required label)"));
+    QVERIFY(decisionFor(r.record, "n4")->unresolvable);
+    // maxSkew 3 lets zone a take one more.
+    p["spec"]["topologySpreadConstraints"][0]["maxSkew"] = 3;
+    QVERIFY(decisionFor(schedule(p, s).record, "n1")->rejectedBy.empty());
+  }
+
+  void topologySpreadScore() {
+    auto zoned = [](const std::string& n, const std::string& z) { return node(n, "4", "32Gi", 110, {{"zone", z}}); };
+    json web = {{"app", "web"}};
+    auto s = snapshot({{zoned("n1", "a"), {pod("w1", "", "", web)}},
+                       {zoned("n2", "a"), {pod("w2", "", "", web)}},
+                       {zoned("n3", "b"), {}}});
+    auto p = pod("p", "", "", web);
+    p["spec"]["topologySpreadConstraints"] = json::array({{{"maxSkew", 1},
+                                                           {"topologyKey", "zone"},
+                                                           {"whenUnsatisfiable", "ScheduleAnyway"},
+                                                           {"labelSelector", {{"matchLabels", web}}}}});
+    auto r = schedule(p, s);
+    int i = scoreIndex(r.record, "PodTopologySpread");
+    QVERIFY(i >= 0);
+    QCOMPARE(r.record.scorePlugins[i].weight, 2);
+    QCOMPARE(decisionFor(r.record, "n1")->raw[i], int64_t{3});  // 2 pods * ln(4)
+    QCOMPARE(decisionFor(r.record, "n1")->normalized[i], int64_t{0});
+    QCOMPARE(decisionFor(r.record, "n3")->normalized[i], int64_t{100});
+    QCOMPARE(r.outcome.node, std::string("n3"));
+  }
+
+  void topologySpreadSystemDefaultsForControlledPods() {
+    json app = {{"app", "x"}};
+    auto owned = [&](const std::string& name) {
+      auto p = pod(name, "", "", app);
+      p["metadata"]["ownerReferences"] =
+          json::array({{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "x-1"}, {"uid", "rs"}, {"controller", true}}});
+      return p;
+    };
+    auto s = snapshot({{node("n1"), {owned("x1"), owned("x2")}}, {node("n2"), {}}});
+    auto r = schedule(owned("x3"), s);
+    int i = scoreIndex(r.record, "PodTopologySpread");
+    QVERIFY(i >= 0);
+    // hostname (maxSkew 3): n1 2*ln(4)+2 = 5, n2 2; the zone constraint skips nodes without a zone.
+    QCOMPARE(decisionFor(r.record, "n1")->raw[i], int64_t{5});
+    QCOMPARE(decisionFor(r.record, "n2")->raw[i], int64_t{2});
+    QCOMPARE(decisionFor(r.record, "n1")->normalized[i], int64_t{40});
+    QCOMPARE(decisionFor(r.record, "n2")->normalized[i], int64_t{100});
+    // A pod without an owner or a Service gets no default spreading.
+    QCOMPARE(scoreIndex(schedule(pod("lone", "", "", app), s).record, "PodTopologySpread"), -1);
+  }
+
+  void interPodAntiAffinity() {
+    json web = {{"app", "web"}};
+    auto s = snapshot({{node("n1"), {pod("w1", "", "", web)}}, {node("n2"), {}}});
+    auto p = pod("p", "", "", web);
+    p["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] =
+        json::array({{{"labelSelector", {{"matchLabels", web}}}, {"topologyKey", "kubernetes.io/hostname"}}});
+    auto r = schedule(p, s);
+    QCOMPARE(r.outcome.node, std::string("n2"));
+    QCOMPARE(decisionFor(r.record, "n1")->rejectedBy, std::string("InterPodAffinity"));
+    QCOMPARE(decisionFor(r.record, "n1")->reasons.at(0), std::string("node(s) didn't match pod anti-affinity rules"));
+
+    // The existing pod's anti-affinity keeps matching pods away from it too.
+    auto guard = pod("guard", "", "", {{"app", "guard"}});
+    guard["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] =
+        json::array({{{"labelSelector", {{"matchLabels", web}}}, {"topologyKey", "kubernetes.io/hostname"}}});
+    auto s2 = snapshot({{node("n1"), {guard}}, {node("n2"), {}}});
+    auto r2 = schedule(pod("q", "", "", web), s2);
+    QCOMPARE(r2.outcome.node, std::string("n2"));
+    QCOMPARE(decisionFor(r2.record, "n1")->reasons.at(0),
+             std::string("node(s) didn't satisfy existing pods anti-affinity rules"));
+  }
+
+  void interPodAffinityRequired() {
+    auto s = snapshot({{node("n1"), {}}, {node("n2"), {}}});
+    auto p = pod("p", "", "", {{"app", "web"}});
+    p["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] =
+        json::array({{{"labelSelector", {{"matchLabels", {{"app", "db"}}}}}, {"topologyKey", "kubernetes.io/hostname"}}});
+    auto r = schedule(p, s);
+    QVERIFY(r.outcome.node.empty());
+    QCOMPARE(r.record.message,
+             std::string("0/2 nodes are available: 2 node(s) didn't match pod affinity rules. preemption: 0/2 nodes "
+                         "are available: 2 Preemption is not helpful for scheduling.."));
+    // The first pod of a group with affinity to itself may go anywhere.
+    auto db = pod("db", "", "", {{"app", "db"}});
+    db["spec"]["affinity"] = p["spec"]["affinity"];
+    QVERIFY(!schedule(db, s).outcome.node.empty());
+    // With a db pod on n2, only n2 fits.
+    auto s2 = snapshot({{node("n1"), {}}, {node("n2"), {pod("db0", "", "", {{"app", "db"}})}}});
+    QCOMPARE(schedule(p, s2).outcome.node, std::string("n2"));
+  }
+
+  void interPodAffinityPreferred() {
+    auto s = snapshot({{node("n1"), {}}, {node("n2"), {pod("cache", "", "", {{"app", "cache"}})}}});
+    auto p = pod("p");
+    p["spec"]["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] = json::array(
+        {{{"weight", 50},
+          {"podAffinityTerm",
+           {{"labelSelector", {{"matchLabels", {{"app", "cache"}}}}}, {"topologyKey", "kubernetes.io/hostname"}}}}});
+    auto r = schedule(p, s);
+    QCOMPARE(r.outcome.node, std::string("n2"));
+    int i = scoreIndex(r.record, "InterPodAffinity");
+    QVERIFY(i >= 0);
+    QCOMPARE(decisionFor(r.record, "n2")->raw[i], int64_t{50});
+    QCOMPARE(decisionFor(r.record, "n2")->weighted[i], int64_t{200});
+    QCOMPARE(decisionFor(r.record, "n1")->normalized[i], int64_t{0});
+  }
+
+  void imageLocality() {
+    auto withImage = node("n1");
+    withImage["status"]["images"] = json::array({{{"names", {"nginx:latest"}}, {"sizeBytes", 500 * 1024 * 1024}}});
+    auto s = snapshot({{withImage, {}}, {node("n2"), {}}});
+    auto r = schedule(pod("p"), s);
+    int i = scoreIndex(r.record, "ImageLocality");
+    QVERIFY(i >= 0);
+    // 500Mi spread over 1 of 2 nodes: (250Mi - 23Mi) * 100 / (1000Mi - 23Mi) = 23.
+    QCOMPARE(decisionFor(r.record, "n1")->raw[i], int64_t{23});
+    QCOMPARE(decisionFor(r.record, "n2")->raw[i], int64_t{0});
+    QCOMPARE(r.outcome.node, std::string("n1"));
+  }
+};
+
+QTEST_APPLESS_MAIN(SchedulerPluginsTest)
+#include "scheduler_plugins_test.moc"

@@ -1,0 +1,355 @@
+// The scheduler's own machinery without an API server: the queue (PrioritySort, backoff,
+// unschedulable pods and the events that move them, nominations), the cache (assume, confirm,
+// forget, copy-on-write snapshots that replace only what changed) and the decision history
+// (per-pod and byte bounds, the SchedulingAttempt objects it serves).
+
+#include <QtTest>
+
+#include <chrono>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/scheduler/cache.h"
+#include "engine/scheduler/decision_history.h"
+#include "engine/scheduler/queue.h"
+#include "engine/scheduler/scheduler.h"
+
+using namespace orrery::scheduler;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct FakeClock {
+  std::shared_ptr<std::chrono::steady_clock::time_point> t =
+      std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::time_point{} + 1000h);
+  SteadyClock fn() const {
+    auto p = t;
+    return [p] { return *p; };
+  }
+  void advance(std::chrono::milliseconds d) { *t += d; }
+};
+
+PodInfoPtr queuedPod(const std::string& name, int32_t priority = 0) {
+  auto p = std::make_shared<PodInfo>();
+  p->ns = "default";
+  p->name = name;
+  p->uid = "uid-" + name;
+  p->priority = priority;
+  p->object = std::make_shared<json>(json{{"metadata", {{"name", name}, {"namespace", "default"}}},
+                                          {"spec", {{"containers", json::array()}}}});
+  return p;
+}
+
+json nodeJson(const std::string& name, const std::string& cpu = "4", const std::string& memory = "8Gi") {
+  return {{"apiVersion", "v1"},
+          {"kind", "Node"},
+          {"metadata", {{"name", name}, {"labels", {{"kubernetes.io/hostname", name}}}}},
+          {"status",
+           {{"capacity", {{"cpu", cpu}, {"memory", memory}, {"pods", "110"}}},
+            {"allocatable", {{"cpu", cpu}, {"memory", memory}, {"pods", "110"}}}}}};
+}
+
+PodInfoPtr boundPod(const std::string& name, const std::string& node, const std::string& cpu = "1") {
+  json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", name}, {"namespace", "default"}, {"uid", "uid-" + name}}},
+              {"spec",
+               {{"nodeName", node},
+                {"containers",
+                 json::array({{{"name", "c"}, {"image", "pause"}, {"resources", {{"requests", {{"cpu", cpu}}}}}}})}}}};
+  auto parsed = parsePod(pod);
+  if (!parsed.ok()) qFatal("parsePod: %s", parsed.status().message().c_str());
+  return *parsed;
+}
+
+}  // namespace
+
+class SchedulerRuntimeTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void prioritySortOrdersByPriorityThenArrival() {
+    FakeClock clock;
+    SchedulingQueue q({1000ms, 10000ms, 300000ms, clock.fn()});
+    q.add(queuedPod("low-1", 0));
+    clock.advance(1ms);
+    q.add(queuedPod("high", 100));
+    clock.advance(1ms);
+    q.add(queuedPod("low-2", 0));
+    QCOMPARE(q.tryPop()->pod->name, std::string("high"));
+    QCOMPARE(q.tryPop()->pod->name, std::string("low-1"));
+    QCOMPARE(q.tryPop()->pod->name, std::string("low-2"));
+    QVERIFY(!q.tryPop());
+  }
+
+  void backoffDoublesAndIsCapped() {
+    SchedulingQueue q({1000ms, 10000ms, 300000ms, {}});
+    QCOMPARE(q.backoffDuration(1), 1000ms);
+    QCOMPARE(q.backoffDuration(2), 2000ms);
+    QCOMPARE(q.backoffDuration(4), 8000ms);
+    QCOMPARE(q.backoffDuration(5), 10000ms);
+    QCOMPARE(q.backoffDuration(40), 10000ms);
+  }
+
+  void errorsWaitOutTheirBackoff() {
+    FakeClock clock;
+    SchedulingQueue q({1000ms, 10000ms, 300000ms, clock.fn()});
+    q.add(queuedPod("p"));
+    auto first = q.tryPop();
+    QCOMPARE(first->attempts, 1);
+    first->error = true;
+    q.addUnschedulable(*first);
+    QCOMPARE(q.whereIs("default", "p"), std::string("backoff"));
+    clock.advance(999ms);
+    QVERIFY(!q.tryPop());
+    clock.advance(1ms);
+    auto second = q.tryPop();
+    QVERIFY(second);
+    QCOMPARE(second->attempts, 2);
+    second->error = true;
+    q.addUnschedulable(*second);
+    clock.advance(1999ms);
+    QVERIFY(!q.tryPop());  // second attempt: 2 s
+    clock.advance(1ms);
+    QVERIFY(q.tryPop());
+  }
+
+  void unschedulablePodsMoveOnlyOnHelpfulEvents() {
+    FakeClock clock;
+    SchedulingQueue q({1000ms, 10000ms, 300000ms, clock.fn()});
+    q.add(queuedPod("needs-cpu"));
+    auto popped = q.tryPop();
+    popped->unschedulablePlugins = {"NodeResourcesFit"};
+    q.addUnschedulable(*popped);
+    QCOMPARE(q.whereIs("default", "needs-cpu"), std::string("unschedulable"));
+    // A pod bound elsewhere frees nothing.
+    q.moveOnEvent(ClusterEvent::kAssignedPodAdd);
+    QCOMPARE(q.whereIs("default", "needs-cpu"), std::string("unschedulable"));
+    // A deleted pod frees cpu; the pod's backoff (1 s) is over, so straight to activeQ.
+    clock.advance(2000ms);
+    q.moveOnEvent(ClusterEvent::kAssignedPodDelete);
+    QCOMPARE(q.whereIs("default", "needs-cpu"), std::string("active"));
+
+    // Still backing off when the event comes: backoffQ.
+    auto again = q.tryPop();
+    again->unschedulablePlugins = {"TaintToleration"};
+    q.addUnschedulable(*again);
+    q.moveOnEvent(ClusterEvent::kNodeAdd);
+    QCOMPARE(q.whereIs("default", "needs-cpu"), std::string("backoff"));
+  }
+
+  void eventDuringTheAttemptSendsThePodToBackoff() {
+    FakeClock clock;
+    SchedulingQueue q({1000ms, 10000ms, 300000ms, clock.fn()});
+    q.add(queuedPod("racy"));
+    auto popped = q.tryPop();
+    q.moveOnEvent(ClusterEvent::kNodeAdd);  // arrives while the cycle runs
+    popped->unschedulablePlugins = {"NodeResourcesFit"};
+    q.addUnschedulable(*popped);
+    QCOMPARE(q.whereIs("default", "racy"), std::string("backoff"));
+  }
+
+  void leftoverUnschedulablePodsAreFlushedAfterFiveMinutes() {
+    FakeClock clock;
+    SchedulingQueue q({1000ms, 10000ms, 300000ms, clock.fn()});
+    q.add(queuedPod("stuck"));
+    auto popped = q.tryPop();
+    popped->unschedulablePlugins = {"NodeAffinity"};
+    q.addUnschedulable(*popped);
+    clock.advance(299s);
+    QCOMPARE(q.flushUnschedulableLeftover(), size_t(0));
+    clock.advance(2s);
+    QCOMPARE(q.flushUnschedulableLeftover(), size_t(1));
+    QCOMPARE(q.whereIs("default", "stuck"), std::string("active"));
+  }
+
+  void deletedPodsLeaveTheQueueAndTheirNomination() {
+    SchedulingQueue q({1000ms, 10000ms, 300000ms, {}});
+    auto p = queuedPod("nominated", 10);
+    q.add(p);
+    q.nominate(p, "node-a");
+    QCOMPARE(q.nominatedPodsForNode("node-a").size(), size_t(1));
+    q.remove("default", "nominated");
+    QVERIFY(q.nominatedPodsForNode("node-a").empty());
+    QVERIFY(!q.tryPop());
+    // A pod deleted while in flight is not re-queued.
+    q.add(queuedPod("gone"));
+    auto popped = q.tryPop();
+    q.remove("default", "gone");
+    q.addUnschedulable(*popped);
+    QCOMPARE(q.whereIs("default", "gone"), std::string(""));
+  }
+
+  void popBlocksUntilAddOrClose() {
+    SchedulingQueue q({1000ms, 10000ms, 300000ms, {}});
+    std::thread adder([&] {
+      std::this_thread::sleep_for(50ms);
+      q.add(queuedPod("late"));
+    });
+    auto p = q.pop();
+    adder.join();
+    QVERIFY(p);
+    QCOMPARE(p->pod->name, std::string("late"));
+    std::thread closer([&] {
+      std::this_thread::sleep_for(50ms);
+      q.close();
+    });
+    QVERIFY(!q.pop());
+    closer.join();
+  }
+
+  // ---- cache
+
+  void assumedPodsCountUntilForgotten() {
+    SchedulerCache cache;
+    QVERIFY(cache.upsertNode(nodeJson("n1")).ok());
+    auto pod = boundPod("web", "n1", "1500m");
+    QVERIFY(cache.assumePod(pod).isOk());
+    QVERIFY(cache.isAssumed(pod->uid));
+    QCOMPARE(cache.node("n1")->requested.milliCpu, int64_t(1500));
+    // Assuming twice is refused.
+    QVERIFY(!cache.assumePod(pod).isOk());
+    cache.forgetPod(pod);
+    QVERIFY(!cache.hasPod(pod->uid));
+    QCOMPARE(cache.node("n1")->requested.milliCpu, int64_t(0));
+  }
+
+  void theWatchConfirmsAnAssumedPod() {
+    SchedulerCache cache;
+    QVERIFY(cache.upsertNode(nodeJson("n1")).ok());
+    auto pod = boundPod("web", "n1");
+    QVERIFY(cache.assumePod(pod).isOk());
+    cache.addPod(boundPod("web", "n1"));  // the informer's version
+    QVERIFY(!cache.isAssumed(pod->uid));
+    QVERIFY(cache.hasPod(pod->uid));
+    QCOMPARE(cache.node("n1")->pods.size(), size_t(1));
+    cache.forgetPod(pod);  // a confirmed pod is not forgotten
+    QCOMPARE(cache.node("n1")->pods.size(), size_t(1));
+    cache.removePod(pod);
+    QCOMPARE(cache.node("n1")->pods.size(), size_t(0));
+  }
+
+  void snapshotsReplaceOnlyChangedNodesAndNeverChangeUnderneath() {
+    SchedulerCache cache;
+    for (int i = 0; i < 3; ++i) QVERIFY(cache.upsertNode(nodeJson("n" + std::to_string(i))).ok());
+    Snapshot snap;
+    cache.updateSnapshot(snap);
+    QCOMPARE(snap.nodes.size(), size_t(3));
+    NodeInfoPtr n0 = snap.nodes[snap.indexByName.at("n0")];
+    NodeInfoPtr n1 = snap.nodes[snap.indexByName.at("n1")];
+    QVERIFY(cache.assumePod(boundPod("a", "n1")).isOk());
+    // The NodeInfo the snapshot holds did not change (copy-on-write).
+    QCOMPARE(n1->pods.size(), size_t(0));
+    cache.updateSnapshot(snap);
+    QVERIFY(snap.nodes[snap.indexByName.at("n0")] == n0);  // untouched: same object
+    QVERIFY(snap.nodes[snap.indexByName.at("n1")] != n1);
+    QCOMPARE(snap.nodes[snap.indexByName.at("n1")]->pods.size(), size_t(1));
+    QVERIFY(snap.nodes[snap.indexByName.at("n1")]->generation > n1->generation);
+
+    // A node heartbeat (status only) is no event; a new label is.
+    json beat = nodeJson("n2");
+    beat["status"]["conditions"] = json::array({{{"type", "Ready"}, {"status", "True"}}});
+    QCOMPARE(*cache.upsertNode(beat), false);
+    json relabeled = nodeJson("n2");
+    relabeled["metadata"]["labels"]["zone"] = "b";
+    QCOMPARE(*cache.upsertNode(relabeled), true);
+    cache.removeNode("n0");
+    cache.updateSnapshot(snap);
+    QCOMPARE(snap.nodes.size(), size_t(2));
+    QVERIFY(!snap.find("n0"));
+    QCOMPARE(snap.find("n2")->labels.at("zone"), std::string("b"));
+    QCOMPARE(snap.find("n1")->pods.size(), size_t(1));
+  }
+
+  void podsSeenBeforeTheirNodeAreKept() {
+    SchedulerCache cache;
+    cache.addPod(boundPod("early", "late-node"));
+    Snapshot snap;
+    cache.updateSnapshot(snap);
+    QVERIFY(snap.nodes.empty());  // no Node object yet: nothing to schedule on
+    QVERIFY(cache.upsertNode(nodeJson("late-node")).ok());
+    cache.updateSnapshot(snap);
+    QCOMPARE(snap.nodes.size(), size_t(1));
+    QCOMPARE(snap.nodes[0]->pods.size(), size_t(1));
+  }
+
+  // ---- decision history
+
+  void historyKeepsTheLastAttemptsPerPod() {
+    DecisionHistory h({3, 1 << 20});
+    for (int i = 0; i < 5; ++i) {
+      DecisionRecord r;
+      r.podNamespace = "default";
+      r.podName = "web";
+      r.podUid = "u1";
+      r.attempt = h.nextAttempt("default", "web", "u1");
+      r.result = "Unschedulable";
+      r.message = "attempt " + std::to_string(r.attempt);
+      h.add(r);
+    }
+    auto records = h.records("default", "web");
+    QCOMPARE(records.size(), size_t(3));
+    QCOMPARE(records.front()->attempt, 3);
+    QCOMPARE(records.back()->attempt, 5);
+    QVERIFY(!h.get("default", "web-2"));
+    auto obj = h.get("default", "web-5");
+    QVERIFY(obj);
+    QCOMPARE((*obj)["apiVersion"].get<std::string>(), std::string("scheduling.orrery.dev/v1alpha1"));
+    QCOMPARE((*obj)["kind"].get<std::string>(), std::string("SchedulingAttempt"));
+    QCOMPARE((*obj)["metadata"]["name"].get<std::string>(), std::string("web-5"));
+    QCOMPARE((*obj)["metadata"]["labels"]["scheduling.orrery.dev/pod"].get<std::string>(), std::string("web"));
+    QCOMPARE((*obj)["spec"]["pod"]["uid"].get<std::string>(), std::string("u1"));
+    QCOMPARE((*obj)["spec"]["attempt"].get<int>(), 5);
+    QVERIFY(!(*obj)["metadata"]["uid"].get<std::string>().empty());
+    QVERIFY(!(*obj)["metadata"]["resourceVersion"].get<std::string>().empty());
+    QVERIFY((*obj)["status"].is_object());
+    QVERIFY(!h.get("default", "web"));
+    QVERIFY(!h.get("default", "web-x"));
+    QVERIFY(!h.get("other", "web-5"));
+    QCOMPARE(h.list("default").size(), size_t(3));
+    QCOMPARE(h.list("other").size(), size_t(0));
+    QCOMPARE(h.list("").size(), size_t(3));
+
+    // A new pod under the same name starts again at 1.
+    QCOMPARE(h.nextAttempt("default", "web", "u2"), 1);
+    QVERIFY(!h.get("default", "web-5"));
+  }
+
+  void historyDropsTheOldestBeyondItsByteBound() {
+    DecisionRecord sample;
+    sample.podNamespace = "ns";
+    sample.podName = "p0";
+    sample.message = std::string(2000, 'x');
+    int64_t one = static_cast<int64_t>(sample.approximateBytes());
+    DecisionHistory h({8, one * 10});
+    for (int i = 0; i < 40; ++i) {
+      DecisionRecord r = sample;
+      r.podName = "p" + std::to_string(i);
+      r.podUid = "u" + std::to_string(i);
+      r.attempt = h.nextAttempt("ns", r.podName, r.podUid);
+      h.add(r);
+    }
+    QVERIFY(h.bytes() <= one * 10);
+    QVERIFY(h.size() >= 5);
+    QVERIFY(h.size() < 10);
+    QVERIFY(h.get("ns", "p39-1"));  // newest kept
+    QVERIFY(!h.get("ns", "p0-1"));  // oldest dropped
+  }
+
+  void attemptResourcePrintsItsColumns() {
+    auto info = schedulingAttemptResource();
+    QCOMPARE(info.resource, std::string("schedulingattempts"));
+    QCOMPARE(info.kind, std::string("SchedulingAttempt"));
+    QVERIFY(info.namespaced);
+    QCOMPARE(info.shortNames, std::vector<std::string>{"attempt"});
+    std::vector<std::string> names;
+    for (const auto& c : info.columns) names.push_back(c.name);
+    QCOMPARE(names, (std::vector<std::string>{"Name", "Pod", "Attempt", "Result", "Node", "Feasible", "Message", "Age"}));
+    QCOMPARE(info.columns[6].priority, 1);
+  }
+};
+
+QTEST_APPLESS_MAIN(SchedulerRuntimeTest)
+#include "scheduler_runtime_test.moc"
