@@ -375,21 +375,36 @@ class KubectlE2E(unittest.TestCase):
         out = self.kubectl("delete", "configmap", "del-bg", "-n", "e2e-shop", "--cascade=background").stdout
         self.assertIn('configmap "del-bg" deleted', out)
         self.assertNotEqual(self.kubectl("get", "configmap", "del-bg", "-n", "e2e-shop", check=False).returncode, 0)
-        # Orphan and foreground: the API server marks the object deleted and adds the
-        # finalizer the garbage collector acts on, exactly as kube-apiserver does.
-        for policy, finalizer in (("orphan", "orphan"), ("foreground", "foregroundDeletion")):
-            name = f"del-{policy}"
-            self.kubectl("create", "configmap", name, "-n", "e2e-shop", "--from-literal=k=v")
-            out = self.kubectl("delete", "configmap", name, "-n", "e2e-shop", f"--cascade={policy}",
-                               "--wait=false").stdout
-            self.assertIn(f'configmap "{name}" deleted', out)
-            cm = self.get_json("configmap", name, "-n", "e2e-shop")
-            self.assertIn("deletionTimestamp", cm["metadata"])
-            self.assertIn(finalizer, cm["metadata"]["finalizers"])
-            # Removing the finalizer (what the collector does when done) deletes it.
-            self.kubectl("patch", "configmap", name, "-n", "e2e-shop", "--type=json",
-                         "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
-            self.assertNotEqual(self.kubectl("get", "configmap", name, "-n", "e2e-shop", check=False).returncode, 0)
+        # Each cascade mode on a Deployment, carried out by the garbage collector as on a real
+        # cluster: background and foreground take the ReplicaSet and its pods, orphan leaves the
+        # ReplicaSet without its owner reference.
+        def replicasets(app):
+            return self.get_json("replicasets", "-n", "e2e-shop", "-l", f"app={app}")["items"]
+
+        def wait_until(what, predicate, timeout=30):
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                if predicate():
+                    return
+                time.sleep(0.2)
+            self.fail(f"timed out waiting until {what}")
+
+        for policy in ("background", "foreground", "orphan"):
+            app = f"del-{policy}"
+            self.kubectl("create", "deployment", app, "--image=nginx", "-n", "e2e-shop")
+            wait_until(f"{app} has a ReplicaSet", lambda: len(replicasets(app)) == 1)
+            out = self.kubectl("delete", "deployment", app, "-n", "e2e-shop", f"--cascade={policy}").stdout
+            self.assertIn(f'deployment.apps "{app}" deleted', out)
+            self.assertNotEqual(self.kubectl("get", "deployment", app, "-n", "e2e-shop", check=False).returncode, 0)
+            if policy == "orphan":
+                left = replicasets(app)
+                self.assertEqual(len(left), 1)
+                self.assertFalse(left[0]["metadata"].get("ownerReferences"))
+                self.kubectl("delete", "replicaset", left[0]["metadata"]["name"], "-n", "e2e-shop")
+            else:
+                wait_until(f"{app}'s ReplicaSet is collected", lambda: not replicasets(app))
+                wait_until(f"{app}'s pods are collected", lambda: not self.get_json(
+                    "pods", "-n", "e2e-shop", "-l", f"app={app}")["items"])
         out = self.kubectl("delete", "widget", "gizmo", "-n", "e2e-shop").stdout
         self.assertIn('widget.example.com "gizmo" deleted', out)
         # A deleted CRD takes its objects and its API with it.
