@@ -360,7 +360,8 @@ class NodeLifecycleController : public Controller {
   // ---- node health --------------------------------------------------------------------
 
   // tryUpdateNodeHealth: returns the observed and the current Ready status ("" = none).
-  bool tryUpdateNodeHealth(json node, std::string* observed, std::string* current) {
+  bool tryUpdateNodeHealth(const json& cached, std::string* observed, std::string* current) {
+    const json& node = cached;
     const std::string name = api::metaString(node, "name");
     auto now = now_();
     SysClock::time_point created{};
@@ -417,8 +418,10 @@ class NodeLifecycleController : public Controller {
     *current = ready ? *observed : "";
     if (now <= h->probeTimestamp + grace) return true;
 
-    // Silent for longer than the grace period: every kubelet-owned condition goes Unknown.
-    json& status = node["status"];
+    // Silent for longer than the grace period: every kubelet-owned condition goes Unknown (on a
+    // copy: the informer's object is shared).
+    json copy = cached;
+    json& status = copy["status"];
     if (!status.is_object()) status = json::object();
     json& conditions = status["conditions"];
     if (!conditions.is_array()) conditions = json::array();
@@ -444,10 +447,10 @@ class NodeLifecycleController : public Controller {
     *current = "Unknown";
     if (*observed == "Unknown" && ready) {
       // Already Unknown (and only the Ready condition decides whether to write).
-      const json* after = condition(node, "Ready");
-      if (after && ready && *after == *ready) return true;
+      const json* after = condition(copy, "Ready");
+      if (after && *after == *ready) return true;
     }
-    auto updated = client_->update(kNodes, "", node, "status");
+    auto updated = client_->update(kNodes, "", copy, "status");
     if (!updated.ok()) {
       logger()->warn("nodelifecycle: marking node {} Unknown: {}", name, updated.status().message());
       *current = ready ? *observed : "";

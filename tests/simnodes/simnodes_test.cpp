@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <set>
 #include <thread>
 #include <malloc.h>
 #include <unistd.h>
@@ -414,6 +415,85 @@ class SimNodesTest : public QObject {
              !hasTaint(*n, "node.kubernetes.io/unreachable", "NoSchedule");
     }));
     QVERIFY(eventually([&] { return codeOf(client_->get(kPods, "default", "victim")) == 404; }));
+  }
+
+  void allNodesDownStopsEvictions() {
+    simnodes::SimulatedNodesOptions options;
+    options.count = 2;
+    options.runningDelay = 20ms;
+    options.leaseRenewInterval = 200ms;
+    startSim(options);
+    controllers::NodeLifecycleOptions lifecycle;
+    lifecycle.nodeMonitorPeriod = 200ms;
+    lifecycle.nodeMonitorGracePeriod = 1000ms;
+    lifecycle.evictionPeriod = 50ms;
+    controllers::ControllerContext context;
+    context.client = local_->adminClient("node-controller-test");
+    manager_ = std::make_unique<controllers::ControllerManager>(context);
+    manager_->add(controllers::newNodeLifecycleController(lifecycle));
+    QVERIFY(manager_->start(10s).isOk());
+    json noWait = {{"tolerations", json::array({{{"key", "node.kubernetes.io/unreachable"},
+                                                 {"operator", "Exists"},
+                                                 {"effect", "NoExecute"},
+                                                 {"tolerationSeconds", 0}}})}};
+    QVERIFY(client_->create(kPods, "default", pod("kept", "orrery-sim-0", noWait)).ok());
+    QVERIFY(eventually([&] {
+      auto got = client_->get(kPods, "default", "kept");
+      return got.ok() && (*got)["status"].value("phase", "") == "Running";
+    }));
+    QTest::qWait(400);  // the controller has seen both nodes healthy
+    // Every node of the only zone goes silent: kube assumes the control plane lost them, not
+    // that they all died, and evicts nothing ("master disruption mode").
+    QVERIFY(sim_->stopHeartbeat("orrery-sim-0").isOk());
+    QVERIFY(sim_->stopHeartbeat("orrery-sim-1").isOk());
+    QVERIFY(eventually([&] {
+      for (const char* n : {"orrery-sim-0", "orrery-sim-1"}) {
+        auto node = client_->get(kNodes, "", n);
+        if (!node.ok() || condition(*node, "Ready").value("status", "") != "Unknown") return false;
+      }
+      return true;
+    }));
+    QTest::qWait(1000);
+    for (const char* n : {"orrery-sim-0", "orrery-sim-1"}) {
+      auto node = client_->get(kNodes, "", n);
+      QVERIFY2(!hasTaint(*node, "node.kubernetes.io/unreachable", "NoExecute"), n);
+      QVERIFY2(hasTaint(*node, "node.kubernetes.io/unreachable", "NoSchedule"), n);
+    }
+    auto kept = client_->get(kPods, "default", "kept");
+    QVERIFY(kept.ok() && !(*kept)["metadata"].contains("deletionTimestamp"));
+  }
+
+  void aThousandPodsRun() {
+    simnodes::SimulatedNodesOptions options;
+    options.count = 50;
+    options.runningDelay = 0ms;
+    startSim(options);
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 1000; ++i) {
+      auto created = client_->create(kPods, "default",
+                                     pod("p" + std::to_string(i), "orrery-sim-" + std::to_string(i % 50)));
+      QVERIFY(created.ok());
+    }
+    auto createdAt = std::chrono::steady_clock::now();
+    client::ListOptions running;
+    running.fieldSelector = "status.phase=Running";
+    QVERIFY(eventually([&] {
+      auto l = client_->list(kPods, "default", running);
+      return l.ok() && (*l)["items"].size() == 1000;
+    }, 60s));
+    auto end = std::chrono::steady_clock::now();
+    auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+    qInfo("1,000 pods on 50 simulated nodes: created in %lld ms, all Running %lld ms after the first create",
+          static_cast<long long>(ms(createdAt - start)), static_cast<long long>(ms(end - start)));
+    QCOMPARE(sim_->podCount(), size_t(1000));
+    // 20 pods per node: every address unique within its node's /24.
+    size_t perNode = 0;
+    for (const auto& n : sim_->nodes()) perNode += n.pods;
+    QCOMPARE(perNode, size_t(1000));
+    auto all = client_->list(kPods, "default");
+    std::set<std::string> ips;
+    for (const auto& p : (*all)["items"]) ips.insert(p["status"].value("podIP", ""));
+    QCOMPARE(ips.size(), size_t(1000));
   }
 
   void memoryOfAThousandNodes() {
