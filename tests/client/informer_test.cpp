@@ -326,6 +326,7 @@ class InformerTest : public QObject {
     QVERIFY(informer.waitForSync(std::chrono::seconds(10)));
     ObjectPtr kept = informer.get("gone/keep");
     QVERIFY(kept);
+    QTRY_COMPARE_WITH_TIMEOUT(switch_->watches(), 1, 5000);  // the watch is up: breakable
     int listsBefore = switch_->lists();
 
     // Disconnect the informer, change things behind its back, then restart the API server:
