@@ -1,12 +1,14 @@
 // The controllers `orrery serve` runs, in kube-controller-manager's naming.
 
 #include "engine/controllers/controller.h"
+#include "engine/controllers/cronjob.h"
 #include "engine/controllers/daemonset.h"
 #include "engine/controllers/deployment.h"
 #include "engine/controllers/disruption.h"
 #include "engine/controllers/endpoints.h"
 #include "engine/controllers/endpointslice.h"
 #include "engine/controllers/garbage_collector.h"
+#include "engine/controllers/job.h"
 #include "engine/controllers/namespace_controller.h"
 #include "engine/controllers/node_lifecycle.h"
 #include "engine/controllers/replicaset.h"
@@ -26,6 +28,9 @@ std::vector<std::unique_ptr<Controller>> defaultControllers() {
   all.push_back(newDeploymentController());
   all.push_back(newStatefulSetController());
   all.push_back(newDaemonSetController());
+  all.push_back(newJobController());
+  all.push_back(newTtlAfterFinishedController());
+  all.push_back(newCronJobController());
   all.push_back(newEndpointsController());
   all.push_back(newEndpointSliceController());
   all.push_back(newDisruptionController());
