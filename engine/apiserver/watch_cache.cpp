@@ -117,7 +117,20 @@ WatchCache::WatchCache(store::Store& store, api::ResourceInfo info, size_t capac
     : store_(store), info_(std::move(info)), capacity_(capacity), fieldPaths_(fieldPathsFor(info_)) {}
 
 WatchCache::~WatchCache() {
-  if (storeWatch_) storeWatch_->cancel();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    recoverCv_.notify_all();
+    fresh_.notify_all();
+  }
+  if (recoverer_.joinable()) recoverer_.join();
+  std::unique_ptr<store::WatchHandle> watch;
+  {
+    std::lock_guard lock(mu_);
+    watch = std::move(storeWatch_);
+  }
+  // Outside the lock: cancel() waits for a running callback, which takes the lock.
+  if (watch) watch->cancel();
   std::lock_guard lock(mu_);
   for (auto& w : watchers_) w->terminate(api::Status::serviceUnavailable("the server is shutting down"));
   watchers_.clear();
@@ -152,6 +165,7 @@ api::Status WatchCache::start() {
   request.prefix = true;
   auto range = store_.range(request);
   if (!range.ok()) return range.status();
+  uint64_t generation = 0;
   {
     std::lock_guard lock(mu_);
     for (const auto& kv : range->kvs) objects_[kv.key] = makeCached(kv.key, kv.value, kv.modRevision);
@@ -159,28 +173,51 @@ api::Status WatchCache::start() {
     oldestRevision_ = range->revision;
     // Deletions before start-up are not known here: count the cache's whole past as changed.
     lastChange_ = range->revision;
+    generation = ++watchGeneration_;
   }
-  store::WatchRequest watch;
-  watch.key = info_.storagePrefix;
-  watch.prefix = true;
-  watch.startRevision = range->revision + 1;
-  watch.prevKv = true;
-  watch.progressNotify = true;
-  auto handle = store_.watch(watch, [this](const store::WatchResponse& r) { onStoreEvents(r); });
+  auto handle = watchFrom(range->revision + 1, generation);
   if (!handle.ok()) return handle.status();
+  std::lock_guard lock(mu_);
   storeWatch_ = std::move(handle).value();
   return {};
 }
 
-void WatchCache::onStoreEvents(const store::WatchResponse& response) {
+api::Result<std::unique_ptr<store::WatchHandle>> WatchCache::watchFrom(int64_t fromRevision,
+                                                                       uint64_t generation) {
+  store::WatchRequest watch;
+  watch.key = info_.storagePrefix;
+  watch.prefix = true;
+  watch.startRevision = fromRevision;
+  watch.prevKv = true;
+  watch.progressNotify = true;
+  return store_.watch(watch, [this, generation](const store::WatchResponse& r) {
+    onStoreEvents(generation, r);
+  });
+}
+
+void WatchCache::onStoreEvents(uint64_t generation, const store::WatchResponse& response) {
   std::lock_guard lock(mu_);
+  if (generation != watchGeneration_ || stopping_) return;  // a watch we have replaced
   if (!response.status.isOk()) {
-    // The store cannot feed us any more (closed, or compacted past us): end every watcher
-    // so clients re-list, as kube-apiserver's cacher does.
-    failed_ = response.status;
-    for (auto& w : watchers_) w->terminate(response.status);
-    watchers_.clear();
-    fresh_.notify_all();
+    // The store cannot feed us any more (compacted past us, or gone). Recover on a thread of
+    // our own: this is the store's callback thread, and recovery may take a while.
+    if (!recovering_) {
+      spdlog::warn("apiserver: watch cache of {}: the store's watch ended at revision {}: {}; {}",
+                   info_.resource, revision_, response.status.message(),
+                   response.status.code() == 410 ? "re-listing" : "watching again");
+    }
+    recovering_ = true;
+    failedGeneration_ = generation;
+    needRelist_ = needRelist_ || response.status.code() == 410;
+    storeError_ = response.status;
+    if (!recoveryRunning_) {
+      // A previous recovery thread has left its loop (it cleared recoveryRunning_ as its
+      // last step under the lock), so joining it here is immediate.
+      if (recoverer_.joinable()) recoverer_.join();
+      recoveryRunning_ = true;
+      recoverer_ = std::thread([this] { recoverLoop(); });
+    }
+    recoverCv_.notify_all();
     return;
   }
   for (const auto& event : response.events) apply(event);
@@ -188,6 +225,127 @@ void WatchCache::onStoreEvents(const store::WatchResponse& response) {
   // consistent read of this resource never waits for an event that will not come.
   revision_ = std::max(revision_, response.revision);
   fresh_.notify_all();
+}
+
+void WatchCache::recoverLoop() {
+  constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
+  constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
+  auto backoff = kFirstBackoff;
+  int attempts = 0;
+  std::unique_lock lock(mu_);
+  while (!stopping_ && recovering_) {
+    // The ended watch calls back no more: drop it (outside the lock, as cancel() may wait).
+    auto ended = std::move(storeWatch_);
+    const bool relist = needRelist_;
+    int64_t from = revision_ + 1;
+    lock.unlock();
+    ended.reset();
+    api::Status failure;
+    if (relist) {
+      store::RangeRequest request;
+      request.key = info_.storagePrefix;
+      request.prefix = true;
+      auto range = store_.range(request);
+      lock.lock();
+      if (range.ok()) {
+        replaceLocked(*range);
+        needRelist_ = false;
+        from = range->revision + 1;
+      } else {
+        failure = range.status();
+      }
+      lock.unlock();
+    }
+    if (failure.isOk()) {
+      uint64_t generation = 0;
+      {
+        std::lock_guard guard(mu_);
+        if (stopping_) break;
+        generation = ++watchGeneration_;
+      }
+      auto handle = watchFrom(from, generation);
+      lock.lock();
+      if (handle.ok()) {
+        storeWatch_ = std::move(handle).value();
+        if (failedGeneration_ != generation) {
+          spdlog::info("apiserver: watch cache of {}: following the store again from revision {}",
+                       info_.resource, from);
+          recovering_ = false;
+          storeError_ = {};
+          fresh_.notify_all();
+          break;
+        }
+        // That watch has ended already (its callback ran): go round again.
+        backoff = kFirstBackoff;
+        continue;
+      }
+      failure = handle.status();
+      if (failure.code() == 410) needRelist_ = true;
+      lock.unlock();
+    }
+    // The store is down (or still behind): retry with backoff, as the cacher's reflector does.
+    if (attempts++ == 0 || attempts % 20 == 0) {
+      spdlog::warn("apiserver: watch cache of {}: {} failed: {}; retrying", info_.resource,
+                   relist ? "re-list" : "re-watch", failure.message());
+    }
+    lock.lock();
+    storeError_ = failure;
+    recoverCv_.wait_for(lock, backoff, [&] { return stopping_; });
+    backoff = std::min(backoff * 2, kMaxBackoff);
+  }
+  if (!lock.owns_lock()) lock.lock();
+  recoveryRunning_ = false;
+}
+
+void WatchCache::replaceLocked(const store::RangeResponse& range) {
+  // Reuse what has not changed; anything else means this cache missed events.
+  std::map<std::string, CachedPtr> fresh;
+  bool lost = false;
+  for (const auto& kv : range.kvs) {
+    auto it = objects_.find(kv.key);
+    if (it != objects_.end() && it->second->revision == kv.modRevision) {
+      fresh.emplace(kv.key, it->second);
+    } else {
+      fresh.emplace(kv.key, makeCached(kv.key, kv.value, kv.modRevision));
+      lost = true;
+    }
+  }
+  // Every listed key was known (or lost is set): a size difference means deletions we missed.
+  if (fresh.size() != objects_.size()) lost = true;
+  objects_.swap(fresh);
+  // An object created and deleted inside the gap leaves no trace in the list; such a pair is
+  // not reported, and the watchers' view of the current state stays right.
+  if (lost) {
+    const int64_t before = revision_;
+    history_.clear();
+    oldestRevision_ = range.revision;
+    lastChange_ = range.revision;
+    // As the cacher after a re-list: watchers end and clients re-list (client-go's
+    // reflector does on 410); a watch resuming from before the re-list gets 410 too.
+    auto expired = api::Status::expired("too old resource version: " + std::to_string(before) +
+                                        " (" + std::to_string(range.revision) + ")");
+    for (auto& w : watchers_) w->terminate(expired);
+    watchers_.clear();
+    spdlog::info("apiserver: watch cache of {}: re-listed at revision {} ({} objects); events "
+                 "after revision {} were lost, so its watchers were ended with 410",
+                 info_.resource, range.revision, objects_.size(), before);
+  }
+  revision_ = std::max(revision_, range.revision);
+  fresh_.notify_all();
+}
+
+api::Status WatchCache::notReadyStatus() const {
+  std::string why = storeError_.isOk() ? std::string("the store's watch ended") : storeError_.message();
+  api::Status st = api::Status::serviceUnavailable(
+      "storage is (re)initializing: the watch cache of " + info_.resource +
+      " is catching up with the store (" + why + ")");
+  st.retryAfterSeconds = 1;
+  return st;
+}
+
+bool WatchCache::ready() const {
+  std::lock_guard lock(mu_);
+  return !recovering_;
 }
 
 void WatchCache::apply(const store::Event& event) {
@@ -247,16 +405,18 @@ void WatchCache::dispatch(EventType type, const CachedPtr& object, const CachedP
 
 api::Status WatchCache::waitUntilFresh(int64_t revision, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
-  if (!failed_.isOk()) return failed_;
-  if (revision_ >= revision) return {};
-  if (!fresh_.wait_for(lock, timeout, [&] { return revision_ >= revision || !failed_.isOk(); })) {
+  auto done = [&] { return stopping_ || (!recovering_ && revision_ >= revision); };
+  if (!fresh_.wait_for(lock, timeout, done)) {
+    // Still re-initializing: fail fast with 503 rather than serve what may be stale.
+    if (recovering_) return notReadyStatus();
     api::Status st(504, api::reason::kTimeout,
                    "Timeout: Too large resource version: " + std::to_string(revision) +
                        ", current: " + std::to_string(revision_));
     st.retryAfterSeconds = 1;
     return st;
   }
-  return failed_;
+  if (stopping_) return api::Status::serviceUnavailable("the server is shutting down");
+  return {};
 }
 
 int64_t WatchCache::lastChangeRevision() const {
@@ -302,8 +462,12 @@ CachedPtr WatchCache::get(const std::string& key) const {
 
 api::Status WatchCache::addWatcher(std::shared_ptr<CacheWatcher> watcher, int64_t fromRevision,
                                    bool initialEvents, bool initialEventsEndBookmark) {
-  std::lock_guard lock(mu_);
-  if (!failed_.isOk()) return failed_;
+  std::unique_lock lock(mu_);
+  if (recovering_ && !fresh_.wait_for(lock, std::chrono::seconds(3),
+                                      [&] { return stopping_ || !recovering_; })) {
+    return notReadyStatus();
+  }
+  if (stopping_) return api::Status::serviceUnavailable("the server is shutting down");
   if (initialEvents) {
     std::string prefix = info_.storagePrefix;
     if (!watcher->filter.ns.empty() && info_.namespaced) prefix += watcher->filter.ns + "/";

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -77,11 +78,22 @@ class WatchCache {
   ~WatchCache();
 
   /// Loads the current objects and starts following the store.
+  ///
+  /// When the store's watch ends (410: compacted past the cache, e.g. while etcd was away;
+  /// 503: the store is gone), the cache recovers as kube-apiserver's cacher does: it watches
+  /// again from its revision, or, when that history is gone, re-lists the prefix (retrying
+  /// with backoff while the store is down) and watches from the list's revision. If the
+  /// re-list shows that events were lost, its current watchers end with 410 Expired "too old
+  /// resource version" so that clients re-list; otherwise they never notice.
   api::Status start();
 
   /// Waits until the cache has seen `revision` (consistent reads). Fails with 504-ish
-  /// Timeout status when the cache lags too long.
+  /// Timeout status when the cache lags too long, and with 503 ServiceUnavailable when the
+  /// cache is still re-initializing from the store after `timeout`.
   api::Status waitUntilFresh(int64_t revision, std::chrono::milliseconds timeout);
+
+  /// False while the cache is recovering from a failed store watch (see start()).
+  bool ready() const;
 
   int64_t revision() const;
   /// Revision of the newest event of this resource (its state is unchanged since).
@@ -102,6 +114,7 @@ class WatchCache {
   /// an ADDED event for every current matching object (watch from resourceVersion "0"/unset)
   /// and then events after the current revision. Fails with 410 Expired when `fromRevision` is
   /// older than the cached window, as kube-apiserver does ("too old resource version").
+  /// While the cache re-initializes, waits for it (bounded) and then fails with 503.
   api::Status addWatcher(std::shared_ptr<CacheWatcher> watcher, int64_t fromRevision,
                          bool initialEvents, bool initialEventsEndBookmark = false);
   void removeWatcher(const CacheWatcher* watcher);
@@ -117,8 +130,15 @@ class WatchCache {
   CachedPtr makeCached(const std::string& key, const std::string& value, int64_t revision) const;
 
  private:
-  void onStoreEvents(const store::WatchResponse& response);
+  void onStoreEvents(uint64_t generation, const store::WatchResponse& response);
   void apply(const store::Event& event);
+  /// Starts the store watch of generation `generation` from `fromRevision` (no lock held).
+  api::Result<std::unique_ptr<store::WatchHandle>> watchFrom(int64_t fromRevision, uint64_t generation);
+  /// The recovery thread: re-watches or re-lists until the cache follows the store again.
+  void recoverLoop();
+  /// Replaces the cache's state with a fresh list of the prefix (under the lock).
+  void replaceLocked(const store::RangeResponse& range);
+  api::Status notReadyStatus() const;
   void dispatch(EventType type, const CachedPtr& object, const CachedPtr& previous);
 
   store::Store& store_;
@@ -141,7 +161,18 @@ class WatchCache {
   int64_t oldestRevision_ = 0;  // events after this revision are in history_
   std::vector<std::shared_ptr<CacheWatcher>> watchers_;
   std::unique_ptr<store::WatchHandle> storeWatch_;
-  api::Status failed_;
+
+  // Recovery from a store watch that ended (see start()). Callbacks of a store watch carry its
+  // generation, so a late callback of a replaced watch is ignored.
+  uint64_t watchGeneration_ = 0;
+  uint64_t failedGeneration_ = 0;   // the generation whose watch last ended
+  bool recovering_ = false;         // reads wait; watches wait, then 503
+  bool needRelist_ = false;         // the store no longer has the history after revision_
+  bool stopping_ = false;
+  bool recoveryRunning_ = false;
+  api::Status storeError_;          // why the store watch ended (for 503 messages)
+  std::condition_variable recoverCv_;
+  std::thread recoverer_;
 };
 
 }  // namespace orrery::apiserver

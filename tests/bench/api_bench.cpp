@@ -13,6 +13,10 @@
 // own CPU time per request is printed next to each figure (from /proc/PID/stat).
 //
 //   api_bench [runs]          (default 3)
+//   api_bench --compare-stores [runs]
+//                             the same API workload on SQLite and on a local etcd, side by
+//                             side (durable creates at 32 connections, updates with CAS, watch
+//                             latency), with the SQLite/etcd ratio of each figure
 // Needs ORRERY_BINARY_DIR (set by CTest) or ORRERY_BINARY pointing at the orrery executable.
 
 #include <poll.h>
@@ -121,15 +125,17 @@ class Cluster {
  public:
   ~Cluster() { stop(); }
 
-  bool start(const std::string& binary) {
+  /// `upArgs`: extra arguments of `orrery up` (e.g. "--store etcd").
+  bool start(const std::string& binary, const std::string& upArgs = "") {
     std::lock_guard lock(mutex_);
     binary_ = binary;
-    dir_ = fs::temp_directory_path() / ("orrery-api-bench-" + std::to_string(getpid()));
+    dir_ = fs::temp_directory_path() / ("orrery-api-bench-" + std::to_string(getpid()) +
+                                        (upArgs.empty() ? "" : "-" + std::to_string(++instances_)));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     name_ = "bench-" + std::to_string(getpid());
     started_ = true;
-    std::string cmd = command("up") + " > " + quote((dir_ / "up.log").string()) + " 2>&1";
+    std::string cmd = command("up") + " " + upArgs + " > " + quote((dir_ / "up.log").string()) + " 2>&1";
     if (std::system(cmd.c_str()) != 0) {
       std::fprintf(stderr, "api_bench: `orrery up` failed:\n%s\n", slurp(dir_ / "up.log").c_str());
       return false;
@@ -177,6 +183,7 @@ class Cluster {
   std::string binary_, name_;
   fs::path dir_;
   bool started_ = false;
+  static inline int instances_ = 0;
   std::mutex mutex_;
 };
 
@@ -457,9 +464,309 @@ std::string namespaceJson(const std::string& name) {
   return R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")" + name + R"("}})";
 }
 
+/// Figures of one store under the side-by-side workload.
+struct StoreFigures {
+  double createRate = 0, createP50 = 0, createP99 = 0, createCpuUs = 0;
+  double updateRate = 0, updateP50 = 0, updateP99 = 0, updateCpuUs = 0;
+  size_t conflicts = 0;
+  double getRate = 0, getP50 = 0, getP99 = 0;
+  double watchP50 = 0, watchP99 = 0;
+  size_t watchSamples = 0;
+  int errors = 0;
+  std::string firstError;
+};
+
+std::string resourceVersionOf(const std::string& body) {
+  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) return "";
+  return parsed["metadata"].value("resourceVersion", "");
+}
+
+/// `runs` runs of: durable creates (32 connections), CAS updates (32 connections, each
+/// PUTting its own object with the resourceVersion it last saw), then watch latency (10
+/// watchers; one update at a time, from the update's request to each watcher's event).
+StoreFigures storeWorkload(Bench& b, int runs) {
+  constexpr size_t kConns = 32;
+  constexpr size_t kCreates = 3000;
+  constexpr size_t kUpdates = 3000;
+  constexpr size_t kWatchers = 10;
+  constexpr int kWatchUpdates = 100;
+  StoreFigures f;
+  for (const char* ns : {"bench", "watch"}) {
+    int code = b.once(http::verb::post, "/api/v1/namespaces", namespaceJson(ns));
+    if (code != 201) throw std::runtime_error("create namespace " + std::string(ns) + ": " + std::to_string(code));
+  }
+
+  // Durable creates.
+  std::vector<double> rates, p50s, p99s, cpus;
+  for (int r = 0; r < runs; ++r) {
+    auto load = b.run(kConns, kCreates, {}, 201, [r](size_t i) {
+      return std::make_tuple(http::verb::post, std::string("/api/v1/namespaces/bench/configmaps"),
+                             configMapJson("cm-" + std::to_string(r) + "-" + std::to_string(i)));
+    });
+    rates.push_back(static_cast<double>(load.done) / load.seconds);
+    p50s.push_back(percentile(load.latencies, 0.5));
+    p99s.push_back(percentile(load.latencies, 0.99));
+    cpus.push_back(load.serverCpu / static_cast<double>(std::max<size_t>(load.done, 1)) * 1e6);
+    std::printf("    creates run %d: %zu in %.2f s = %.0f/s, p50 %.1f ms, p99 %.1f ms, server cpu %.0f us/create\n",
+                r + 1, load.done, load.seconds, rates.back(), p50s.back(), p99s.back(), cpus.back());
+    std::fflush(stdout);
+  }
+  f.createRate = median(rates);
+  f.createP50 = median(p50s);
+  f.createP99 = median(p99s);
+  f.createCpuUs = median(cpus);
+
+  // CAS updates: PUT with metadata.resourceVersion, one object per connection (no conflicts
+  // expected; a 409 would be counted).
+  std::vector<std::string> rvs(kConns);
+  for (size_t w = 0; w < kConns; ++w) {
+    std::string created;
+    int code = b.once(http::verb::post, "/api/v1/namespaces/bench/configmaps",
+                      configMapJson("cas-" + std::to_string(w)), &created);
+    if (code != 201) throw std::runtime_error("create CAS target: " + std::to_string(code));
+    rvs[w] = resourceVersionOf(created);
+  }
+  rates.clear(), p50s.clear(), p99s.clear(), cpus.clear();
+  for (int r = 0; r < runs; ++r) {
+    asio::io_context io;
+    auto conns = b.open(io, kConns);
+    std::vector<std::vector<double>> lat(kConns);
+    size_t next = 0;
+    const auto start = Clock::now();
+    const double cpu0 = cpuSecondsOf(b.serverPid);
+    for (size_t w = 0; w < kConns; ++w) {
+      asio::co_spawn(io, [&, w]() -> awaitable<void> {
+        try {
+          const std::string name = "cas-" + std::to_string(w);
+          while (next < kUpdates) {
+            const size_t i = next++;
+            std::string body = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
+                               R"(","namespace":"bench","resourceVersion":")" + rvs[w] +
+                               R"("},"data":{"n":")" + std::to_string(i) + R"("}})";
+            auto t0 = Clock::now();
+            std::string resp;
+            int code = co_await conns[w]->call(http::verb::put, "/api/v1/namespaces/bench/configmaps/" + name,
+                                               std::move(body), &resp);
+            lat[w].push_back(msSince(t0, Clock::now()));
+            if (code == 200) {
+              rvs[w] = resourceVersionOf(resp);
+            } else if (code == 409) {
+              ++f.conflicts;
+            } else {
+              b.noteError("CAS update: " + std::to_string(code) + " " + resp.substr(0, 300));
+            }
+          }
+        } catch (const std::exception& e) {
+          b.noteError(std::string("CAS update: ") + e.what());
+        }
+      }, asio::detached);
+    }
+    io.run();
+    const double seconds = msSince(start, Clock::now()) / 1000.0;
+    std::vector<double> all;
+    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+    rates.push_back(static_cast<double>(all.size()) / seconds);
+    p50s.push_back(percentile(all, 0.5));
+    p99s.push_back(percentile(all, 0.99));
+    cpus.push_back((cpuSecondsOf(b.serverPid) - cpu0) / static_cast<double>(std::max<size_t>(all.size(), 1)) * 1e6);
+    std::printf("    CAS updates run %d: %zu in %.2f s = %.0f/s, p50 %.1f ms, p99 %.1f ms, server cpu %.0f us/update\n",
+                r + 1, all.size(), seconds, rates.back(), p50s.back(), p99s.back(), cpus.back());
+    std::fflush(stdout);
+  }
+  f.updateRate = median(rates);
+  f.updateP50 = median(p50s);
+  f.updateP99 = median(p99s);
+  f.updateCpuUs = median(cpus);
+
+  // Consistent GETs (no resourceVersion): each asks the store for its current revision
+  // first when the store is shared (etcd), as kube-apiserver's consistent reads do.
+  rates.clear(), p50s.clear(), p99s.clear();
+  for (int r = 0; r < runs; ++r) {
+    auto load = b.run(kConns, 0, std::chrono::milliseconds(2000), 200, [](size_t) {
+      return std::make_tuple(http::verb::get, std::string("/api/v1/namespaces/bench/configmaps/cas-0"), std::string());
+    });
+    rates.push_back(static_cast<double>(load.done) / load.seconds);
+    p50s.push_back(percentile(load.latencies, 0.5));
+    p99s.push_back(percentile(load.latencies, 0.99));
+    std::printf("    consistent GET run %d: %zu in %.2f s = %.0f/s, p50 %.2f ms, p99 %.2f ms\n",
+                r + 1, load.done, load.seconds, rates.back(), p50s.back(), p99s.back());
+    std::fflush(stdout);
+  }
+  f.getRate = median(rates);
+  f.getP50 = median(p50s);
+  f.getP99 = median(p99s);
+
+  // Watch latency: the watchers read on this thread, the updater runs on its own, so each
+  // side is timed when its bytes arrive.
+  {
+    std::string created;
+    int code = b.once(http::verb::post, "/api/v1/namespaces/watch/configmaps", configMapJson("target"), &created);
+    if (code != 201) throw std::runtime_error("create watch target: " + std::to_string(code));
+    std::string rv = resourceVersionOf(created);
+    asio::io_context io;
+    auto conns = b.open(io, kWatchers);
+    asio::io_context uio;
+    auto updater = b.open(uio, 1);
+    std::atomic<size_t> streaming{0};
+    std::atomic<int> round{-1};
+    std::vector<Clock::time_point> got(kWatchers);
+    std::vector<std::atomic<int>> gotRound(kWatchers);
+    for (auto& g : gotRound) g = -1;
+    std::atomic<bool> stopping{false};
+    for (size_t w = 0; w < kWatchers; ++w) {
+      asio::co_spawn(io, [&, w]() -> awaitable<void> {
+        try {
+          co_await conns[w]->sendRaw("/api/v1/namespaces/watch/configmaps?watch=1&resourceVersion=" + rv);
+          std::string seen;
+          std::vector<char> buf(16 * 1024);
+          bool headers = false;
+          for (;;) {
+            size_t n = co_await conns[w]->readSome(buf.data(), buf.size());
+            auto now = Clock::now();
+            seen.append(buf.data(), n);
+            if (!headers && seen.find("\r\n\r\n") != std::string::npos) {
+              headers = true;
+              if (seen.rfind("HTTP/1.1 200", 0) != 0) {
+                b.noteError("watch: " + seen.substr(0, 200));
+                co_return;
+              }
+              ++streaming;
+            }
+            const int want = round.load();
+            if (want >= 0 && gotRound[w].load() < want &&
+                seen.find("\"token-" + std::to_string(want) + "\"") != std::string::npos) {
+              got[w] = now;
+              gotRound[w].store(want);
+            }
+            if (seen.size() > 256) seen.erase(0, seen.size() - 256);
+          }
+        } catch (const std::exception& e) {
+          if (!stopping) b.noteError(std::string("watch stream: ") + e.what());
+        }
+      }, asio::detached);
+    }
+    std::vector<double> samples;
+    asio::co_spawn(uio, [&]() -> awaitable<void> {
+      asio::steady_timer timer(uio);
+      try {
+        for (int i = 0; i < 1000 && streaming < kWatchers && b.errors == 0; ++i) {
+          timer.expires_after(std::chrono::milliseconds(10));
+          co_await timer.async_wait(use_awaitable);
+        }
+        for (int r = 0; r < kWatchUpdates * runs && b.errors == 0; ++r) {
+          round = r;
+          std::string body = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"target","namespace":"watch","resourceVersion":")" +
+                             rv + R"("},"data":{"greeting":"token-)" + std::to_string(r) + R"("}})";
+          auto sent = Clock::now();
+          std::string resp;
+          int c = co_await updater[0]->call(http::verb::put, "/api/v1/namespaces/watch/configmaps/target",
+                                            std::move(body), &resp);
+          if (c != 200) {
+            b.noteError("watch update: " + std::to_string(c) + " " + resp.substr(0, 300));
+            break;
+          }
+          rv = resourceVersionOf(resp);
+          const auto deadline = Clock::now() + std::chrono::seconds(5);
+          for (;;) {
+            size_t n = 0;
+            for (auto& g : gotRound) n += g.load() == r;
+            if (n == kWatchers || Clock::now() > deadline) break;
+            timer.expires_after(std::chrono::microseconds(200));
+            co_await timer.async_wait(use_awaitable);
+          }
+          for (size_t w = 0; w < kWatchers; ++w) {
+            if (gotRound[w] == r) samples.push_back(msSince(sent, got[w]));
+          }
+        }
+      } catch (const std::exception& e) {
+        b.noteError(std::string("watch updater: ") + e.what());
+      }
+      updater[0]->close();
+      asio::post(io, [&] {
+        stopping = true;
+        for (auto& c : conns) c->close();
+      });
+    }, asio::detached);
+    std::thread updaterThread([&] { uio.run(); });
+    io.run();
+    updaterThread.join();
+    f.watchP50 = percentile(samples, 0.5);
+    f.watchP99 = percentile(samples, 0.99);
+    f.watchSamples = samples.size();
+    std::printf("    watch: %zu events (%zu watchers x %d updates), update request to event p50 %.2f ms, p99 %.2f ms\n",
+                samples.size(), kWatchers, kWatchUpdates * runs, f.watchP50, f.watchP99);
+  }
+  f.errors = b.errors.load();
+  f.firstError = b.firstError;
+  return f;
+}
+
+/// api_bench --compare-stores: one cluster on SQLite, then one on a local etcd (`orrery up
+/// --store etcd`), the same workload on each; prints both and the ratios.
+int compareStores(const std::string& binary, int runs) {
+  std::vector<std::pair<std::string, StoreFigures>> results;
+  for (const std::string store : {"sqlite", "etcd"}) {
+    Cluster cluster;
+    Watchdog watchdog(cluster, std::chrono::seconds(280));
+    try {
+      if (!cluster.start(binary, "--store " + store)) return 1;
+      auto target = readKubeconfig(cluster.kubeconfig());
+      if (!target) {
+        std::fprintf(stderr, "api_bench: cannot read server and credentials from %s\n", cluster.kubeconfig().c_str());
+        return 1;
+      }
+      Bench b;
+      if (!b.init(*target)) return 1;
+      b.serverPid = cluster.pid();
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      std::printf("  store %s (load average %.1f at start):\n", store.c_str(), loadAverage());
+      std::fflush(stdout);
+      results.emplace_back(store, storeWorkload(b, runs));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "api_bench: %s: %s\n", store.c_str(), e.what());
+      cluster.stop();
+      return 1;
+    }
+    cluster.stop();
+  }
+  const auto& s = results[0].second;
+  const auto& e = results[1].second;
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  std::printf("API over HTTPS, SQLite vs etcd (%u cores, %d runs, medians):\n", std::thread::hardware_concurrency(), runs);
+  std::printf("%-34s %12s %12s %10s\n", "", "sqlite", "etcd", "sqlite/etcd");
+  std::printf("%-34s %12.0f %12.0f %9.2fx\n", "durable creates/s (32 conns)", s.createRate, e.createRate, ratio(s.createRate, e.createRate));
+  std::printf("%-34s %12.1f %12.1f %9.2fx\n", "  create p50 ms", s.createP50, e.createP50, ratio(e.createP50, s.createP50));
+  std::printf("%-34s %12.1f %12.1f %9.2fx\n", "  create p99 ms", s.createP99, e.createP99, ratio(e.createP99, s.createP99));
+  std::printf("%-34s %12.0f %12.0f\n", "  server cpu us/create", s.createCpuUs, e.createCpuUs);
+  std::printf("%-34s %12.0f %12.0f %9.2fx\n", "CAS updates/s (PUT+rv, 32 conns)", s.updateRate, e.updateRate, ratio(s.updateRate, e.updateRate));
+  std::printf("%-34s %12.1f %12.1f %9.2fx\n", "  update p50 ms", s.updateP50, e.updateP50, ratio(e.updateP50, s.updateP50));
+  std::printf("%-34s %12.1f %12.1f %9.2fx\n", "  update p99 ms", s.updateP99, e.updateP99, ratio(e.updateP99, s.updateP99));
+  std::printf("%-34s %12.0f %12.0f\n", "  server cpu us/update", s.updateCpuUs, e.updateCpuUs);
+  std::printf("%-34s %12.0f %12.0f %9.2fx\n", "consistent GETs/s (32 conns)", s.getRate, e.getRate, ratio(s.getRate, e.getRate));
+  std::printf("%-34s %12.2f %12.2f %9.2fx\n", "  GET p50 ms", s.getP50, e.getP50, ratio(e.getP50, s.getP50));
+  std::printf("%-34s %12.2f %12.2f %9.2fx\n", "  GET p99 ms", s.getP99, e.getP99, ratio(e.getP99, s.getP99));
+  std::printf("%-34s %12.2f %12.2f %9.2fx\n", "watch latency p50 ms", s.watchP50, e.watchP50, ratio(e.watchP50, s.watchP50));
+  std::printf("%-34s %12.2f %12.2f %9.2fx\n", "watch latency p99 ms", s.watchP99, e.watchP99, ratio(e.watchP99, s.watchP99));
+  std::printf("(ratios: sqlite/etcd for rates, etcd/sqlite for latencies; > 1 means SQLite is ahead; aim >= 1.5x)\n");
+  int errors = 0;
+  for (const auto& [name, fig] : results) {
+    std::printf("errors %s: %d%s%s; CAS conflicts: %zu\n", name.c_str(), fig.errors,
+                fig.errors ? "; first: " : "", fig.firstError.c_str(), fig.conflicts);
+    errors += fig.errors;
+  }
+  return errors ? 1 : 0;
+}
+
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const bool compare = argc > 1 && std::string(argv[1]) == "--compare-stores";
+  if (compare) {
+    --argc;
+    ++argv;
+  }
   const int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
   std::string binary;
   if (const char* b = std::getenv("ORRERY_BINARY")) binary = b;
@@ -475,6 +782,8 @@ int main(int argc, char** argv) {
     nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 8192);
     setrlimit(RLIMIT_NOFILE, &nofile);
   }
+
+  if (compare) return compareStores(binary, runs);
 
   Cluster cluster;
   // Inside CTest's 300 s timeout, which would SIGKILL us with the cluster still up.

@@ -1,0 +1,347 @@
+// The watch cache survives the end of the store's watch, as kube-apiserver's cacher does:
+// it watches again (503) or re-lists (410), ends its watchers with 410 only when events were
+// lost, and makes reads wait or fail 503 while it catches up.
+//
+// The store is a real SQLite store behind a wrapper that can end every watch with a given
+// status and refuse requests (the store is "down"), the way the etcd backend behaves when etcd
+// compacts past a broken watch or goes away.
+
+#include <QtTest>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "engine/api/resource.h"
+#include "engine/apiserver/watch_cache.h"
+#include "engine/store/store.h"
+
+using namespace orrery;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A store that forwards to SQLite, but can be taken down and can end its watches.
+class FaultyStore final : public store::Store {
+ public:
+  explicit FaultyStore(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
+
+  store::Store& inner() { return *inner_; }
+  void setDown(bool down) { down_ = down; }
+
+  /// Ends every live watch with `status` (as a backend's terminal callback).
+  void endWatches(const api::Status& status) {
+    std::vector<std::shared_ptr<Live>> live;
+    {
+      std::lock_guard lock(mu_);
+      live.swap(live_);
+    }
+    for (auto& l : live) {
+      l->inner->cancel();  // the inner store calls back no more
+      store::WatchResponse end;
+      end.status = status;
+      std::lock_guard lock(l->mu);
+      if (l->ended) continue;
+      l->ended = true;
+      l->callback(end);
+    }
+  }
+
+  int watchesStarted() const { return started_.load(); }
+
+  api::Result<store::RangeResponse> range(const store::RangeRequest& r) override {
+    if (down_) return downStatus();
+    return inner_->range(r);
+  }
+  api::Result<store::TxnResponse> txn(const store::TxnRequest& r) override {
+    if (down_) return downStatus();
+    return inner_->txn(r);
+  }
+  api::Result<std::unique_ptr<store::WatchHandle>> watch(const store::WatchRequest& r,
+                                                         store::WatchCallback callback) override {
+    if (down_) return downStatus();
+    auto live = std::make_shared<Live>();
+    live->callback = std::move(callback);
+    std::weak_ptr<Live> weak = live;
+    auto handle = inner_->watch(r, [weak](const store::WatchResponse& response) {
+      auto l = weak.lock();
+      if (!l) return;
+      std::lock_guard lock(l->mu);
+      if (l->ended) return;
+      if (!response.status.isOk()) l->ended = true;
+      l->callback(response);
+    });
+    if (!handle.ok()) return handle.status();
+    live->inner = std::move(handle).value();
+    ++started_;
+    {
+      std::lock_guard lock(mu_);
+      live_.push_back(live);
+    }
+    return std::unique_ptr<store::WatchHandle>(std::make_unique<Handle>(live));
+  }
+  api::Status compact(int64_t revision) override { return inner_->compact(revision); }
+  api::Result<store::StoreStats> stats() override { return inner_->stats(); }
+  api::Result<std::vector<store::Member>> members() override { return inner_->members(); }
+
+ private:
+  struct Live {
+    std::mutex mu;
+    bool ended = false;
+    store::WatchCallback callback;
+    std::unique_ptr<store::WatchHandle> inner;
+  };
+  class Handle : public store::WatchHandle {
+   public:
+    explicit Handle(std::shared_ptr<Live> l) : live_(std::move(l)) {}
+    ~Handle() override { cancel(); }
+    void cancel() override {
+      live_->inner->cancel();
+      std::lock_guard lock(live_->mu);
+      live_->ended = true;
+    }
+
+   private:
+    std::shared_ptr<Live> live_;
+  };
+  static api::Status downStatus() {
+    return api::Status::serviceUnavailable("etcd is unavailable: connection refused");
+  }
+
+  std::unique_ptr<store::Store> inner_;
+  std::atomic<bool> down_{false};
+  std::atomic<int> started_{0};
+  std::mutex mu_;
+  std::vector<std::shared_ptr<Live>> live_;
+};
+
+/// Collects what the cache delivers to one watcher.
+class Recorder : public apiserver::CacheWatcher {
+ public:
+  bool deliver(apiserver::EventType type, const apiserver::CachedPtr& object) override {
+    std::lock_guard lock(mu_);
+    events_.push_back(std::string(apiserver::eventTypeName(type)) + " " + object->name);
+    return true;
+  }
+  bool bookmark(int64_t) override { return true; }
+  void terminate(const api::Status& status) override {
+    std::lock_guard lock(mu_);
+    ended_ = status;
+    endedFlag_ = true;
+  }
+  void finish() override {}
+
+  std::vector<std::string> events() {
+    std::lock_guard lock(mu_);
+    return events_;
+  }
+  bool ended() {
+    std::lock_guard lock(mu_);
+    return endedFlag_;
+  }
+  api::Status endStatus() {
+    std::lock_guard lock(mu_);
+    return ended_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> events_;
+  bool endedFlag_ = false;
+  api::Status ended_;
+};
+
+std::string configMap(const std::string& name, const std::string& value = "v") {
+  return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
+         R"(","namespace":"default"},"data":{"k":")" + value + R"("}})";
+}
+
+template <typename F>
+bool eventually(F f, std::chrono::milliseconds limit = 5000ms) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return f();
+}
+
+}  // namespace
+
+class WatchCacheTest : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void init() {
+    dir_ = std::make_unique<QTemporaryDir>(QDir::tempPath() + "/orrery-watch-cache-XXXXXX");
+    QVERIFY(dir_->isValid());
+    store::SqliteOptions options;
+    options.path = dir_->filePath("store.db").toStdString();
+    auto opened = store::openSqliteStore(options);
+    if (!opened.ok()) QFAIL(opened.status().message().c_str());
+    store_ = std::make_unique<FaultyStore>(std::move(opened).value());
+    auto info = api::ResourceRegistry::builtin()->find({"", "v1", "configmaps"});
+    QVERIFY(info.has_value());
+    info_ = *info;
+  }
+
+  void cleanup() {
+    store_.reset();
+    dir_.reset();
+  }
+
+  // etcd went away and the store's watch ended with 503: the cache watches again from its
+  // revision once the store is back; its watchers never notice and miss nothing.
+  void rewatchAfterUnavailableLosesNothing() {
+    QVERIFY(store_->inner().create(key("a"), configMap("a")).ok());
+    apiserver::WatchCache cache(*store_, info_);
+    QVERIFY(cache.start().isOk());
+    auto watcher = std::make_shared<Recorder>();
+    QVERIFY(cache.addWatcher(watcher, cache.revision(), false).isOk());
+
+    store_->setDown(true);
+    store_->endWatches(api::Status::serviceUnavailable("etcd closed the watch stream"));
+    // Written while the cache follows nothing (another API server, say).
+    auto rev = store_->inner().create(key("b"), configMap("b"));
+    QVERIFY(rev.ok());
+    QVERIFY(!cache.ready());
+    auto st = cache.waitUntilFresh(*rev, 200ms);
+    QCOMPARE(st.code(), 503);
+    QVERIFY2(st.message().find("storage is (re)initializing") != std::string::npos, st.message().c_str());
+    QCOMPARE(st.retryAfterSeconds.value_or(0), 1);
+
+    store_->setDown(false);
+    QVERIFY(cache.waitUntilFresh(*rev, 5000ms).isOk());
+    QVERIFY(cache.ready());
+    QVERIFY(cache.get(key("b")) != nullptr);
+    QVERIFY(eventually([&] { return watcher->events().size() == 1; }));
+    QCOMPARE(watcher->events().front(), std::string("ADDED b"));
+    QVERIFY(!watcher->ended());
+
+    // And it keeps following the store.
+    QVERIFY(store_->inner().create(key("c"), configMap("c")).ok());
+    QVERIFY(eventually([&] { return watcher->events().size() == 2; }));
+    QCOMPARE(watcher->events().back(), std::string("ADDED c"));
+  }
+
+  // The store compacted past the cache while etcd was away (410): the cache re-lists, and as
+  // events were lost its watchers end with 410 "too old resource version"; a watch resuming
+  // from before the re-list gets 410 too, one from the new revision works.
+  void relistAfterCompactionEndsWatchersWith410() {
+    QVERIFY(store_->inner().create(key("a"), configMap("a")).ok());
+    QVERIFY(store_->inner().create(key("b"), configMap("b")).ok());
+    apiserver::WatchCache cache(*store_, info_);
+    QVERIFY(cache.start().isOk());
+    const int64_t before = cache.revision();
+    auto watcher = std::make_shared<Recorder>();
+    QVERIFY(cache.addWatcher(watcher, before, false).isOk());
+
+    store_->setDown(true);  // the re-list has to retry until the store is back
+    store_->endWatches(api::Status::expired("required revision has been compacted"));
+    auto a = store_->inner().get(key("a"));
+    QVERIFY(a.ok() && a->has_value());
+    QVERIFY(store_->inner().compareAndSwap(key("a"), (*a)->modRevision, configMap("a", "changed")).ok());
+    store::TxnRequest del;
+    del.success.push_back(store::Operation::del(key("b")));
+    QVERIFY(store_->inner().txn(del).ok());
+    auto created = store_->inner().create(key("c"), configMap("c"));
+    QVERIFY(created.ok());
+    std::this_thread::sleep_for(300ms);  // a few failed re-lists
+    QVERIFY(!cache.ready());
+    QVERIFY(!watcher->ended());  // nothing is known to be lost until the list is in
+
+    store_->setDown(false);
+    QVERIFY(cache.waitUntilFresh(*created, 5000ms).isOk());
+    QVERIFY(watcher->ended());
+    QCOMPARE(watcher->endStatus().code(), 410);
+    QVERIFY2(watcher->endStatus().message().find("too old resource version") != std::string::npos,
+             watcher->endStatus().message().c_str());
+    QCOMPARE(cache.watcherCount(), size_t(0));
+
+    // The re-listed state.
+    QVERIFY(cache.get(key("b")) == nullptr);
+    QVERIFY(cache.get(key("c")) != nullptr);
+    QVERIFY(cache.get(key("a"))->json.find("changed") != std::string::npos);
+    QCOMPARE(cache.list({}, "", 0).items.size(), size_t(2));
+
+    auto late = std::make_shared<Recorder>();
+    auto st = cache.addWatcher(late, before, false);
+    QCOMPARE(st.code(), 410);
+    auto fresh = std::make_shared<Recorder>();
+    QVERIFY(cache.addWatcher(fresh, cache.revision(), false).isOk());
+    QVERIFY(store_->inner().create(key("d"), configMap("d")).ok());
+    QVERIFY(eventually([&] { return fresh->events().size() == 1; }));
+    QCOMPARE(fresh->events().front(), std::string("ADDED d"));
+  }
+
+  // A 410 with nothing of this resource changed in the gap: the re-list finds the same
+  // objects, so the watchers carry on.
+  void relistWithoutChangesKeepsWatchers() {
+    QVERIFY(store_->inner().create(key("a"), configMap("a")).ok());
+    apiserver::WatchCache cache(*store_, info_);
+    QVERIFY(cache.start().isOk());
+    auto watcher = std::make_shared<Recorder>();
+    QVERIFY(cache.addWatcher(watcher, cache.revision(), false).isOk());
+    const int64_t before = cache.revision();
+
+    store_->endWatches(api::Status::expired("required revision has been compacted"));
+    auto other = store_->inner().create("/registry/secrets/default/s", configMap("s"));
+    QVERIFY(other.ok());
+    QVERIFY(cache.waitUntilFresh(*other, 5000ms).isOk());
+    QVERIFY(!watcher->ended());
+    // Resuming from the old revision still works: nothing of configmaps happened since.
+    auto resumed = std::make_shared<Recorder>();
+    QVERIFY(cache.addWatcher(resumed, before, false).isOk());
+
+    QVERIFY(store_->inner().create(key("b"), configMap("b")).ok());
+    QVERIFY(eventually([&] { return watcher->events().size() == 1 && resumed->events().size() == 1; }));
+    QCOMPARE(watcher->events().front(), std::string("ADDED b"));
+  }
+
+  // A watch that asks while the cache is re-initializing waits for it, bounded, then 503.
+  void watchWhileRecoveringWaitsThenFails() {
+    apiserver::WatchCache cache(*store_, info_);
+    QVERIFY(cache.start().isOk());
+    store_->setDown(true);
+    store_->endWatches(api::Status::serviceUnavailable("etcd closed the watch stream"));
+    auto watcher = std::make_shared<Recorder>();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto st = cache.addWatcher(watcher, 0, true);
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    QCOMPARE(st.code(), 503);
+    QVERIFY(waited >= 2s && waited < 10s);
+
+    // Back while a watch waits: it is served.
+    std::thread back([&] {
+      std::this_thread::sleep_for(300ms);
+      store_->setDown(false);
+    });
+    auto second = std::make_shared<Recorder>();
+    st = cache.addWatcher(second, 0, true);
+    back.join();
+    QVERIFY2(st.isOk(), st.message().c_str());
+  }
+
+  // Destroying a cache that is still retrying does not hang.
+  void destroyWhileStoreDown() {
+    auto cache = std::make_unique<apiserver::WatchCache>(*store_, info_);
+    QVERIFY(cache->start().isOk());
+    store_->setDown(true);
+    store_->endWatches(api::Status::expired("required revision has been compacted"));
+    std::this_thread::sleep_for(200ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    cache.reset();
+    QVERIFY(std::chrono::steady_clock::now() - t0 < 3s);
+  }
+
+ private:
+  static std::string key(const std::string& name) { return "/registry/configmaps/default/" + name; }
+
+  std::unique_ptr<QTemporaryDir> dir_;
+  std::unique_ptr<FaultyStore> store_;
+  api::ResourceInfo info_;
+};
+
+QTEST_APPLESS_MAIN(WatchCacheTest)
+#include "watch_cache_test.moc"
