@@ -46,20 +46,45 @@ std::string orreryBinary() {
   return "build/app/orrery/orrery";
 }
 
+class Cluster;
+
+/// Clusters alive now, so that an interrupted bench (Ctrl-C, CTest's timeout) still stops
+/// them: a watchdog thread reads a self-pipe the signal handler writes to.
+std::mutex gClustersMu;
+std::set<Cluster*> gClusters;
+int gSignalPipe[2] = {-1, -1};
+extern "C" void onStopSignal(int sig) {
+  char c = static_cast<char>(sig);
+  [[maybe_unused]] auto n = write(gSignalPipe[1], &c, 1);
+}
+
 /// A cluster of our own in a temporary folder, removed (`down --purge`) on destruction.
 class Cluster {
  public:
   explicit Cluster(int simulatedNodes) {
-    dir_ = fs::temp_directory_path() / ("orrery-workload-bench-" + std::to_string(getpid()));
+    static int instance = 0;
+    std::string id = std::to_string(getpid()) + "-" + std::to_string(instance++);
+    dir_ = fs::temp_directory_path() / ("orrery-workload-bench-" + id);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    name_ = "wlbench-" + std::to_string(getpid());
+    name_ = "wlbench-" + id;
+    {
+      std::lock_guard lock(gClustersMu);
+      gClusters.insert(this);
+    }
     std::string cmd = command("up") + " --simulated-nodes " + std::to_string(simulatedNodes) + " > '" +
                       (dir_ / "up.log").string() + "' 2>&1";
     ok_ = std::system(cmd.c_str()) == 0;
     if (!ok_) std::fprintf(stderr, "workload_bench: `orrery up` failed; see %s\n", (dir_ / "up.log").c_str());
   }
   ~Cluster() {
+    {
+      std::lock_guard lock(gClustersMu);
+      gClusters.erase(this);
+    }
+    stop();
+  }
+  void stop() {
     std::string cmd = command("down") + " --purge > /dev/null 2>&1";
     if (std::system(cmd.c_str()) != 0 && pid() > 0) kill(pid(), SIGKILL);
     std::error_code ec;
@@ -193,6 +218,18 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
+  if (pipe(gSignalPipe) == 0) {
+    struct sigaction sa {};
+    sa.sa_handler = onStopSignal;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+    std::thread([] {
+      char c;
+      if (read(gSignalPipe[0], &c, 1) != 1) return;
+      std::lock_guard lock(gClustersMu);
+      for (Cluster* cluster : gClusters) cluster->stop();
+      _exit(1);
+    }).detach();
+  }
   bool failed = false;
 
   std::vector<double> times;
