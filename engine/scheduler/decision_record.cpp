@@ -26,6 +26,20 @@ std::string humanDuration(std::chrono::nanoseconds d) {
 
 }  // namespace
 
+int64_t DecisionRecord::raw(const NodeDecision& node, size_t plugin) const {
+  size_t at = (static_cast<size_t>(node.scoreRow) * scorePlugins.size() + plugin) * 2;
+  return node.scoreRow >= 0 && plugin < scorePlugins.size() && at < scores.size() ? scores[at] : 0;
+}
+
+int64_t DecisionRecord::normalized(const NodeDecision& node, size_t plugin) const {
+  size_t at = (static_cast<size_t>(node.scoreRow) * scorePlugins.size() + plugin) * 2 + 1;
+  return node.scoreRow >= 0 && plugin < scorePlugins.size() && at < scores.size() ? scores[at] : 0;
+}
+
+int64_t DecisionRecord::weighted(const NodeDecision& node, size_t plugin) const {
+  return plugin < scorePlugins.size() ? normalized(node, plugin) * scorePlugins[plugin].weight : 0;
+}
+
 nlohmann::json DecisionRecord::toJson() const {
   using json = nlohmann::json;
   json status = json::object();
@@ -54,12 +68,14 @@ nlohmann::json DecisionRecord::toJson() const {
       if (d.unresolvable) n["unresolvable"] = true;
     } else {
       json scores = json::array();
-      for (size_t i = 0; i < d.raw.size() && i < scorePlugins.size(); ++i) {
-        scores.push_back({{"plugin", scorePlugins[i].name},
-                          {"raw", d.raw[i]},
-                          {"normalized", i < d.normalized.size() ? d.normalized[i] : 0},
-                          {"weight", scorePlugins[i].weight},
-                          {"weighted", i < d.weighted.size() ? d.weighted[i] : 0}});
+      if (scored(d)) {
+        for (size_t i = 0; i < scorePlugins.size(); ++i) {
+          scores.push_back({{"plugin", scorePlugins[i].name},
+                            {"raw", raw(d, i)},
+                            {"normalized", normalized(d, i)},
+                            {"weight", scorePlugins[i].weight},
+                            {"weighted", weighted(d, i)}});
+        }
       }
       n["scores"] = std::move(scores);
       n["total"] = d.total;
@@ -106,8 +122,8 @@ size_t DecisionRecord::approximateBytes() const {
     bytes += s(d.node) + s(d.rejectedBy);
     bytes += d.reasons.capacity() * sizeof(std::string);
     for (const auto& r : d.reasons) bytes += s(r);
-    bytes += (d.raw.capacity() + d.normalized.capacity() + d.weighted.capacity()) * sizeof(int64_t);
   }
+  bytes += scores.capacity() * sizeof(int64_t);
   bytes += s(preemption.nominatedNode) + s(preemption.message);
   bytes += preemption.victims.capacity() * sizeof(PodInfoPtr);
   bytes += victimNames.capacity() * sizeof(std::string);

@@ -11,6 +11,8 @@
 #include <random>
 #include <thread>
 
+#include <pthread.h>
+
 #include "engine/scheduler/framework.h"
 #include "engine/scheduler/plugins/helpers.h"
 
@@ -57,7 +59,10 @@ class WorkerPool {
   WorkerPool() {
     unsigned n = std::thread::hardware_concurrency();
     size_t extra = n > 1 ? std::min<unsigned>(n - 1, 7) : 0;
-    for (size_t i = 0; i < extra; ++i) threads_.emplace_back([this] { loop(); });
+    for (size_t i = 0; i < extra; ++i) threads_.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "sched-filter");
+      loop();
+    });
   }
   void work() {
     for (;;) {
@@ -128,6 +133,7 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
   std::unique_ptr<Timer[]> filterTimers_;
   size_t filterTimerCount_ = 0;
   std::vector<PluginStatus> statuses_;
+  std::vector<int64_t> totals_, scoreBuffer_;  // Score's per-node buffers, reused across cycles
   bool sampleAll_ = true;
   const Snapshot* snapshot_ = nullptr;
 
@@ -224,6 +230,7 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
     record.nodes.clear();
     record.timings.clear();
     record.scorePlugins.clear();
+    record.scores.clear();
     record.preFilterRejection.clear();
 
     auto finishError = [&](const PluginStatus& s, const std::string& where) {
@@ -420,13 +427,23 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
       if (!s.ok()) return finishError(s, "PreScore");
     }
 
-    // Score, NormalizeScore, weights.
+    // Score, NormalizeScore, weights. The record's scorePlugins are the plugins that score
+    // (not skipped by their PreScore), and each feasible node gets one row of raw and
+    // normalized scores in record.scores.
     const size_t f = feasible.size();
-    std::vector<int64_t> totals(f, 0);
     for (size_t i = 0; i < score_.size(); ++i) {
+      if (!scoreSkipped[i]) record.scorePlugins.push_back({score_[i]->name(), scoreWeights_[i]});
+    }
+    const size_t stride = record.scorePlugins.size();
+    record.scores.assign(f * stride * 2, 0);
+    for (size_t k = 0; k < f; ++k) record.nodes[feasibleRecordIndex[k]].scoreRow = static_cast<int32_t>(k);
+    totals_.assign(f, 0);
+    auto& totals = totals_;
+    auto& scores = scoreBuffer_;
+    scores.resize(f);
+    for (size_t i = 0, column = 0; i < score_.size(); ++i) {
       if (scoreSkipped[i]) continue;
       const ScorePlugin& plugin = *score_[i];
-      std::vector<int64_t> scores(f);
       auto t0 = Clock::now();
       if (f < gParallelThreshold.load(std::memory_order_relaxed) || WorkerPool::instance().workers() == 0) {
         for (size_t k = 0; k < f; ++k) scores[k] = plugin.score(state, pod, *feasible[k]);
@@ -438,7 +455,7 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
       }
       auto t1 = Clock::now();
       addTiming(plugin.name(), "Score", (t1 - t0).count());
-      std::vector<int64_t> raw = scores;
+      for (size_t k = 0; k < f; ++k) record.scores[(k * stride + column) * 2] = scores[k];
       plugin.normalize(state, pod, scores);
       addTiming(plugin.name(), "NormalizeScore", (Clock::now() - t1).count());
       int64_t weight = scoreWeights_[i];
@@ -449,18 +466,10 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
           s.plugin = plugin.name();
           return finishError(s, "Score");
         }
-        NodeDecision& d = record.nodes[feasibleRecordIndex[k]];
-        if (d.raw.empty()) {
-          d.raw.reserve(score_.size());
-          d.normalized.reserve(score_.size());
-          d.weighted.reserve(score_.size());
-        }
-        d.raw.push_back(raw[k]);
-        d.normalized.push_back(scores[k]);
-        d.weighted.push_back(scores[k] * weight);
+        record.scores[(k * stride + column) * 2 + 1] = scores[k];
         totals[k] += scores[k] * weight;
       }
-      record.scorePlugins.push_back({plugin.name(), static_cast<int32_t>(weight)});
+      ++column;
     }
     for (size_t k = 0; k < f; ++k) record.nodes[feasibleRecordIndex[k]].total = totals[k];
 

@@ -383,7 +383,9 @@ Result<SchedulerConfig> parseSchedulerConfig(const std::string& text);
 // ---------------------------------------------------------------------------------------
 // Decision records
 
-/// What one node got in one attempt.
+/// What one node got in one attempt. Kept small: a cycle writes one per evaluated node
+/// (hundreds to thousands), so the scores live in one flat array of the record
+/// (DecisionRecord::raw/normalized/weighted read them).
 struct NodeDecision {
   std::string node;
   /// Empty: the node passed every filter. Else the first plugin that rejected it, with its
@@ -391,8 +393,9 @@ struct NodeDecision {
   std::string rejectedBy;
   std::vector<std::string> reasons;
   bool unresolvable = false;
-  /// Per score plugin (the record's scorePlugins order): raw, normalized, weighted.
-  std::vector<int64_t> raw, normalized, weighted;
+  /// Row of this node in DecisionRecord::scores; -1: not scored (rejected, or the only
+  /// feasible node, which kube does not score).
+  int32_t scoreRow = -1;
   int64_t total = 0;
 };
 
@@ -419,9 +422,21 @@ struct DecisionRecord {
   int32_t nodesTotal = 0, nodesEvaluated = 0, nodesFeasible = 0;
   std::vector<PluginRef> scorePlugins;  // names and weights, the order of NodeDecision scores
   std::vector<NodeDecision> nodes;      // every node the attempt looked at
+  /// Scores of the scored nodes: row r (NodeDecision::scoreRow) holds, per score plugin in
+  /// scorePlugins order, the raw then the normalized score (weighted is normalized * weight).
+  std::vector<int64_t> scores;
   PreemptionResult preemption;
   std::vector<std::string> victimNames;  // "ns/name" of preemption victims
   std::vector<PluginTiming> timings;
+
+  /// A scored node's score from plugin `plugin` (scorePlugins index): raw (the plugin's Score),
+  /// normalized (after NormalizeScore, 0-100) and weighted (normalized * weight); 0 when the
+  /// node was not scored.
+  int64_t raw(const NodeDecision& node, size_t plugin) const;
+  int64_t normalized(const NodeDecision& node, size_t plugin) const;
+  int64_t weighted(const NodeDecision& node, size_t plugin) const;
+  /// Whether `node` carries scores (scorePlugins.size() of each kind).
+  bool scored(const NodeDecision& node) const { return node.scoreRow >= 0 && !scorePlugins.empty(); }
 
   /// The record as served by the API (scheduling.orrery.dev/v1alpha1 SchedulingAttempt
   /// shape; see scheduler.h).

@@ -53,10 +53,10 @@ class SchedulerPluginsTest : public QObject {
     int i = scoreIndex(r.record, "TaintToleration");
     QVERIFY(i >= 0);
     QCOMPARE(r.record.scorePlugins[i].weight, 3);
-    QCOMPARE(decisionFor(r.record, "n1")->raw[i], int64_t{1});
-    QCOMPARE(decisionFor(r.record, "n1")->normalized[i], int64_t{0});
-    QCOMPARE(decisionFor(r.record, "n2")->normalized[i], int64_t{100});
-    QCOMPARE(decisionFor(r.record, "n2")->weighted[i], int64_t{300});
+    QCOMPARE(r.record.raw(*decisionFor(r.record, "n1"), i), int64_t{1});
+    QCOMPARE(r.record.normalized(*decisionFor(r.record, "n1"), i), int64_t{0});
+    QCOMPARE(r.record.normalized(*decisionFor(r.record, "n2"), i), int64_t{100});
+    QCOMPARE(r.record.weighted(*decisionFor(r.record, "n2"), i), int64_t{300});
   }
 
   void preferredNodeAffinityChangesTheWinner() {
@@ -73,10 +73,10 @@ class SchedulerPluginsTest : public QObject {
       QVERIFY(i >= 0);
       const NodeDecision* a = decisionFor(r.record, "n-a");
       const NodeDecision* b = decisionFor(r.record, "n-b");
-      QCOMPARE(b->raw[i], int64_t{80});
-      QCOMPARE(b->normalized[i], int64_t{100});
-      QCOMPARE(b->weighted[i], int64_t{200});
-      QCOMPARE(a->weighted[i], int64_t{0});
+      QCOMPARE(r.record.raw(*b, i), int64_t{80});
+      QCOMPARE(r.record.normalized(*b, i), int64_t{100});
+      QCOMPARE(r.record.weighted(*b, i), int64_t{200});
+      QCOMPARE(r.record.weighted(*a, i), int64_t{0});
       QCOMPARE(b->total - a->total, int64_t{200});
     }
     // Without preferences NodeAffinity does not score at all (PreScore skips it).
@@ -124,10 +124,10 @@ profiles:
     int li = scoreIndex(least.record, "NodeResourcesFit"), mi = scoreIndex(most.record, "NodeResourcesFit");
     QCOMPARE(scoreIndex(least.record, "NodeResourcesBalancedAllocation"), -1);
     // cpu (4000-1500)*100/4000 = 62, memory 75 -> 68; B: 12 and 75 -> 43.
-    QCOMPARE(decisionFor(least.record, "A")->raw[li], int64_t{68});
-    QCOMPARE(decisionFor(least.record, "B")->raw[li], int64_t{43});
-    QCOMPARE(decisionFor(most.record, "A")->raw[mi], int64_t{31});
-    QCOMPARE(decisionFor(most.record, "B")->raw[mi], int64_t{56});
+    QCOMPARE(least.record.raw(*decisionFor(least.record, "A"), li), int64_t{68});
+    QCOMPARE(least.record.raw(*decisionFor(least.record, "B"), li), int64_t{43});
+    QCOMPARE(most.record.raw(*decisionFor(most.record, "A"), mi), int64_t{31});
+    QCOMPARE(most.record.raw(*decisionFor(most.record, "B"), mi), int64_t{56});
 
     auto ratio = schedule(pod("p", "500m", "1Gi"), s,
                           profileFromYaml(head + "RequestedToCapacityRatio\n        requestedToCapacityRatio:\n"
@@ -135,7 +135,7 @@ profiles:
                                                  "          - {utilization: 100, score: 10}\n"));
     int ri = scoreIndex(ratio.record, "NodeResourcesFit");
     QCOMPARE(ratio.outcome.node, std::string("B"));
-    QCOMPARE(decisionFor(ratio.record, "A")->raw[ri], int64_t{31});
+    QCOMPARE(ratio.record.raw(*decisionFor(ratio.record, "A"), ri), int64_t{31});
   }
 
   void fitReasons() {
@@ -158,7 +158,7 @@ profiles:
     int i = scoreIndex(r.record, "NodeResourcesBalancedAllocation");
     QVERIFY(i >= 0);
     // fractions 0.25 and 0.125: std 0.0625 -> 93.
-    QCOMPARE(r.record.nodes.at(0).raw[i], int64_t{93});
+    QCOMPARE(r.record.raw(r.record.nodes.at(0), i), int64_t{93});
   }
 
   void nodePorts() {
@@ -233,9 +233,9 @@ profiles:
     int i = scoreIndex(r.record, "PodTopologySpread");
     QVERIFY(i >= 0);
     QCOMPARE(r.record.scorePlugins[i].weight, 2);
-    QCOMPARE(decisionFor(r.record, "n1")->raw[i], int64_t{3});  // 2 pods * ln(4)
-    QCOMPARE(decisionFor(r.record, "n1")->normalized[i], int64_t{0});
-    QCOMPARE(decisionFor(r.record, "n3")->normalized[i], int64_t{100});
+    QCOMPARE(r.record.raw(*decisionFor(r.record, "n1"), i), int64_t{3});  // 2 pods * ln(4)
+    QCOMPARE(r.record.normalized(*decisionFor(r.record, "n1"), i), int64_t{0});
+    QCOMPARE(r.record.normalized(*decisionFor(r.record, "n3"), i), int64_t{100});
     QCOMPARE(r.outcome.node, std::string("n3"));
   }
 
@@ -252,10 +252,10 @@ profiles:
     int i = scoreIndex(r.record, "PodTopologySpread");
     QVERIFY(i >= 0);
     // hostname (maxSkew 3): n1 2*ln(4)+2 = 5, n2 2; the zone constraint skips nodes without a zone.
-    QCOMPARE(decisionFor(r.record, "n1")->raw[i], int64_t{5});
-    QCOMPARE(decisionFor(r.record, "n2")->raw[i], int64_t{2});
-    QCOMPARE(decisionFor(r.record, "n1")->normalized[i], int64_t{40});
-    QCOMPARE(decisionFor(r.record, "n2")->normalized[i], int64_t{100});
+    QCOMPARE(r.record.raw(*decisionFor(r.record, "n1"), i), int64_t{5});
+    QCOMPARE(r.record.raw(*decisionFor(r.record, "n2"), i), int64_t{2});
+    QCOMPARE(r.record.normalized(*decisionFor(r.record, "n1"), i), int64_t{40});
+    QCOMPARE(r.record.normalized(*decisionFor(r.record, "n2"), i), int64_t{100});
     // A pod without an owner or a Service gets no default spreading.
     QCOMPARE(scoreIndex(schedule(pod("lone", "", "", app), s).record, "PodTopologySpread"), -1);
   }
@@ -312,9 +312,9 @@ profiles:
     QCOMPARE(r.outcome.node, std::string("n2"));
     int i = scoreIndex(r.record, "InterPodAffinity");
     QVERIFY(i >= 0);
-    QCOMPARE(decisionFor(r.record, "n2")->raw[i], int64_t{50});
-    QCOMPARE(decisionFor(r.record, "n2")->weighted[i], int64_t{200});
-    QCOMPARE(decisionFor(r.record, "n1")->normalized[i], int64_t{0});
+    QCOMPARE(r.record.raw(*decisionFor(r.record, "n2"), i), int64_t{50});
+    QCOMPARE(r.record.weighted(*decisionFor(r.record, "n2"), i), int64_t{200});
+    QCOMPARE(r.record.normalized(*decisionFor(r.record, "n1"), i), int64_t{0});
   }
 
   void imageLocality() {
@@ -325,8 +325,8 @@ profiles:
     int i = scoreIndex(r.record, "ImageLocality");
     QVERIFY(i >= 0);
     // 500Mi spread over 1 of 2 nodes: (250Mi - 23Mi) * 100 / (1000Mi - 23Mi) = 23.
-    QCOMPARE(decisionFor(r.record, "n1")->raw[i], int64_t{23});
-    QCOMPARE(decisionFor(r.record, "n2")->raw[i], int64_t{0});
+    QCOMPARE(r.record.raw(*decisionFor(r.record, "n1"), i), int64_t{23});
+    QCOMPARE(r.record.raw(*decisionFor(r.record, "n2"), i), int64_t{0});
     QCOMPARE(r.outcome.node, std::string("n1"));
   }
 };

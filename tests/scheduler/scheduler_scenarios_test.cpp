@@ -164,10 +164,10 @@ class SchedulerScenariosTest : public QObject {
     const NodeDecision* fast = decisionFor(r, "fast");
     const NodeDecision* plain = decisionFor(r, "plain");
     QVERIFY(fast && plain);
-    QCOMPARE(fast->raw[na], int64_t(80));
-    QCOMPARE(plain->raw[na], int64_t(0));
-    QCOMPARE(fast->normalized[na], int64_t(100));
-    QCOMPARE(fast->weighted[na], int64_t(100) * r.scorePlugins[na].weight);
+    QCOMPARE(r.raw(*fast, na), int64_t(80));
+    QCOMPARE(r.raw(*plain, na), int64_t(0));
+    QCOMPARE(r.normalized(*fast, na), int64_t(100));
+    QCOMPARE(r.weighted(*fast, na), int64_t(100) * r.scorePlugins[na].weight);
     QVERIFY(fast->total > plain->total);
   }
 
@@ -335,6 +335,12 @@ class SchedulerScenariosTest : public QObject {
     c.scheduler().waitIdle();
     QCOMPARE(c.scheduler().stats().bound, uint64_t(500));
     QCOMPARE(c.scheduler().stats().bindFailures, uint64_t(0));
+    // The loop's own time is accounted: some CPU in every cycle, never more than the cycles took.
+    auto stats = c.scheduler().stats();
+    QVERIFY(stats.attempts >= 500);
+    QVERIFY(stats.cycleCpuTime.count() > 0);
+    QVERIFY(stats.cycleCpuTime <= stats.cycleTime + std::chrono::milliseconds(1));
+    QVERIFY(stats.cycleTime < std::chrono::seconds(30));
   }
 };
 
