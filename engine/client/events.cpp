@@ -18,6 +18,9 @@ using nlohmann::json;
 
 namespace {
 
+constexpr size_t kMaxQueuedEvents = 1000;
+
+
 const api::GroupVersionResource kEvents{"", "v1", "events"};
 // client-go's correlator: repeats within this window update the existing Event.
 constexpr auto kAggregationWindow = std::chrono::minutes(10);
@@ -197,6 +200,9 @@ void EventRecorder::record(const json& object, const std::string& type, const st
   p.at = std::chrono::system_clock::now();
   std::lock_guard lock(state_->mu);
   if (state_->stopping) return;
+  // As client-go's broadcaster: at most 1,000 events wait; beyond that new ones are dropped,
+  // so a burst (10,000 pods scheduled at once) cannot grow memory or delay shutdown.
+  if (state_->queue.size() >= kMaxQueuedEvents) return;
   state_->queue.push_back(std::move(p));
   state_->cv.notify_one();
 }

@@ -50,7 +50,10 @@ using sqlite::Query;
 constexpr size_t kMaxBatch = 4096;         // txns per SQLite transaction
 constexpr int64_t kCompactChunk = 500;     // history rows examined per compaction transaction
 constexpr int64_t kReplayChunk = 1000;     // history rows read per watch replay step
-constexpr size_t kMaxIdleReaders = 16;
+// Idle reader connections kept open. Opening one maps the database again, so under many
+// concurrent readers (the scheduler's bind workers, pod creators) a small pool would open and
+// close connections on every request.
+constexpr size_t kMaxIdleReaders = 64;
 // WAL size (pages) at which the checkpointer thread copies the WAL into the database, and the
 // size at which the writer does it itself because the checkpointer fell behind.
 constexpr int kCheckpointPages = 1000;
