@@ -13,9 +13,15 @@ if [ ! -x "$orrery" ]; then
 fi
 orrery=$(cd "$(dirname "$orrery")" && pwd)/orrery
 
-"$orrery" up
-
 data_dir="${XDG_DATA_HOME:-$HOME/.local/share}/orrery/orrery"
+# A new cluster gets three simulated nodes, so pods are scheduled and run at once; an existing
+# one keeps what it was given before.
+if [ -f "$data_dir/cluster.json" ]; then
+  "$orrery" up
+else
+  "$orrery" up --simulated-nodes 3
+fi
+
 pid=$(cat "$data_dir/control-plane.pid" 2>/dev/null || true)
 
 tail_pid=""
@@ -34,9 +40,10 @@ cat <<EOF
 
 The cluster "orrery" is running (control plane pid ${pid:-?}). Try:
 
-  kubectl get namespaces
-  kubectl create deployment hello --image=nginx
-  kubectl get all -A
+  kubectl get nodes
+  kubectl create deployment hello --image=nginx --replicas=3
+  kubectl get pods -o wide
+  kubectl get schedulingattempts        # why each pod went where it went (docs/scheduling.md)
   $orrery status
 
 Following $data_dir/control-plane.log. Press Ctrl-C to stop the cluster.
