@@ -33,6 +33,7 @@
 
 #include "engine/api/base64.h"
 #include "engine/store/store.h"
+#include "engine/store/watch_hub.h"
 
 namespace orrery::store {
 namespace {
@@ -55,7 +56,9 @@ std::shared_ptr<spdlog::logger> logger() {
   return instance;
 }
 
-void nameThread(const char* name) { pthread_setname_np(pthread_self(), name); }
+using internal::HubWatcher;
+using internal::nameThread;
+using internal::WatchHub;
 
 Status closedStatus() { return Status::serviceUnavailable("the store is closed"); }
 Status compactedStatus() { return Status::expired("required revision has been compacted"); }
@@ -135,29 +138,6 @@ void setRange(json& request, const std::string& key, const std::string& rangeEnd
     request["key"] = b64(key);
     if (!rangeEnd.empty()) request["range_end"] = b64(rangeEnd);
   }
-}
-
-struct KeyFilter {
-  std::string start;
-  std::optional<std::string> end;  // exclusive; nullopt = no upper bound
-  bool single = false;
-  bool matches(const std::string& key) const {
-    if (single) return key == start;
-    if (key < start) return false;
-    return !end || key < *end;
-  }
-};
-
-KeyFilter watchFilter(const WatchRequest& r) {
-  KeyFilter f;
-  f.start = r.key;
-  if (!r.prefix) {
-    f.single = true;
-  } else {
-    std::string end = prefixEnd(r.key);
-    if (end != std::string(1, '\0')) f.end = std::move(end);
-  }
-  return f;
 }
 
 // ---- etcd's errors, as kube-apiserver would report them.
@@ -570,78 +550,16 @@ std::vector<Event> parseEvents(const json& result) {
   return events;
 }
 
-// ---- Watchers.
-
-struct Hub;
-
-struct Watcher {
-  KeyFilter filter;
-  bool prevKv = false;
-  bool progressNotify = false;
-  WatchCallback callback;
-  std::shared_ptr<Hub> hub;
-
-  // Guarded by hub->mu.
-  int64_t pendingFrom = 0;  // first revision not yet buffered or delivered
-  bool synced = false;      // fed by the hub (else replays from etcd from pendingFrom)
-  std::vector<Event> buffer;
-  bool progressPending = false;
-  bool cancelled = false;
-  std::optional<WatchResponse> terminal;
-  Stream* replay = nullptr;  // the replay stream, to interrupt on cancel
-  std::condition_variable cv;
-
-  std::mutex joinMu;
-  std::thread thread;
-
-  ~Watcher() {
-    if (thread.joinable()) {
-      if (thread.get_id() == std::this_thread::get_id()) thread.detach();
-      else thread.join();
-    }
-  }
-  void stop();
-};
-
-struct Hub {
-  std::mutex mu;
-  std::vector<std::shared_ptr<Watcher>> watchers;
-  int64_t dispatched = 0;  // every revision <= this has been offered to synced watchers
-  bool started = false;
-  bool closed = false;
-  Stream* stream = nullptr;
-  std::condition_variable cv;  // the hub's back-off sleeps
-};
-
-void Watcher::stop() {
-  {
-    std::lock_guard lock(hub->mu);
-    cancelled = true;
-    if (replay) replay->interrupt();
-    cv.notify_all();
-  }
-  std::lock_guard join(joinMu);
-  if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
-}
-
-class EtcdWatchHandle : public WatchHandle {
- public:
-  explicit EtcdWatchHandle(std::shared_ptr<Watcher> w) : w_(std::move(w)) {}
-  ~EtcdWatchHandle() override { cancel(); }
-  void cancel() override {
-    if (w_) w_->stop();
-  }
-
- private:
-  std::shared_ptr<Watcher> w_;
-};
-
 // ---- The store.
 
 class EtcdStore final : public Store {
  public:
   explicit EtcdStore(EtcdOptions options)
-      : http_(std::move(options)), hub_(std::make_shared<Hub>()) {}
+      : http_(std::move(options)) {
+    const auto limit = static_cast<size_t>(http_.options().watchBufferEvents);
+    hub_ = std::make_shared<WatchHub>("etcd-watch", limit,
+                                      [this](HubWatcher& w, std::unique_lock<std::mutex>& lock) { replay(w, lock); });
+  }
   ~EtcdStore() override { close(); }
 
   Status open();
@@ -660,15 +578,15 @@ class EtcdStore final : public Store {
   Result<bool> readableAt(int64_t revision);
   Status startHub();
   void hubLoop();
-  void dispatch(std::vector<Event>& events, int64_t lastRevision);
-  void endSynced(const WatchResponse& end);
-  void watcherLoop(const std::shared_ptr<Watcher>& w);
-  // Replays for an unsynced watcher; returns with the lock held.
-  void replay(Watcher& w, std::unique_lock<std::mutex>& lock);
+  // Catches an unsynced watcher up from a watch stream at its revision (internal::ReplayFn).
+  void replay(HubWatcher& w, std::unique_lock<std::mutex>& lock);
   bool sleepUnlessClosed(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds d);
 
   Http http_;
-  std::shared_ptr<Hub> hub_;
+  std::shared_ptr<WatchHub> hub_;
+  // The shared watch stream that feeds the hub; guarded by hub_->mu.
+  bool hubStarted_ = false;
+  Stream* hubStream_ = nullptr;
   std::mutex startMu_;
   std::thread hubThread_;
   std::atomic<int64_t> knownCompact_{0};
@@ -684,28 +602,13 @@ Status EtcdStore::open() {
 
 void EtcdStore::close() {
   if (closing_.exchange(true)) return;
-  std::vector<std::shared_ptr<Watcher>> watchers;
-  {
-    std::lock_guard lock(hub_->mu);
-    hub_->closed = true;
-    if (hub_->stream) hub_->stream->interrupt();
-    hub_->cv.notify_all();
-    watchers = hub_->watchers;
-    hub_->watchers.clear();
-    for (auto& w : watchers) {
-      if (w->replay) w->replay->interrupt();
-      if (w->cancelled || w->terminal) continue;
-      WatchResponse end;
-      end.status = closedStatus();
-      w->terminal = std::move(end);
-      w->cv.notify_all();
+  hub_->close(closedStatus(), [this] {
+    {
+      std::lock_guard lock(hub_->mu);
+      if (hubStream_) hubStream_->interrupt();
     }
-  }
-  if (hubThread_.joinable()) hubThread_.join();
-  for (auto& w : watchers) {
-    std::lock_guard join(w->joinMu);
-    if (w->thread.joinable() && w->thread.get_id() != std::this_thread::get_id()) w->thread.join();
-  }
+    if (hubThread_.joinable()) hubThread_.join();
+  });
 }
 
 Result<int64_t> EtcdStore::currentRevision() {
@@ -936,15 +839,15 @@ Status EtcdStore::startHub() {
   std::lock_guard start(startMu_);
   {
     std::lock_guard lock(hub_->mu);
-    if (hub_->started) return {};
-    if (hub_->closed) return closedStatus();
+    if (hubStarted_) return {};
+    if (hub_->closed()) return closedStatus();
   }
   auto rev = currentRevision();
   if (!rev.ok()) return rev.status();
   std::lock_guard lock(hub_->mu);
-  if (hub_->closed) return closedStatus();
-  hub_->dispatched = *rev;
-  hub_->started = true;
+  if (hub_->closed()) return closedStatus();
+  hub_->setDispatched(*rev);
+  hubStarted_ = true;
   hubThread_ = std::thread([this] { hubLoop(); });
   return {};
 }
@@ -963,27 +866,15 @@ Result<std::unique_ptr<WatchHandle>> EtcdStore::watch(const WatchRequest& reques
     if (!rev.ok()) return rev.status();
     now = *rev;
   }
-  auto w = std::make_shared<Watcher>();
-  w->filter = watchFilter(request);
-  w->prevKv = request.prevKv;
-  w->progressNotify = request.progressNotify;
-  w->callback = std::move(callback);
-  w->hub = hub_;
-  {
-    std::lock_guard lock(hub_->mu);
-    if (hub_->closed) return closedStatus();
-    w->pendingFrom = request.startRevision > 0 ? request.startRevision
-                                               : std::max(now, hub_->dispatched) + 1;
-    w->synced = w->pendingFrom > hub_->dispatched;
-    hub_->watchers.push_back(w);
-    w->thread = std::thread([this, w] { watcherLoop(w); });
-  }
-  return std::unique_ptr<WatchHandle>(std::make_unique<EtcdWatchHandle>(w));
+  std::lock_guard lock(hub_->mu);
+  if (hub_->closed()) return closedStatus();
+  const int64_t from = request.startRevision > 0 ? request.startRevision : std::max(now, hub_->dispatched()) + 1;
+  return hub_->add(request, std::move(callback), from, from > hub_->dispatched());
 }
 
 bool EtcdStore::sleepUnlessClosed(std::unique_lock<std::mutex>& lock,
                                   std::chrono::milliseconds d) {
-  return !hub_->cv.wait_for(lock, d, [&] { return hub_->closed; });
+  return !hub_->cv.wait_for(lock, d, [&] { return hub_->closed(); });
 }
 
 void EtcdStore::hubLoop() {
@@ -995,9 +886,9 @@ void EtcdStore::hubLoop() {
     Stream stream(http_);
     {
       std::lock_guard lock(hub_->mu);
-      if (hub_->closed) return;
-      from = hub_->dispatched + 1;
-      hub_->stream = &stream;
+      if (hub_->closed()) return;
+      from = hub_->dispatched() + 1;
+      hubStream_ = &stream;
     }
     Status s = stream.open(allKeysWatch(from, true));
     int64_t compactRevision = 0;
@@ -1021,19 +912,19 @@ void EtcdStore::hubLoop() {
         }
         auto events = parseEvents(r);
         if (events.empty()) continue;  // a progress notification: events carry the revisions
-        dispatch(events, events.back().kv.modRevision);
+        hub_->dispatch(events, events.back().kv.modRevision);
       }
     }
     std::unique_lock lock(hub_->mu);
-    hub_->stream = nullptr;
-    if (hub_->closed) return;
+    hubStream_ = nullptr;
+    if (hub_->closed()) return;
     if (compactRevision > 0) {
       // History the synced watchers still needed is gone: they end with 410 and re-list, as
       // kube-apiserver's watchers do. The hub itself carries on from now.
       WatchResponse end;
       end.status = compactedStatus();
       end.compactRevision = compactRevision;
-      endSynced(end);
+      hub_->endLive(end);
       int64_t known = knownCompact_.load();
       while (compactRevision > known &&
              !knownCompact_.compare_exchange_weak(known, compactRevision)) {}
@@ -1041,113 +932,28 @@ void EtcdStore::hubLoop() {
       auto rev = currentRevision();
       lock.lock();
       if (rev.ok()) {
-        hub_->dispatched = std::max(hub_->dispatched, *rev);
+        hub_->setDispatched(std::max(hub_->dispatched(), *rev));
         continue;
       }
       s = rev.status();
     }
     if (failures++ == 0) {
       logger()->warn("etcd watch stream broke after revision {}: {}; reconnecting",
-                     hub_->dispatched, s.message());
+                     hub_->dispatched(), s.message());
     }
     if (!sleepUnlessClosed(lock, backoff)) return;
     backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
   }
 }
 
-void EtcdStore::dispatch(std::vector<Event>& events, int64_t lastRevision) {
-  const auto limit = static_cast<size_t>(std::max<int64_t>(http_.options().watchBufferEvents, 1));
-  std::lock_guard lock(hub_->mu);
-  if (lastRevision <= hub_->dispatched) return;  // already seen (cannot happen: we resume after it)
-  auto& list = hub_->watchers;
-  for (size_t i = 0; i < list.size();) {
-    Watcher& w = *list[i];
-    if (w.cancelled || w.terminal) {
-      list[i] = std::move(list.back());  // its thread holds its own reference
-      list.pop_back();
-      continue;
-    }
-    ++i;
-    if (!w.synced) continue;
-    const size_t before = w.buffer.size();
-    const int64_t resumeAt = w.buffer.empty() ? w.pendingFrom : w.buffer.front().kv.modRevision;
-    for (const auto& e : events) {
-      if (e.kv.modRevision < w.pendingFrom || e.kv.modRevision <= hub_->dispatched ||
-          !w.filter.matches(e.kv.key)) {
-        continue;
-      }
-      if (w.prevKv || !e.prevKv) {
-        w.buffer.push_back(e);
-      } else {
-        w.buffer.push_back(Event{e.type, e.kv, std::nullopt});
-      }
-    }
-    if (w.buffer.size() > limit) {
-      // Too slow: drop the queue and let the watcher replay from etcd.
-      w.buffer.clear();
-      w.synced = false;
-      w.pendingFrom = resumeAt;
-      w.cv.notify_all();
-      continue;
-    }
-    w.pendingFrom = std::max(w.pendingFrom, lastRevision + 1);
-    if (w.buffer.size() != before) {
-      w.cv.notify_all();
-    } else if (w.progressNotify) {
-      w.progressPending = true;
-      w.cv.notify_all();
-    }
-  }
-  hub_->dispatched = lastRevision;
-}
-
-void EtcdStore::endSynced(const WatchResponse& end) {
-  auto& list = hub_->watchers;
-  for (auto& w : list) {
-    if (w->cancelled || w->terminal || !w->synced) continue;
-    w->terminal = end;
-    w->cv.notify_all();
-  }
-}
-
-void EtcdStore::watcherLoop(const std::shared_ptr<Watcher>& self) {
-  nameThread("etcd-watch");
-  Watcher& w = *self;
-  std::unique_lock lock(hub_->mu);
-  for (;;) {
-    w.cv.wait(lock, [&] {
-      return w.cancelled || w.terminal || !w.buffer.empty() || !w.synced || w.progressPending;
-    });
-    if (w.cancelled) return;
-    if (!w.buffer.empty() || (w.progressPending && w.synced && !w.terminal)) {
-      WatchResponse response;
-      response.events.swap(w.buffer);
-      response.revision = std::min(w.pendingFrom - 1, hub_->dispatched);
-      w.progressPending = false;
-      lock.unlock();
-      w.callback(response);
-      lock.lock();
-      continue;
-    }
-    if (w.terminal) {
-      WatchResponse end = std::move(*w.terminal);
-      w.cancelled = true;
-      lock.unlock();
-      w.callback(end);
-      return;
-    }
-    replay(w, lock);
-  }
-}
-
-void EtcdStore::replay(Watcher& w, std::unique_lock<std::mutex>& lock) {
+void EtcdStore::replay(HubWatcher& w, std::unique_lock<std::mutex>& lock) {
   // Revision 1 is the empty store: nothing to replay up to it.
-  if (w.pendingFrom > hub_->dispatched || hub_->dispatched <= 1) {
+  if (w.pendingFrom > hub_->dispatched() || hub_->dispatched() <= 1) {
     w.synced = true;
     return;
   }
   Stream stream(http_);
-  w.replay = &stream;
+  w.interruptReplay = [&stream] { stream.interrupt(); };
   const int64_t from = w.pendingFrom;
   lock.unlock();
   Status s = stream.open(allKeysWatch(from, w.prevKv));
@@ -1169,7 +975,7 @@ void EtcdStore::replay(Watcher& w, std::unique_lock<std::mutex>& lock) {
       WatchResponse response;
       response.revision = upTo;
       for (auto& e : all) {
-        if (e.kv.modRevision < from || !w.filter.matches(e.kv.key)) continue;
+        if (e.kv.modRevision < from || !w.filter.contains(e.kv.key)) continue;
         response.events.push_back(std::move(e));
       }
       lock.lock();
@@ -1182,7 +988,7 @@ void EtcdStore::replay(Watcher& w, std::unique_lock<std::mutex>& lock) {
       if (!response.events.empty() || w.progressNotify) w.callback(response);
       lock.lock();
       w.pendingFrom = std::max(w.pendingFrom, upTo + 1);
-      if (w.pendingFrom > hub_->dispatched) {
+      if (w.pendingFrom > hub_->dispatched()) {
         // Caught up with the hub: it feeds this watcher from here on.
         w.synced = true;
         done = true;
@@ -1192,7 +998,7 @@ void EtcdStore::replay(Watcher& w, std::unique_lock<std::mutex>& lock) {
     }
   }
   lock.lock();
-  w.replay = nullptr;
+  w.interruptReplay = nullptr;
   if (done || w.cancelled || w.terminal) return;
   if (compactRevision > 0) {
     WatchResponse end;

@@ -40,6 +40,7 @@
 
 #include "engine/store/sqlite_db.h"
 #include "engine/store/store.h"
+#include "engine/store/watch_hub.h"
 
 namespace orrery::store {
 namespace {
@@ -74,52 +75,17 @@ std::shared_ptr<spdlog::logger> logger() {
   return instance;
 }
 
-// Named threads make `top -H` and /proc/<pid>/task readable (15 characters at most).
-void nameThread(const char* name) { pthread_setname_np(pthread_self(), name); }
+using internal::HubWatcher;
+using internal::KeyRange;
+using internal::keyRange;
+using internal::nameThread;
+using internal::WatchHub;
 
 Status closedStatus() { return Status::serviceUnavailable("the store is closed"); }
 Status compactedStatus() { return Status::expired("required revision has been compacted"); }
 Status futureStatus() { return Status::badRequest("required revision is a future revision"); }
 
-// ---- Key ranges, as etcd reads them.
-
-struct KeyRange {
-  std::string start;
-  std::optional<std::string> end;  // exclusive; nullopt = no upper bound
-  bool single = false;
-};
-
-// The smallest key greater than every key with prefix `p`; nullopt if there is none.
-std::optional<std::string> prefixEnd(std::string p) {
-  while (!p.empty()) {
-    auto c = static_cast<unsigned char>(p.back());
-    if (c < 0xff) {
-      p.back() = static_cast<char>(c + 1);
-      return p;
-    }
-    p.pop_back();
-  }
-  return std::nullopt;
-}
-
-KeyRange keyRange(const std::string& key, const std::string& rangeEnd, bool prefix) {
-  KeyRange r;
-  r.start = key;
-  if (prefix) {
-    r.end = prefixEnd(key);
-  } else if (rangeEnd.empty()) {
-    r.single = true;
-  } else if (rangeEnd != std::string(1, '\0')) {  // "\0" means "every key >= key", as in etcd
-    r.end = rangeEnd;
-  }
-  return r;
-}
-
-bool inRange(const KeyRange& r, const std::string& key) {
-  if (r.single) return key == r.start;
-  if (key < r.start) return false;
-  return !r.end || key < *r.end;
-}
+// ---- Key ranges, as etcd reads them (internal::KeyRange).
 
 // SQL condition on `key` using parameters ?first (and ?first+1).
 std::string keyCondition(const KeyRange& r, int first) {
@@ -242,7 +208,7 @@ Status validateBranch(const std::vector<Operation>& ops) {
     if (op.type != Operation::Type::kDelete) continue;
     KeyRange r = keyRange(op.key, {}, op.prefix);
     for (const auto& key : puts) {
-      if (inRange(r, key)) return Status::badRequest("duplicate key given in txn request");
+      if (r.contains(key)) return Status::badRequest("duplicate key given in txn request");
     }
   }
   return {};
@@ -335,68 +301,6 @@ class ReadTxn {
   bool open_ = false;
 };
 
-// ---- Watchers.
-
-struct WatchHub;
-
-struct Watcher {
-  KeyRange filter;
-  bool prevKv = false;
-  bool progressNotify = false;
-  WatchCallback callback;
-  std::shared_ptr<WatchHub> hub;
-
-  // Guarded by hub->mu.
-  int64_t pendingFrom = 0;  // first revision not yet buffered or delivered
-  bool synced = false;      // receives live events (else replays history from pendingFrom)
-  std::vector<Event> buffer;
-  bool progressPending = false;  // a batch moved the revision on without matching events
-  bool cancelled = false;
-  std::optional<WatchResponse> terminal;
-  std::condition_variable cv;
-
-  std::mutex joinMu;
-  std::thread thread;
-
-  ~Watcher() {
-    if (thread.joinable()) {
-      if (thread.get_id() == std::this_thread::get_id()) thread.detach();
-      else thread.join();
-    }
-  }
-
-  void stop();
-};
-
-struct WatchHub {
-  std::mutex mu;
-  std::vector<std::shared_ptr<Watcher>> watchers;
-  int64_t dispatchedRevision = 0;  // every revision ≤ this has been offered to synced watchers
-  bool closed = false;
-};
-
-void Watcher::stop() {
-  {
-    std::lock_guard lock(hub->mu);
-    cancelled = true;
-    cv.notify_all();
-  }
-  std::lock_guard join(joinMu);
-  if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
-}
-
-class SqliteWatchHandle : public WatchHandle {
- public:
-  explicit SqliteWatchHandle(std::shared_ptr<Watcher> w) : w_(std::move(w)) {}
-  ~SqliteWatchHandle() override { cancel(); }
-  void cancel() override {
-    if (w_) w_->stop();
-  }
-
- private:
-  std::shared_ptr<Watcher> w_;
-};
-
 // ---- The store.
 
 struct WriteItem {
@@ -432,7 +336,9 @@ class SqliteStore final : public Store {
  public:
   explicit SqliteStore(SqliteOptions options)
       : options_(std::move(options)), readers_(options_.path),
-        hub_(std::make_shared<WatchHub>()) {}
+        hub_(std::make_shared<WatchHub>(
+            "store-watch", static_cast<size_t>(options_.watchBufferEvents),
+            [this](HubWatcher& w, std::unique_lock<std::mutex>& lock) { replayStep(w, lock); })) {}
   ~SqliteStore() override { close(); }
 
   Status open();
@@ -471,9 +377,9 @@ class SqliteStore final : public Store {
   void dispatcherLoop();
   void dispatch(const CommittedBatch& batch);
 
-  // Watcher threads.
-  void watcherLoop(const std::shared_ptr<Watcher>& w);
-  Status replay(Watcher& w, int64_t from, std::vector<Event>& events, int64_t& upTo,
+  // Watcher threads: catching up from the history table.
+  void replayStep(HubWatcher& w, std::unique_lock<std::mutex>& lock);
+  Status replay(const HubWatcher& w, int64_t from, std::vector<Event>& events, int64_t& upTo,
                 int64_t& compactRevision);
 
   SqliteOptions options_;
@@ -562,7 +468,10 @@ Status SqliteStore::open() {
   }
   committedRevision_ = revision_;
   publishedCompactRevision_ = compactRevision_;
-  hub_->dispatchedRevision = revision_;
+  {
+    std::lock_guard lock(hub_->mu);
+    hub_->setDispatched(revision_);
+  }
   // A reader up front: a file that cannot be read should fail open(), not the first range().
   if (auto lease = readers_.acquire(); !lease.ok()) return lease.status();
   auto checkpointer = Conn::open(options_.path, Conn::Role::kWriter);
@@ -601,24 +510,7 @@ void SqliteStore::close() {
   dispatchCv_.notify_all();
   if (dispatcherThread_.joinable()) dispatcherThread_.join();  // delivers what was committed
 
-  std::vector<std::shared_ptr<Watcher>> watchers;
-  {
-    std::lock_guard lock(hub_->mu);
-    hub_->closed = true;
-    watchers = hub_->watchers;
-    hub_->watchers.clear();
-    for (auto& w : watchers) {
-      if (w->cancelled || w->terminal) continue;
-      WatchResponse end;
-      end.status = closedStatus();
-      w->terminal = std::move(end);
-      w->cv.notify_all();
-    }
-  }
-  for (auto& w : watchers) {
-    std::lock_guard join(w->joinMu);
-    if (w->thread.joinable() && w->thread.get_id() != std::this_thread::get_id()) w->thread.join();
-  }
+  hub_->close(closedStatus());
   readers_.clear();
   checkpointer_.reset();
   writer_.reset();  // the last connection: SQLite checkpoints and removes the WAL
@@ -1116,47 +1008,7 @@ void SqliteStore::dispatcherLoop() {
   }
 }
 
-void SqliteStore::dispatch(const CommittedBatch& batch) {
-  const auto limit = static_cast<size_t>(std::max<int64_t>(options_.watchBufferEvents, 1));
-  std::lock_guard lock(hub_->mu);
-  auto& list = hub_->watchers;
-  for (size_t i = 0; i < list.size();) {
-    Watcher& w = *list[i];
-    if (w.cancelled || w.terminal) {
-      list[i] = std::move(list.back());  // its thread holds its own reference
-      list.pop_back();
-      continue;
-    }
-    ++i;
-    if (!w.synced) continue;
-    const size_t before = w.buffer.size();
-    const int64_t resumeAt = w.buffer.empty() ? w.pendingFrom : w.buffer.front().kv.modRevision;
-    for (const auto& e : batch.events) {
-      if (e.kv.modRevision < w.pendingFrom || !inRange(w.filter, e.kv.key)) continue;
-      if (w.prevKv || !e.prevKv) {
-        w.buffer.push_back(e);
-      } else {
-        w.buffer.push_back(Event{e.type, e.kv, std::nullopt});
-      }
-    }
-    if (w.buffer.size() > limit) {
-      // Too slow: drop the queue and let the watcher replay from history.
-      w.buffer.clear();
-      w.synced = false;
-      w.pendingFrom = resumeAt;
-      w.cv.notify_all();
-      continue;
-    }
-    w.pendingFrom = std::max(w.pendingFrom, batch.lastRevision + 1);
-    if (w.buffer.size() != before) {
-      w.cv.notify_all();
-    } else if (w.progressNotify) {
-      w.progressPending = true;  // coalesced: one notification carries the latest revision
-      w.cv.notify_all();
-    }
-  }
-  hub_->dispatchedRevision = batch.lastRevision;
-}
+void SqliteStore::dispatch(const CommittedBatch& batch) { hub_->dispatch(batch.events, batch.lastRevision); }
 
 // ---- Watches.
 
@@ -1164,34 +1016,22 @@ Result<std::unique_ptr<WatchHandle>> SqliteStore::watch(const WatchRequest& requ
                                                         WatchCallback callback) {
   if (request.startRevision < 0) return Status::badRequest("start revision must not be negative");
   if (!callback) return Status::badRequest("watch needs a callback");
-  auto w = std::make_shared<Watcher>();
-  w->filter = keyRange(request.key, {}, request.prefix);
-  w->prevKv = request.prevKv;
-  w->progressNotify = request.progressNotify;
-  w->callback = std::move(callback);
-  w->hub = hub_;
+  std::lock_guard lock(hub_->mu);
+  if (hub_->closed()) return closedStatus();
   {
-    std::lock_guard lock(hub_->mu);
-    if (hub_->closed) return closedStatus();
-    {
-      std::lock_guard q(queueMu_);
-      if (stopping_) return closedStatus();
-    }
-    // Revision 0 = "from now": every write acknowledged before this call is ≤ committed.
-    w->pendingFrom = request.startRevision > 0 ? request.startRevision
-                                               : committedRevision_.load() + 1;
-    // Live delivery only if the dispatcher has not passed the start yet, and the start is not
-    // compacted: the dispatcher may still hold events older than a compaction, and a watch
-    // asking for them must end with 410, which only the history replay checks.
-    w->synced = w->pendingFrom > hub_->dispatchedRevision &&
-                w->pendingFrom >= publishedCompactRevision_.load();
-    hub_->watchers.push_back(w);
-    w->thread = std::thread([this, w] { watcherLoop(w); });
+    std::lock_guard q(queueMu_);
+    if (stopping_) return closedStatus();
   }
-  return std::unique_ptr<WatchHandle>(std::make_unique<SqliteWatchHandle>(w));
+  // Revision 0 = "from now": every write acknowledged before this call is ≤ committed.
+  const int64_t from = request.startRevision > 0 ? request.startRevision : committedRevision_.load() + 1;
+  // Live delivery only if the dispatcher has not passed the start yet, and the start is not
+  // compacted: the dispatcher may still hold events older than a compaction, and a watch
+  // asking for them must end with 410, which only the history replay checks.
+  const bool live = from > hub_->dispatched() && from >= publishedCompactRevision_.load();
+  return hub_->add(request, std::move(callback), from, live);
 }
 
-Status SqliteStore::replay(Watcher& w, int64_t from, std::vector<Event>& events, int64_t& upTo,
+Status SqliteStore::replay(const HubWatcher& w, int64_t from, std::vector<Event>& events, int64_t& upTo,
                            int64_t& compactRevision) {
   auto lease = readers_.acquire();
   if (!lease.ok()) return lease.status();
@@ -1264,62 +1104,33 @@ Status SqliteStore::replay(Watcher& w, int64_t from, std::vector<Event>& events,
   return {};
 }
 
-void SqliteStore::watcherLoop(const std::shared_ptr<Watcher>& self) {
-  nameThread("store-watch");
-  Watcher& w = *self;
-  std::unique_lock lock(hub_->mu);
-  for (;;) {
-    w.cv.wait(lock, [&] {
-      return w.cancelled || w.terminal || !w.buffer.empty() || !w.synced || w.progressPending;
-    });
-    if (w.cancelled) return;
-    if (!w.buffer.empty() || (w.progressPending && w.synced && !w.terminal)) {
-      // Everything up to pendingFrom - 1 is in this response (or did not match the watch).
-      WatchResponse response;
-      response.events.swap(w.buffer);
-      response.revision = std::min(w.pendingFrom - 1, hub_->dispatchedRevision);
-      w.progressPending = false;
-      lock.unlock();
-      w.callback(response);
-      lock.lock();
-      continue;
-    }
-    if (w.terminal) {
-      WatchResponse end = std::move(*w.terminal);
-      w.cancelled = true;
-      lock.unlock();
-      w.callback(end);
-      return;
-    }
-    // Not synced: replay history from pendingFrom (the dispatcher leaves it alone meanwhile).
-    const int64_t from = w.pendingFrom;
+void SqliteStore::replayStep(HubWatcher& w, std::unique_lock<std::mutex>& lock) {
+  // Replay history from pendingFrom (the dispatcher leaves an unsynced watcher alone meanwhile).
+  const int64_t from = w.pendingFrom;
+  lock.unlock();
+  std::vector<Event> events;
+  int64_t upTo = 0, compactRevision = 0;
+  Status s = replay(w, from, events, upTo, compactRevision);
+  lock.lock();
+  if (w.cancelled) return;
+  if (!s.isOk()) {
+    WatchResponse end;
+    end.status = s;
+    end.compactRevision = compactRevision;
+    w.terminal = std::move(end);
+    return;
+  }
+  if (!events.empty()) {
+    WatchResponse response;
+    response.events = std::move(events);
+    response.revision = upTo;
     lock.unlock();
-    std::vector<Event> events;
-    int64_t upTo = 0, compactRevision = 0;
-    Status s = replay(w, from, events, upTo, compactRevision);
+    w.callback(response);
     lock.lock();
     if (w.cancelled) return;
-    if (!s.isOk()) {
-      WatchResponse end;
-      end.status = s;
-      end.compactRevision = compactRevision;
-      w.cancelled = true;
-      lock.unlock();
-      w.callback(end);
-      return;
-    }
-    if (!events.empty()) {
-      WatchResponse response;
-      response.events = std::move(events);
-      response.revision = upTo;
-      lock.unlock();
-      w.callback(response);
-      lock.lock();
-      if (w.cancelled) return;
-    }
-    w.pendingFrom = std::max(from, upTo + 1);
-    if (w.pendingFrom > hub_->dispatchedRevision) w.synced = true;
   }
+  w.pendingFrom = std::max(from, upTo + 1);
+  if (w.pendingFrom > hub_->dispatched()) w.synced = true;
 }
 
 }  // namespace
