@@ -65,9 +65,13 @@ Status ApiHandler::admitPriority(Call& call, json& pod) {
   int64_t priority = 0;
   std::string policy = "PreemptLowerPriority";
   std::optional<json> found;
-  for (auto& pc : storedObjects({"scheduling.k8s.io", "v1", "priorityclasses"}, "", false)) {
-    bool match = className.empty() ? pc.value("globalDefault", false) : api::metaString(pc, "name") == className;
-    if (match) {
+  // Runs on every pod create: parse only the named class, or the classes that may be the
+  // global default, not every PriorityClass.
+  const api::GroupVersionResource priorityClasses{"scheduling.k8s.io", "v1", "priorityclasses"};
+  for (const auto& item : cachedObjects(priorityClasses, "", className)) {
+    if (className.empty() && item->json.find("\"globalDefault\"") == std::string::npos) continue;
+    json pc = item->parse();
+    if (className.empty() ? pc.value("globalDefault", false) : api::metaString(pc, "name") == className) {
       found = std::move(pc);
       break;
     }
@@ -237,7 +241,7 @@ Status ApiHandler::admitQuota(Call& call, const json& object) {
   auto quotaInfo = resources_->find({"", "v1", "resourcequotas"});
   if (!quotaInfo) return {};
   // Cheap test first: most namespaces have no quota.
-  if (storedObjects(quotaInfo->gvr(), call.info.ns, false).empty()) return {};
+  if (cachedObjects(quotaInfo->gvr(), call.info.ns).empty()) return {};
   const Quantities usage = api::quotaUsage(info, object);
   if (usage.empty()) return {};
   const std::string name = api::metaString(object, "name");

@@ -171,6 +171,10 @@ class ApiHandler {
   /// the cache as it is, as kube's do through their informers.
   std::vector<nlohmann::json> storedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
                                             bool waitFresh = true);
+  /// As storedObjects, without waiting or parsing: the cache's entries (optionally only the one
+  /// named `name`), for admission's per-create checks that usually need none of them parsed.
+  std::vector<CachedPtr> cachedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
+                                       const std::string& name = "");
   api::Status admitCustomResourceDefinition(nlohmann::json& crd, const nlohmann::json* old);
   /// Called after every successful write: keeps served custom resources in step with CRDs.
   void afterWrite(const api::ResourceInfo& info, const nlohmann::json& object, bool deleted);

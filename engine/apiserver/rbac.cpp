@@ -79,6 +79,19 @@ std::vector<json> ApiHandler::storedObjects(const api::GroupVersionResource& gvr
   return out;
 }
 
+std::vector<CachedPtr> ApiHandler::cachedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
+                                                 const std::string& name) {
+  auto info = resources_->find(gvr);
+  if (!info) return {};
+  api::Status error;
+  auto* cache = cacheFor(*info, &error);
+  if (!cache) return {};
+  Filter filter;
+  filter.ns = ns;
+  filter.name = name;
+  return cache->list(filter, "", 0).items;
+}
+
 bool ApiHandler::allowed(const UserInfo& user, const Attributes& a) {
   if (std::find(user.groups.begin(), user.groups.end(), "system:masters") != user.groups.end()) return true;
   const std::string rbac = "rbac.authorization.k8s.io";

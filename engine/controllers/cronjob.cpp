@@ -198,21 +198,8 @@ namespace {
 const api::GroupVersionResource kJobs{"batch", "v1", "jobs"};
 const api::GroupVersionResource kCronJobs{"batch", "v1", "cronjobs"};
 
-const json& field(const json& o, const char* a) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(a);
-  return it == o.end() ? kNull : *it;
-}
-const json& field(const json& o, const char* a, const char* b) { return field(field(o, a), b); }
 std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : std::string(); }
-std::string strField(const json& o, const char* a, const char* b) { return str(field(o, a, b)); }
 
-Clock::time_point timeOf(const json& v) {
-  Clock::time_point t{};
-  if (v.is_string()) api::parseTime(v.get<std::string>(), &t);
-  return t;
-}
 
 // "Complete" or "Failed" when the Job has finished, else "".
 std::string finishedCondition(const json& job) {
@@ -373,7 +360,7 @@ class CronJobController : public Controller {
       }
       if (finished == "Complete") {
         const json& completion = field(*j, "status", "completionTime");
-        if (completion.is_string() && (lastSuccessful.is_null() || timeOf(completion) > timeOf(lastSuccessful)))
+        if (completion.is_string() && (lastSuccessful.is_null() || timeField(completion) > timeField(lastSuccessful)))
           lastSuccessful = completion;
       }
     }
@@ -406,7 +393,7 @@ class CronJobController : public Controller {
           const json& sa = field(*a, "status", "startTime");
           const json& sb = field(*b, "status", "startTime");
           if (sa.is_null() != sb.is_null()) return sb.is_null();
-          if (!sa.is_null() && timeOf(sa) != timeOf(sb)) return timeOf(sa) < timeOf(sb);
+          if (!sa.is_null() && timeField(sa) != timeField(sb)) return timeField(sa) < timeField(sb);
           return strField(*a, "metadata", "name") < strField(*b, "metadata", "name");
         });
         for (size_t i = 0; i + limit < list.size(); ++i)
@@ -450,8 +437,8 @@ class CronJobController : public Controller {
     }
 
     // mostRecentScheduleTime: the latest activation in (earliest, now].
-    Clock::time_point earliest = lastSchedule.is_null() ? timeOf(field(cj, "metadata", "creationTimestamp"))
-                                                        : timeOf(lastSchedule);
+    Clock::time_point earliest = lastSchedule.is_null() ? timeField(field(cj, "metadata", "creationTimestamp"))
+                                                        : timeField(lastSchedule);
     const json& sds = field(spec, "startingDeadlineSeconds");
     if (sds.is_number_integer()) earliest = std::max(earliest, now - std::chrono::seconds(sds.get<int64_t>()));
     std::optional<Clock::time_point> scheduled;
@@ -475,7 +462,7 @@ class CronJobController : public Controller {
     }
     int64_t minutes = std::chrono::duration_cast<std::chrono::minutes>(scheduled->time_since_epoch()).count();
     std::string jobName = cjName + "-" + std::to_string(minutes);
-    bool alreadyProcessed = !lastSchedule.is_null() && timeOf(lastSchedule) == *scheduled;
+    bool alreadyProcessed = !lastSchedule.is_null() && timeField(lastSchedule) == *scheduled;
     for (const auto& a : active) alreadyProcessed = alreadyProcessed || a.value("name", "") == jobName;
     if (alreadyProcessed) {
       requeueAtNext(key, *schedule, *offset, now);

@@ -30,41 +30,17 @@ const api::GroupVersionResource kRevisions{"apps", "v1", "controllerrevisions"};
 
 constexpr int kBurstReplicas = 250;
 
-const json& at(const json& o, const char* key) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(key);
-  return it == o.end() ? kNull : *it;
-}
-const json& at(const json& o, const char* a, const char* b) { return at(at(o, a), b); }
-std::string str(const json& o, const char* a, const char* b) {
-  const json& v = at(o, a, b);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-int64_t num(const json& o, const char* a, const char* b, int64_t dflt = 0) {
-  const json& v = at(o, a, b);
-  return v.is_number_integer() ? v.get<int64_t>() : dflt;
-}
-std::string nameOf(const json& o) { return str(o, "metadata", "name"); }
-bool deleting(const json& o) {
-  const json& v = at(o, "metadata", "deletionTimestamp");
-  return v.is_string() && !v.get_ref<const std::string&>().empty();
-}
-Clock::time_point timeOf(const json& v) {
-  Clock::time_point t{};
-  if (v.is_string()) api::parseTime(v.get<std::string>(), &t);
-  return t;
-}
+std::string nameOf(const json& o) { return strField(o, "metadata", "name"); }
 
 // ---- scheduling predicates -----------------------------------------------------------------
 
-bool requirementMatches(const json& req, const json& labels, const std::string& nodeName, bool field) {
+bool requirementMatches(const json& req, const json& labels, const std::string& nodeName, bool isFieldRequirement) {
   std::string key = req.value("key", "");
   std::string op = req.value("operator", "");
-  const json& values = at(req, "values");
+  const json& values = field(req, "values");
   bool present;
   std::string value;
-  if (field) {
+  if (isFieldRequirement) {
     if (key != "metadata.name") return false;
     present = true;
     value = nodeName;
@@ -95,10 +71,10 @@ bool requirementMatches(const json& req, const json& labels, const std::string& 
 }
 
 bool termMatches(const json& term, const json& node) {
-  const json& exprs = at(term, "matchExpressions");
-  const json& fields = at(term, "matchFields");
+  const json& exprs = field(term, "matchExpressions");
+  const json& fields = field(term, "matchFields");
   bool any = false;
-  const json& labels = at(node, "metadata", "labels");
+  const json& labels = field(node, "metadata", "labels");
   std::string name = nameOf(node);
   if (exprs.is_array())
     for (const auto& r : exprs) {
@@ -115,14 +91,14 @@ bool termMatches(const json& term, const json& node) {
 
 // nodeaffinity.GetRequiredNodeAffinity(pod).Match(node).
 bool requiredAffinityMatches(const json& podSpec, const json& node) {
-  const json& selector = at(podSpec, "nodeSelector");
-  const json& labels = at(node, "metadata", "labels");
+  const json& selector = field(podSpec, "nodeSelector");
+  const json& labels = field(node, "metadata", "labels");
   if (selector.is_object())
     for (const auto& [k, v] : selector.items())
       if (!labels.is_object() || !labels.contains(k) || labels[k] != v) return false;
-  const json& required = at(at(at(podSpec, "affinity"), "nodeAffinity"), "requiredDuringSchedulingIgnoredDuringExecution");
+  const json& required = field(field(field(podSpec, "affinity"), "nodeAffinity"), "requiredDuringSchedulingIgnoredDuringExecution");
   if (!required.is_object()) return true;
-  const json& terms = at(required, "nodeSelectorTerms");
+  const json& terms = field(required, "nodeSelectorTerms");
   if (!terms.is_array()) return false;
   for (const auto& t : terms)
     if (termMatches(t, node)) return true;
@@ -159,12 +135,6 @@ bool hasUntoleratedTaint(const json& taints, const json& tolerations, const std:
 
 // ---- revisions -----------------------------------------------------------------------------
 
-std::string safeEncode(const std::string& s) {
-  static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-  std::string out = s;
-  for (auto& c : out) c = kAlphabet[static_cast<unsigned char>(c) % 27];
-  return out;
-}
 
 // controller.ComputeHash: FNV-32a over the template, then the collision count.
 std::string computeHash(const json& tmpl, int64_t collisionCount) {
@@ -183,14 +153,14 @@ std::string computeHash(const json& tmpl, int64_t collisionCount) {
 // getPatch: what a ControllerRevision stores, a strategic merge patch replacing the template
 // (`kubectl rollout undo` applies it as such).
 json revisionData(const json& ds) {
-  json tmpl = at(at(ds, "spec"), "template");
+  json tmpl = field(field(ds, "spec"), "template");
   if (!tmpl.is_object()) tmpl = json::object();
   tmpl["$patch"] = "replace";
   return {{"spec", {{"template", tmpl}}}};
 }
 
 std::optional<int64_t> templateGeneration(const json& ds) {
-  const json& annotations = at(ds, "metadata", "annotations");
+  const json& annotations = field(ds, "metadata", "annotations");
   if (annotations.is_object() && annotations.contains(kTemplateGenerationAnnotation)) {
     try {
       return std::stoll(annotations[kTemplateGenerationAnnotation].get<std::string>());
@@ -200,12 +170,12 @@ std::optional<int64_t> templateGeneration(const json& ds) {
   }
   // TODO(ctrlnet): kube-apiserver keeps the template generation in the annotation above; ours
   // does not set it yet, so metadata.generation (bumped by any spec change) stands in.
-  if (int64_t g = num(ds, "metadata", "generation")) return g;
+  if (int64_t g = intField(ds, "metadata", "generation")) return g;
   return std::nullopt;
 }
 
 bool isPodUpdated(const json& pod, const std::string& hash, const std::optional<int64_t>& generation) {
-  const json& labels = at(pod, "metadata", "labels");
+  const json& labels = field(pod, "metadata", "labels");
   if (!labels.is_object()) return false;
   bool templateMatches = generation && labels.value(kTemplateGenerationLabel, "") == std::to_string(*generation);
   bool hashMatches = !hash.empty() && labels.value(kRevisionHashLabel, "") == hash;
@@ -236,9 +206,9 @@ int scaled(const json& v, int total) {
 
 // podByCreationTimestampAndPhase: scheduled first, then oldest, then by name.
 bool olderPod(const client::ObjectPtr& a, const client::ObjectPtr& b) {
-  bool sa = !str(*a, "spec", "nodeName").empty(), sb = !str(*b, "spec", "nodeName").empty();
+  bool sa = !strField(*a, "spec", "nodeName").empty(), sb = !strField(*b, "spec", "nodeName").empty();
   if (sa != sb) return sa;
-  auto ta = timeOf(at(*a, "metadata", "creationTimestamp")), tb = timeOf(at(*b, "metadata", "creationTimestamp"));
+  auto ta = timeField(field(*a, "metadata", "creationTimestamp")), tb = timeField(field(*b, "metadata", "creationTimestamp"));
   if (ta == tb) return nameOf(*a) < nameOf(*b);
   return ta < tb;
 }
@@ -269,16 +239,16 @@ class DaemonSetController : public Controller {
           if (auto key = ownerKey(*p)) {
             expectations_.creationObserved(*key);
             queue().add(*key);
-          } else if (!deleting(*p)) {
+          } else if (!isBeingDeleted(*p)) {
             enqueueMatching(*p);
           }
         },
         [this](const client::ObjectPtr& o, const client::ObjectPtr& n) {
-          if (str(*o, "metadata", "resourceVersion") == str(*n, "metadata", "resourceVersion")) return;
+          if (strField(*o, "metadata", "resourceVersion") == strField(*n, "metadata", "resourceVersion")) return;
           auto oldKey = ownerKey(*o), newKey = ownerKey(*n);
           if (oldKey && oldKey != newKey) queue().add(*oldKey);
           if (newKey) queue().add(*newKey);
-          else if (at(*o, "metadata", "labels") != at(*n, "metadata", "labels") || !oldKey) enqueueMatching(*n);
+          else if (field(*o, "metadata", "labels") != field(*n, "metadata", "labels") || !oldKey) enqueueMatching(*n);
         },
         [this](const client::ObjectPtr& p) {
           if (auto key = ownerKey(*p)) {
@@ -294,8 +264,8 @@ class DaemonSetController : public Controller {
         [allSets](const client::ObjectPtr&) { allSets(); },
         [allSets](const client::ObjectPtr& o, const client::ObjectPtr& n) {
           // Only what the predicates look at.
-          if (at(*o, "metadata", "labels") != at(*n, "metadata", "labels") ||
-              at(*o, "spec", "taints") != at(*n, "spec", "taints"))
+          if (field(*o, "metadata", "labels") != field(*n, "metadata", "labels") ||
+              field(*o, "spec", "taints") != field(*n, "spec", "taints"))
             allSets();
         },
         [allSets](const client::ObjectPtr&) { allSets(); },
@@ -325,17 +295,17 @@ class DaemonSetController : public Controller {
   std::optional<std::string> ownerKey(const json& o) {
     auto ref = controllerRef(o);
     if (!ref || ref->kind != "DaemonSet") return std::nullopt;
-    std::string key = client::objectKey(str(o, "metadata", "namespace"), ref->name);
+    std::string key = client::objectKey(strField(o, "metadata", "namespace"), ref->name);
     auto ds = sets_->get(key);
-    if (!ds || str(*ds, "metadata", "uid") != ref->uid) return std::nullopt;
+    if (!ds || strField(*ds, "metadata", "uid") != ref->uid) return std::nullopt;
     return key;
   }
 
   void enqueueMatching(const json& pod) {
-    const json& labels = at(pod, "metadata", "labels");
+    const json& labels = field(pod, "metadata", "labels");
     if (!labels.is_object() || labels.empty()) return;
-    for (const auto& ds : sets_->byIndex("namespace", str(pod, "metadata", "namespace"))) {
-      auto sel = api::LabelSelector::fromJson(at(at(*ds, "spec"), "selector"));
+    for (const auto& ds : sets_->byIndex("namespace", strField(pod, "metadata", "namespace"))) {
+      auto sel = api::LabelSelector::fromJson(field(field(*ds, "spec"), "selector"));
       if (sel.ok() && !sel->empty() && sel->matches(labels)) queue().add(client::objectKey(*ds));
     }
   }
@@ -344,7 +314,7 @@ class DaemonSetController : public Controller {
     return {{"apiVersion", "apps/v1"},
             {"kind", "DaemonSet"},
             {"name", nameOf(ds)},
-            {"uid", str(ds, "metadata", "uid")},
+            {"uid", strField(ds, "metadata", "uid")},
             {"controller", true},
             {"blockOwnerDeletion", true}};
   }
@@ -359,26 +329,26 @@ class DaemonSetController : public Controller {
   // releasing owned pods that no longer match.
   api::Result<std::vector<client::ObjectPtr>> claimPods(const json& ds, const api::LabelSelector& selector) {
     std::vector<client::ObjectPtr> out;
-    std::string uid = str(ds, "metadata", "uid");
-    std::string ns = str(ds, "metadata", "namespace");
+    std::string uid = strField(ds, "metadata", "uid");
+    std::string ns = strField(ds, "metadata", "namespace");
     for (const auto& p : pods_->byIndex("namespace", ns)) {
-      bool matches = selector.matches(at(*p, "metadata", "labels"));
+      bool matches = selector.matches(field(*p, "metadata", "labels"));
       auto ref = controllerRef(*p);
       if (ref) {
         if (ref->uid != uid) continue;
         if (matches) {
           out.push_back(p);
-        } else if (!deleting(ds)) {
+        } else if (!isBeingDeleted(ds)) {
           json patch = {{"metadata", {{"ownerReferences", json::array({{{"$patch", "delete"}, {"uid", uid}}})},
-                                      {"uid", str(*p, "metadata", "uid")}}}};
+                                      {"uid", strField(*p, "metadata", "uid")}}}};
           auto r = client_->patch(kPods, ns, nameOf(*p), client::PatchType::kStrategicMerge, patch.dump());
           if (!r.ok() && r.status().code() != 404 && r.status().code() != 422) return r.status();
         }
         continue;
       }
-      if (!matches || deleting(ds) || deleting(*p)) continue;
+      if (!matches || isBeingDeleted(ds) || isBeingDeleted(*p)) continue;
       json patch = {{"metadata", {{"ownerReferences", json::array({controllerRefTo(ds)})},
-                                  {"uid", str(*p, "metadata", "uid")}}}};
+                                  {"uid", strField(*p, "metadata", "uid")}}}};
       auto r = client_->patch(kPods, ns, nameOf(*p), client::PatchType::kStrategicMerge, patch.dump());
       if (r.ok()) out.push_back(std::make_shared<const json>(std::move(*r)));
       else if (r.status().code() != 404) return r.status();
@@ -392,9 +362,9 @@ class DaemonSetController : public Controller {
     if (!claimed.ok()) return claimed.status();
     std::map<std::string, std::vector<client::ObjectPtr>> out;
     for (const auto& p : *claimed) {
-      std::string phase = str(*p, "status", "phase");
+      std::string phase = strField(*p, "status", "phase");
       // Terminal pods already being deleted are no longer the node's daemon pod.
-      if ((phase == "Succeeded" || phase == "Failed") && deleting(*p)) continue;
+      if ((phase == "Succeeded" || phase == "Failed") && isBeingDeleted(*p)) continue;
       std::string node = targetNodeName(*p);
       if (node.empty()) continue;
       out[node].push_back(p);
@@ -411,8 +381,8 @@ class DaemonSetController : public Controller {
   };
 
   api::Result<History> constructHistory(const json& ds) {
-    std::string uid = str(ds, "metadata", "uid");
-    std::string ns = str(ds, "metadata", "namespace");
+    std::string uid = strField(ds, "metadata", "uid");
+    std::string ns = strField(ds, "metadata", "namespace");
     json data = revisionData(ds);
     std::vector<json> current;
     History h;
@@ -420,7 +390,7 @@ class DaemonSetController : public Controller {
     for (const auto& r : revisions_->byIndex("namespace", ns)) {
       auto ref = controllerRef(*r);
       if (!ref || ref->uid != uid) continue;
-      if (at(*r, "data") == data) current.push_back(*r);
+      if (field(*r, "data") == data) current.push_back(*r);
       else h.old.push_back(*r);
     }
     int64_t maxOld = 0;
@@ -445,23 +415,23 @@ class DaemonSetController : public Controller {
         h.current = *r;
       }
     }
-    const json& revLabels = at(h.current, "metadata", "labels");
+    const json& revLabels = field(h.current, "metadata", "labels");
     if (revLabels.is_object()) h.hash = revLabels.value(kRevisionHashLabel, "");
-    if (h.hash.empty()) h.hash = computeHash(at(at(ds, "spec"), "template"), num(ds, "status", "collisionCount"));
+    if (h.hash.empty()) h.hash = computeHash(field(field(ds, "spec"), "template"), intField(ds, "status", "collisionCount"));
     return h;
   }
 
   api::Result<json> snapshot(const json& ds, int64_t revision) {
-    std::string ns = str(ds, "metadata", "namespace");
-    int64_t collisions = num(ds, "status", "collisionCount");
-    std::string hash = computeHash(at(at(ds, "spec"), "template"), collisions);
-    json labels = at(at(at(ds, "spec"), "template"), "metadata").value("labels", json::object());
+    std::string ns = strField(ds, "metadata", "namespace");
+    int64_t collisions = intField(ds, "status", "collisionCount");
+    std::string hash = computeHash(field(field(ds, "spec"), "template"), collisions);
+    json labels = field(field(field(ds, "spec"), "template"), "metadata").value("labels", json::object());
     labels[kRevisionHashLabel] = hash;
     json meta = {{"name", nameOf(ds) + "-" + hash},
                  {"namespace", ns},
                  {"labels", labels},
                  {"ownerReferences", json::array({controllerRefTo(ds)})}};
-    const json& annotations = at(ds, "metadata", "annotations");
+    const json& annotations = field(ds, "metadata", "annotations");
     if (annotations.is_object() && !annotations.empty()) meta["annotations"] = annotations;
     json rev = {{"apiVersion", "apps/v1"},
                 {"kind", "ControllerRevision"},
@@ -473,11 +443,11 @@ class DaemonSetController : public Controller {
     auto existing = client_->get(kRevisions, ns, nameOf(rev));
     if (!existing.ok()) return existing.status();
     auto ref = controllerRef(*existing);
-    if (at(*existing, "data") == rev["data"] && ref && ref->uid == str(ds, "metadata", "uid")) return existing;
+    if (field(*existing, "data") == rev["data"] && ref && ref->uid == strField(ds, "metadata", "uid")) return existing;
     // A hash collision with another template: bump status.collisionCount and retry.
     auto fresh = client_->get(kDaemonSets, ns, nameOf(ds));
     if (!fresh.ok()) return fresh.status();
-    if (num(*fresh, "status", "collisionCount") != collisions)
+    if (intField(*fresh, "status", "collisionCount") != collisions)
       return Status::conflict("apps", "daemonsets", nameOf(ds), "found a stale collision count, will retry");
     json bumped = *fresh;
     bumped["status"]["collisionCount"] = collisions + 1;
@@ -488,13 +458,13 @@ class DaemonSetController : public Controller {
 
   Status cleanupHistory(const json& ds, const std::vector<json>& old,
                         const std::map<std::string, std::vector<client::ObjectPtr>>& nodeToPods) {
-    int64_t limit = num(ds, "spec", "revisionHistoryLimit", 10);
+    int64_t limit = intField(ds, "spec", "revisionHistoryLimit", 10);
     int64_t toKill = static_cast<int64_t>(old.size()) - limit;
     if (toKill <= 0) return {};
     std::set<std::string> live;
     for (const auto& [node, pods] : nodeToPods)
       for (const auto& p : pods) {
-        const json& labels = at(*p, "metadata", "labels");
+        const json& labels = field(*p, "metadata", "labels");
         if (labels.is_object() && labels.contains(kRevisionHashLabel)) live.insert(labels[kRevisionHashLabel].get<std::string>());
       }
     std::vector<json> sorted = old;
@@ -503,9 +473,9 @@ class DaemonSetController : public Controller {
     });
     for (const auto& r : sorted) {
       if (toKill <= 0) break;
-      const json& labels = at(r, "metadata", "labels");
+      const json& labels = field(r, "metadata", "labels");
       if (labels.is_object() && live.count(labels.value(kRevisionHashLabel, ""))) continue;
-      auto res = client_->remove(kRevisions, str(ds, "metadata", "namespace"), nameOf(r));
+      auto res = client_->remove(kRevisions, strField(ds, "metadata", "namespace"), nameOf(r));
       if (!res.ok() && res.status().code() != 404) return res.status();
       toKill--;
     }
@@ -544,8 +514,8 @@ class DaemonSetController : public Controller {
       if (!exists) return;
       std::vector<client::ObjectPtr> running;
       for (const auto& p : it->second) {
-        if (deleting(*p)) continue;
-        std::string phase = str(*p, "status", "phase");
+        if (isBeingDeleted(*p)) continue;
+        std::string phase = strField(*p, "status", "phase");
         if (phase == "Failed") {
           // Often a fight with a kubelet rejecting the pod: back off per node.
           std::string bk = client::objectKey(ds) + "/" + nodeName;
@@ -575,7 +545,7 @@ class DaemonSetController : public Controller {
       }
       client::ObjectPtr oldestNew, oldestOld;
       for (const auto& p : running) {
-        bool isNew = at(at(*p, "metadata", "labels"), kRevisionHashLabel) == hash;
+        bool isNew = field(field(*p, "metadata", "labels"), kRevisionHashLabel) == hash;
         client::ObjectPtr& slot = isNew ? oldestNew : oldestOld;
         if (!slot) {
           slot = p;
@@ -591,20 +561,20 @@ class DaemonSetController : public Controller {
     }
     if (exists)
       for (const auto& p : it->second)
-        if (!deleting(*p)) toDelete.push_back(nameOf(*p));
+        if (!isBeingDeleted(*p)) toDelete.push_back(nameOf(*p));
   }
 
   static bool allowsSurge(const json& ds) {
-    const json& us = at(at(ds, "spec"), "updateStrategy");
+    const json& us = field(field(ds, "spec"), "updateStrategy");
     if (us.value("type", "RollingUpdate") != "RollingUpdate") return false;
-    const json& s = at(at(us, "rollingUpdate"), "maxSurge");
+    const json& s = field(field(us, "rollingUpdate"), "maxSurge");
     // A surge of 0 or 0% allows none.
     return scaled(s, 100) != 0;
   }
-  static int minReady(const json& ds) { return static_cast<int>(num(ds, "spec", "minReadySeconds")); }
+  static int minReady(const json& ds) { return static_cast<int>(intField(ds, "spec", "minReadySeconds")); }
 
   json podTemplate(const json& ds, const std::string& hash) const {
-    json tmpl = at(at(ds, "spec"), "template");
+    json tmpl = field(field(ds, "spec"), "template");
     if (!tmpl.is_object()) tmpl = json::object();
     if (!tmpl["spec"].is_object()) tmpl["spec"] = json::object();
     addDaemonTolerations(tmpl["spec"]);
@@ -631,12 +601,12 @@ class DaemonSetController : public Controller {
   Status createPod(const json& ds, const json& tmpl, const std::string& node) {
     json meta = json::object();
     meta["generateName"] = nameOf(ds) + "-";
-    meta["namespace"] = str(ds, "metadata", "namespace");
-    const json& tmeta = at(tmpl, "metadata");
+    meta["namespace"] = strField(ds, "metadata", "namespace");
+    const json& tmeta = field(tmpl, "metadata");
     for (const char* f : {"labels", "annotations", "finalizers"})
-      if (const json& v = at(tmeta, f); !v.is_null() && !v.empty()) meta[f] = v;
+      if (const json& v = field(tmeta, f); !v.is_null() && !v.empty()) meta[f] = v;
     meta["ownerReferences"] = json::array({controllerRefTo(ds)});
-    json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", meta}, {"spec", at(tmpl, "spec")}};
+    json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", meta}, {"spec", field(tmpl, "spec")}};
     pinToNode(pod["spec"], node);
     auto r = client_->create(kPods, meta["namespace"].get<std::string>(), pod);
     if (!r.ok()) {
@@ -653,7 +623,7 @@ class DaemonSetController : public Controller {
   Status syncNodes(const json& ds, std::vector<std::string> toDelete, const std::vector<std::string>& needing,
                    const std::string& hash) {
     std::string key = client::objectKey(ds);
-    std::string ns = str(ds, "metadata", "namespace");
+    std::string ns = strField(ds, "metadata", "namespace");
     int createDiff = std::min<int>(static_cast<int>(needing.size()), kBurstReplicas);
     int deleteDiff = std::min<int>(static_cast<int>(toDelete.size()), kBurstReplicas);
     expectations_.expect(key, createDiff, deleteDiff);
@@ -710,7 +680,7 @@ class DaemonSetController : public Controller {
     for (const auto& [node, pods] : *nodeToPods) {
       if (known.count(node)) continue;
       for (const auto& p : pods)
-        if (str(*p, "spec", "nodeName").empty() && !deleting(*p)) toDelete.push_back(nameOf(*p));
+        if (strField(*p, "spec", "nodeName").empty() && !isBeingDeleted(*p)) toDelete.push_back(nameOf(*p));
     }
     return syncNodes(ds, toDelete, needing, hash);
   }
@@ -730,9 +700,9 @@ class DaemonSetController : public Controller {
       desired++;
       nodeToPods[nameOf(*n)];  // a node that should run one counts even without a pod
     }
-    const json& ru = at(at(at(ds, "spec"), "updateStrategy"), "rollingUpdate");
-    int maxUnavailable = scaled(at(ru, "maxUnavailable"), desired);
-    int maxSurge = scaled(at(ru, "maxSurge"), desired);
+    const json& ru = field(field(field(ds, "spec"), "updateStrategy"), "rollingUpdate");
+    int maxUnavailable = scaled(field(ru, "maxUnavailable"), desired);
+    int maxSurge = scaled(field(ru, "maxSurge"), desired);
     if (desired > 0 && maxUnavailable == 0 && maxSurge == 0) maxUnavailable = 1;
     auto now = context_->now();
     int minReadySec = minReady(ds);
@@ -741,7 +711,7 @@ class DaemonSetController : public Controller {
     // findUpdatedPodsOnNode: at most one new and one old live pod, else the manage loop cleans up.
     auto split = [&](const std::vector<client::ObjectPtr>& pods, client::ObjectPtr& newPod, client::ObjectPtr& oldPod) {
       for (const auto& p : pods) {
-        if (deleting(*p)) continue;
+        if (isBeingDeleted(*p)) continue;
         client::ObjectPtr& slot = isPodUpdated(*p, hash, generation) ? newPod : oldPod;
         if (slot) return false;
         slot = p;
@@ -849,13 +819,13 @@ class DaemonSetController : public Controller {
       if (isPodUpdated(pod, hash, generation)) updated++;
     }
     int64_t unavailable = desired - available;
-    json status = at(ds, "status").is_object() ? at(ds, "status") : json::object();
-    auto same = [&](const char* f, int64_t v) { return num(ds, "status", f) == v; };
-    int64_t gen = num(ds, "metadata", "generation");
+    json status = field(ds, "status").is_object() ? field(ds, "status") : json::object();
+    auto same = [&](const char* f, int64_t v) { return intField(ds, "status", f) == v; };
+    int64_t gen = intField(ds, "metadata", "generation");
     bool unchanged = same("desiredNumberScheduled", desired) && same("currentNumberScheduled", current) &&
                      same("numberMisscheduled", misscheduled) && same("numberReady", ready) &&
                      same("updatedNumberScheduled", updated) && same("numberAvailable", available) &&
-                     same("numberUnavailable", unavailable) && num(ds, "status", "observedGeneration") >= gen;
+                     same("numberUnavailable", unavailable) && intField(ds, "status", "observedGeneration") >= gen;
     if (!unchanged) {
       json obj = ds;
       for (int attempt = 0; attempt < 2; ++attempt) {
@@ -872,11 +842,11 @@ class DaemonSetController : public Controller {
         setOpt("updatedNumberScheduled", updated);
         setOpt("numberAvailable", available);
         setOpt("numberUnavailable", unavailable);
-        if (updateObservedGeneration) setOpt("observedGeneration", num(obj, "metadata", "generation"));
-        auto r = client_->update(kDaemonSets, str(ds, "metadata", "namespace"), obj, "status");
+        if (updateObservedGeneration) setOpt("observedGeneration", intField(obj, "metadata", "generation"));
+        auto r = client_->update(kDaemonSets, strField(ds, "metadata", "namespace"), obj, "status");
         if (r.ok()) break;
         if (attempt == 1 || r.status().code() == 404) return r.status();
-        auto fresh = client_->get(kDaemonSets, str(ds, "metadata", "namespace"), nameOf(ds));
+        auto fresh = client_->get(kDaemonSets, strField(ds, "metadata", "namespace"), nameOf(ds));
         if (!fresh.ok()) return fresh.status();
         obj = *fresh;
       }
@@ -894,7 +864,7 @@ class DaemonSetController : public Controller {
       return {};
     }
     const json& ds = *cached;
-    const json& selJson = at(at(ds, "spec"), "selector");
+    const json& selJson = field(field(ds, "spec"), "selector");
     auto selector = api::LabelSelector::fromJson(selJson);
     if (!selector.ok()) {
       spdlog::warn("daemonset {}: invalid selector: {}", key, selector.status().message());
@@ -904,7 +874,7 @@ class DaemonSetController : public Controller {
       record(ds, "Warning", "SelectingAll", "This daemon set is selecting all pods. A non-empty selector is required.");
       return {};
     }
-    if (deleting(ds)) return {};
+    if (isBeingDeleted(ds)) return {};
     auto nodes = nodeList();
     auto history = constructHistory(ds);
     if (!history.ok()) return history.status();
@@ -914,7 +884,7 @@ class DaemonSetController : public Controller {
     Status st = manage(ds, *selector, nodes, hash);
     if (!st.isOk()) return st;
     if (expectations_.satisfied(key)) {
-      const json& us = at(at(ds, "spec"), "updateStrategy");
+      const json& us = field(field(ds, "spec"), "updateStrategy");
       if (us.value("type", "RollingUpdate") == "RollingUpdate") {
         st = rollingUpdate(ds, *selector, nodes, hash);
         if (!st.isOk()) return st;
@@ -972,13 +942,13 @@ void addDaemonTolerations(json& spec) {
 }
 
 std::pair<bool, bool> nodeShouldRunDaemonPod(const json& node, const json& ds) {
-  json spec = at(at(at(ds, "spec"), "template"), "spec");
+  json spec = field(field(field(ds, "spec"), "template"), "spec");
   if (!spec.is_object()) spec = json::object();
   std::string wanted = spec.value("nodeName", "");
   if (!wanted.empty() && wanted != nameOf(node)) return {false, false};
   addDaemonTolerations(spec);
   if (!requiredAffinityMatches(spec, node)) return {false, false};
-  const json& taints = at(at(node, "spec"), "taints");
+  const json& taints = field(field(node, "spec"), "taints");
   const json& tolerations = spec["tolerations"];
   if (hasUntoleratedTaint(taints, tolerations, {"NoSchedule", "NoExecute"})) {
     // A pod already there may stay if it tolerates the NoExecute taints.
@@ -988,13 +958,13 @@ std::pair<bool, bool> nodeShouldRunDaemonPod(const json& node, const json& ds) {
 }
 
 std::string targetNodeName(const json& pod) {
-  std::string node = str(pod, "spec", "nodeName");
+  std::string node = strField(pod, "spec", "nodeName");
   if (!node.empty()) return node;
-  const json& terms = at(at(at(at(pod, "spec"), "affinity"), "nodeAffinity"), "requiredDuringSchedulingIgnoredDuringExecution");
-  const json& list = at(terms, "nodeSelectorTerms");
+  const json& terms = field(field(field(field(pod, "spec"), "affinity"), "nodeAffinity"), "requiredDuringSchedulingIgnoredDuringExecution");
+  const json& list = field(terms, "nodeSelectorTerms");
   if (!list.is_array()) return "";
   for (const auto& t : list) {
-    const json& fields = at(t, "matchFields");
+    const json& fields = field(t, "matchFields");
     if (!fields.is_array()) continue;
     for (const auto& f : fields)
       if (f.value("key", "") == "metadata.name" && f.value("operator", "") == "In" && f.contains("values") &&

@@ -14,6 +14,7 @@
 
 #include "engine/api/object.h"
 #include "engine/api/selector.h"
+#include "engine/controllers/util.h"
 
 namespace orrery::controllers {
 
@@ -43,38 +44,7 @@ constexpr const char* kPaused = "DeploymentPaused";
 
 // ---- small accessors ----------------------------------------------------------------------
 
-const json& field(const json& o, const char* a) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(a);
-  return it == o.end() ? kNull : *it;
-}
-const json& field(const json& o, const char* a, const char* b) { return field(field(o, a), b); }
 
-int64_t intField(const json& o, const char* a, const char* b, int64_t dflt = 0) {
-  const json& v = field(o, a, b);
-  return v.is_number_integer() ? v.get<int64_t>() : dflt;
-}
-std::string strField(const json& o, const char* a, const char* b) {
-  const json& v = field(o, a, b);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-bool hasDeletionTimestamp(const json& o) {
-  const json& v = field(o, "metadata", "deletionTimestamp");
-  return v.is_string() && !v.get_ref<const std::string&>().empty();
-}
-Clock::time_point timeField(const json& v) {
-  Clock::time_point t{};
-  if (v.is_string()) api::parseTime(v.get<std::string>(), &t);
-  return t;
-}
-const json* controllerRefOf(const json& o) {
-  const json& refs = field(o, "metadata", "ownerReferences");
-  if (!refs.is_array()) return nullptr;
-  for (const auto& r : refs)
-    if (r.is_object() && r.value("controller", false)) return &r;
-  return nullptr;
-}
 std::optional<std::string> annotation(const json& o, const char* key) {
   const json& v = field(field(o, "metadata", "annotations"), key);
   if (!v.is_string()) return std::nullopt;
@@ -166,12 +136,6 @@ json canonicalStatus(const json& s) {
   return out;
 }
 
-std::string safeEncode(const std::string& s) {
-  static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-  std::string out = s;
-  for (auto& c : out) c = kAlphabet[static_cast<unsigned char>(c) % 27];
-  return out;
-}
 
 int32_t roundToInt32(double a) { return a < 0 ? static_cast<int32_t>(a - 0.5) : static_cast<int32_t>(a + 0.5); }
 
@@ -357,7 +321,7 @@ class DeploymentController : public Controller {
   }
 
   void addReplicaSet(const json& rs) {
-    if (hasDeletionTimestamp(rs)) {
+    if (isBeingDeleted(rs)) {
       deleteReplicaSet(rs);
       return;
     }
@@ -445,7 +409,7 @@ Status DeploymentSync::run() {
   if (Status s = claimReplicaSets(*selector); !s.isOk()) return s;
   buildPodMap(*selector);
 
-  if (hasDeletionTimestamp(d_)) return syncStatusOnly();
+  if (isBeingDeleted(d_)) return syncStatusOnly();
   if (Status s = checkPausedConditions(); !s.isOk()) return s;
   if (paused()) return syncScaleOrPaused();
   auto scaling = isScalingEvent();
@@ -460,7 +424,7 @@ Status DeploymentSync::run() {
 // being deleted), release owned ones that stopped matching.
 Status DeploymentSync::claimReplicaSets(const api::LabelSelector& selector) {
   std::string uid = strField(d_, "metadata", "uid");
-  bool deleting = hasDeletionTimestamp(d_);
+  bool deleting = isBeingDeleted(d_);
   std::optional<Status> adoptable;
   auto canAdopt = [&]() -> Status {
     auto fresh = c_.client_->get(kDeployments, ns_, strField(d_, "metadata", "name"));
@@ -468,7 +432,7 @@ Status DeploymentSync::claimReplicaSets(const api::LabelSelector& selector) {
     if (strField(*fresh, "metadata", "uid") != uid)
       return Status::internal("original Deployment " + key_ + " is gone: got uid " +
                               strField(*fresh, "metadata", "uid") + ", wanted " + uid);
-    if (hasDeletionTimestamp(*fresh))
+    if (isBeingDeleted(*fresh))
       return Status::internal(key_ + " has just been deleted at " + strField(*fresh, "metadata", "deletionTimestamp"));
     return {};
   };
@@ -490,7 +454,7 @@ Status DeploymentSync::claimReplicaSets(const api::LabelSelector& selector) {
       if (!res.ok() && res.status().code() != 404 && res.status().code() != 422) return res.status();
       continue;
     }
-    if (deleting || !matches || hasDeletionTimestamp(r)) continue;
+    if (deleting || !matches || isBeingDeleted(r)) continue;
     if (!adoptable) adoptable = canAdopt();
     if (!adoptable->isOk()) return *adoptable;
     json patch = {{"metadata", {{"ownerReferences", json::array({controllerRef()})}, {"uid", rsUid}}}};
@@ -1025,7 +989,7 @@ Status DeploymentSync::cleanupDeployment(const Uids& oldRSs) {
   if (!limitV.is_number_integer()) return {};
   Uids cleanable;
   for (const auto& u : oldRSs)
-    if (!hasDeletionTimestamp(rs(u))) cleanable.push_back(u);
+    if (!isBeingDeleted(rs(u))) cleanable.push_back(u);
   int64_t diff = static_cast<int64_t>(cleanable.size()) - limitV.get<int64_t>();
   if (diff <= 0) return {};
   std::stable_sort(cleanable.begin(), cleanable.end(), [&](const std::string& a, const std::string& b) {
@@ -1039,7 +1003,7 @@ Status DeploymentSync::cleanupDeployment(const Uids& oldRSs) {
     const std::string& u = cleanable[i];
     if (statusCount(u, "replicas") != 0 || specReplicas(u) != 0 ||
         intField(rs(u), "metadata", "generation") > intField(rs(u), "status", "observedGeneration") ||
-        hasDeletionTimestamp(rs(u)))
+        isBeingDeleted(rs(u)))
       continue;
     auto r = c_.client_->remove(kReplicaSets, ns_, rsName(u));
     if (!r.ok() && r.status().code() != 404) return r.status();

@@ -17,13 +17,13 @@ namespace endpoints {
 namespace {
 
 std::string addressKey(const json& addr) {
-  return addr.value("ip", "") + "|" + detail::at(detail::at(addr, "targetRef"), "uid").dump();
+  return addr.value("ip", "") + "|" + field(addr, "targetRef", "uid").dump();
 }
 
 bool lessAddress(const json& a, const json& b) {
   std::string ia = a.value("ip", ""), ib = b.value("ip", "");
   if (ia != ib) return ia < ib;
-  return detail::at(detail::at(a, "targetRef"), "uid").dump() < detail::at(detail::at(b, "targetRef"), "uid").dump();
+  return field(a, "targetRef", "uid").dump() < field(b, "targetRef", "uid").dump();
 }
 
 bool lessPort(const json& a, const json& b) {
@@ -47,7 +47,7 @@ json repackSubsets(const json& subsets) {
     g.port = port;
     for (const char* list : {"addresses", "notReadyAddresses"}) {
       bool ready = std::string(list) == "addresses";
-      const json& addrs = detail::at(subset, list);
+      const json& addrs = field(subset, list);
       if (!addrs.is_array()) continue;
       for (const auto& a : addrs) {
         auto [it, inserted] = g.addrs.emplace(addressKey(a), std::make_pair(a, ready));
@@ -58,7 +58,7 @@ json repackSubsets(const json& subsets) {
   };
   if (subsets.is_array())
     for (const auto& s : subsets) {
-      const json& ports = detail::at(s, "ports");
+      const json& ports = field(s, "ports");
       if (!ports.is_array() || ports.empty()) add(json(), s);
       else
         for (const auto& p : ports) add(p, s);
@@ -91,7 +91,7 @@ json repackSubsets(const json& subsets) {
     out.push_back(std::move(subset));
   }
   std::sort(out.begin(), out.end(), [](const json& a, const json& b) {
-    std::string pa = detail::at(a, "ports").dump(), pb = detail::at(b, "ports").dump();
+    std::string pa = field(a, "ports").dump(), pb = field(b, "ports").dump();
     if (pa != pb) return pa < pb;
     return a.dump() < b.dump();
   });
@@ -101,7 +101,7 @@ json repackSubsets(const json& subsets) {
 bool truncateSubsets(json& subsets) {
   if (!subsets.is_array()) return false;
   auto count = [](const json& s, const char* list) {
-    const json& v = detail::at(s, list);
+    const json& v = field(s, list);
     return v.is_array() ? static_cast<int>(v.size()) : 0;
   };
   int totalReady = 0, totalNotReady = 0;
@@ -217,7 +217,7 @@ class EndpointsController : public Controller {
     if (!svcPtr) {
       // The service is gone: its Endpoints go too. A leader-election lock is no endpoint.
       auto ep = endpoints_->get(key);
-      if (ep && detail::at(detail::at(*ep, "metadata"), "annotations")
+      if (ep && field(*ep, "metadata", "annotations")
                     .contains("control-plane.alpha.kubernetes.io/leader"))
         return {};
       auto r = client_->remove(kEndpoints, ns, name);
@@ -226,18 +226,18 @@ class EndpointsController : public Controller {
       return {};
     }
     const json& svc = *svcPtr;
-    if (detail::str(svc, "spec", "type") == "ExternalName") return {};
+    if (strField(svc, "spec", "type") == "ExternalName") return {};
     json selector = serviceSelector(svc);
     if (selector.empty()) return {};  // the user manages this service's Endpoints
 
     std::vector<client::ObjectPtr> pods;
     for (const auto& p : pods_->byIndex("namespace", ns))
-      if (selectorMatches(selector, detail::at(detail::at(*p, "metadata"), "labels"))) pods.push_back(p);
+      if (selectorMatches(selector, field(*p, "metadata", "labels"))) pods.push_back(p);
     auto triggerTime = triggers_.compute(svc, pods);
 
-    bool publishNotReady = detail::at(detail::at(svc, "spec"), "publishNotReadyAddresses") == true;
+    bool publishNotReady = field(svc, "spec", "publishNotReadyAddresses") == true;
     std::string family = serviceIpFamilies(svc).front();
-    const json& svcPorts = detail::at(detail::at(svc, "spec"), "ports");
+    const json& svcPorts = field(svc, "spec", "ports");
     json subsets = json::array();
     for (const auto& podPtr : pods) {
       const json& pod = *podPtr;
@@ -250,13 +250,13 @@ class EndpointsController : public Controller {
       json addr = {{"ip", ip},
                    {"targetRef",
                     {{"kind", "Pod"},
-                     {"namespace", detail::str(pod, "metadata", "namespace")},
-                     {"name", detail::str(pod, "metadata", "name")},
-                     {"uid", detail::str(pod, "metadata", "uid")}}}};
-      std::string node = detail::str(pod, "spec", "nodeName");
+                     {"namespace", strField(pod, "metadata", "namespace")},
+                     {"name", strField(pod, "metadata", "name")},
+                     {"uid", strField(pod, "metadata", "uid")}}}};
+      std::string node = strField(pod, "spec", "nodeName");
       if (!node.empty()) addr["nodeName"] = node;
-      if (shouldSetHostname(pod, svc)) addr["hostname"] = detail::str(pod, "spec", "hostname");
-      bool ready = publishNotReady || endpoints::isPodReady(pod);
+      if (shouldSetHostname(pod, svc)) addr["hostname"] = strField(pod, "spec", "hostname");
+      bool ready = publishNotReady || isPodReady(pod);
       auto addSubset = [&](const json* port) {
         json s = {{ready ? "addresses" : "notReadyAddresses", json::array({addr})}};
         if (port) s["ports"] = json::array({*port});
@@ -264,7 +264,7 @@ class EndpointsController : public Controller {
       };
       if (!svcPorts.is_array() || svcPorts.empty()) {
         // A headless service without ports still lists its pods.
-        if (detail::str(svc, "spec", "clusterIP") == "None") addSubset(nullptr);
+        if (strField(svc, "spec", "clusterIP") == "None") addSubset(nullptr);
         continue;
       }
       for (const auto& sp : svcPorts) {
@@ -282,19 +282,19 @@ class EndpointsController : public Controller {
     subsets = repackSubsets(subsets);
     bool truncated = truncateSubsets(subsets);
 
-    json labels = detail::at(detail::at(svc, "metadata"), "labels");
+    json labels = field(svc, "metadata", "labels");
     if (!labels.is_object()) labels = json::object();
     labels.erase(kHeadlessLabel);
 
     auto current = endpoints_->get(key);
     bool create = !current;
     if (current) {
-      json curLabels = detail::at(detail::at(*current, "metadata"), "labels");
+      json curLabels = field(*current, "metadata", "labels");
       if (!curLabels.is_object()) curLabels = json::object();
       curLabels.erase(kHeadlessLabel);
-      const json& annotations = detail::at(detail::at(*current, "metadata"), "annotations");
+      const json& annotations = field(*current, "metadata", "annotations");
       bool capacityOk = (annotations.is_object() && annotations.value(kOverCapacity, "") == "truncated") == truncated;
-      if (comparable(detail::at(*current, "subsets")) == comparable(subsets) && curLabels == labels && capacityOk) {
+      if (comparable(field(*current, "subsets")) == comparable(subsets) && curLabels == labels && capacityOk) {
         triggers_.commit(key);
         return {};
       }

@@ -4,8 +4,8 @@
 // selects (ready ones in `addresses`, the others in `notReadyAddresses`) grouped by port set.
 //
 // The helpers in namespace `endpoints` are shared with the EndpointSlice controller. They are
-// inline (header-only) because each controller is its own library and only the runner is
-// linked in common.
+// inline (header-only) because each controller is its own library and only the runner (with
+// util.h) is linked in common.
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +22,7 @@
 #include "engine/api/status.h"
 #include "engine/client/informer.h"
 #include "engine/controllers/controller.h"
+#include "engine/controllers/util.h"
 
 namespace orrery::controllers {
 
@@ -38,30 +39,11 @@ inline constexpr const char* kOverCapacity = "endpoints.kubernetes.io/over-capac
 inline constexpr const char* kHeadlessLabel = "service.kubernetes.io/headless";
 inline constexpr int kMaxCapacity = 1000;
 
-namespace detail {
-inline const nlohmann::json& at(const nlohmann::json& o, const char* key) {
-  static const nlohmann::json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(key);
-  return it == o.end() ? kNull : *it;
-}
-inline std::string str(const nlohmann::json& o, const char* a, const char* b) {
-  const nlohmann::json& v = at(at(o, a), b);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-inline const nlohmann::json* readyCondition(const nlohmann::json& pod) {
-  const nlohmann::json& conds = at(at(pod, "status"), "conditions");
-  if (!conds.is_array()) return nullptr;
-  for (const auto& c : conds)
-    if (c.is_object() && c.value("type", "") == "Ready") return &c;
-  return nullptr;
-}
-}  // namespace detail
 
 /// The service's selector as a label map; empty when it has none (an empty selector selects
 /// nothing for endpoints, as a nil one).
 inline nlohmann::json serviceSelector(const nlohmann::json& service) {
-  const nlohmann::json& sel = detail::at(detail::at(service, "spec"), "selector");
+  const nlohmann::json& sel = field(service, "spec", "selector");
   return sel.is_object() ? sel : nlohmann::json::object();
 }
 
@@ -79,45 +61,35 @@ inline bool selectorMatches(const nlohmann::json& selector, const nlohmann::json
 /// endpointsliceutil.ShouldPodBeInEndpoints: the pod has an IP, is not terminating (unless
 /// `includeTerminating`), and has not terminated for good under its restart policy.
 inline bool shouldPodBeInEndpoints(const nlohmann::json& pod, bool includeTerminating) {
-  const nlohmann::json& status = detail::at(pod, "status");
-  const nlohmann::json& ips = detail::at(status, "podIPs");
-  bool hasIp = !detail::str(pod, "status", "podIP").empty() || (ips.is_array() && !ips.empty());
+  const nlohmann::json& status = field(pod, "status");
+  const nlohmann::json& ips = field(status, "podIPs");
+  bool hasIp = !strField(pod, "status", "podIP").empty() || (ips.is_array() && !ips.empty());
   if (!hasIp) return false;
-  const nlohmann::json& dt = detail::at(detail::at(pod, "metadata"), "deletionTimestamp");
+  const nlohmann::json& dt = field(pod, "metadata", "deletionTimestamp");
   if (!includeTerminating && dt.is_string() && !dt.get_ref<const std::string&>().empty()) return false;
-  std::string policy = detail::str(pod, "spec", "restartPolicy");
-  std::string phase = detail::str(pod, "status", "phase");
+  std::string policy = strField(pod, "spec", "restartPolicy");
+  std::string phase = strField(pod, "status", "phase");
   if (policy == "Never") return phase != "Failed" && phase != "Succeeded";
   if (policy == "OnFailure") return phase != "Succeeded";
   return true;
 }
 
-inline bool isPodReady(const nlohmann::json& pod) {
-  const nlohmann::json* c = detail::readyCondition(pod);
-  return c && c->value("status", "") == "True";
-}
-
-inline bool isPodTerminating(const nlohmann::json& pod) {
-  const nlohmann::json& dt = detail::at(detail::at(pod, "metadata"), "deletionTimestamp");
-  return dt.is_string() && !dt.get_ref<const std::string&>().empty();
-}
-
 /// podutil.FindPort: the container port a service port targets. A named targetPort is looked
 /// up among the containers' ports with the same protocol; a number is taken as is.
 inline api::Result<int64_t> findPort(const nlohmann::json& pod, const nlohmann::json& servicePort) {
-  nlohmann::json target = detail::at(servicePort, "targetPort");
-  if (target.is_null()) target = detail::at(servicePort, "port");
+  nlohmann::json target = field(servicePort, "targetPort");
+  if (target.is_null()) target = field(servicePort, "port");
   std::string protocol = servicePort.value("protocol", "TCP");
   if (target.is_string()) {
     const std::string& name = target.get_ref<const std::string&>();
     // A numeric string is an IntOrString holding a number only in JSON from sloppy clients.
     for (const char* list : {"containers", "initContainers"}) {
-      const nlohmann::json& containers = detail::at(detail::at(pod, "spec"), list);
+      const nlohmann::json& containers = field(field(pod, "spec"), list);
       if (!containers.is_array()) continue;
       for (const auto& c : containers) {
         // Only restartable init containers (sidecars) serve traffic.
         if (std::string(list) == "initContainers" && c.value("restartPolicy", "") != "Always") continue;
-        const nlohmann::json& ports = detail::at(c, "ports");
+        const nlohmann::json& ports = field(c, "ports");
         if (!ports.is_array()) continue;
         for (const auto& p : ports)
           if (p.value("name", "") == name && p.value("protocol", "TCP") == protocol &&
@@ -125,23 +97,23 @@ inline api::Result<int64_t> findPort(const nlohmann::json& pod, const nlohmann::
             return p["containerPort"].get<int64_t>();
       }
     }
-    return api::Status::badRequest("no suitable port for manifest: " + detail::str(pod, "metadata", "uid"));
+    return api::Status::badRequest("no suitable port for manifest: " + strField(pod, "metadata", "uid"));
   }
   if (target.is_number_integer()) return target.get<int64_t>();
-  return api::Status::badRequest("no suitable port for manifest: " + detail::str(pod, "metadata", "uid"));
+  return api::Status::badRequest("no suitable port for manifest: " + strField(pod, "metadata", "uid"));
 }
 
 /// The pod's IP of the family a service uses ("IPv4" or "IPv6"), or "".
 inline std::string podIpOfFamily(const nlohmann::json& pod, const std::string& family) {
   bool v6 = family == "IPv6";
   auto isV6 = [](const std::string& ip) { return ip.find(':') != std::string::npos; };
-  const nlohmann::json& ips = detail::at(detail::at(pod, "status"), "podIPs");
+  const nlohmann::json& ips = field(pod, "status", "podIPs");
   if (ips.is_array())
     for (const auto& i : ips) {
       std::string ip = i.value("ip", "");
       if (!ip.empty() && isV6(ip) == v6) return ip;
     }
-  std::string ip = detail::str(pod, "status", "podIP");
+  std::string ip = strField(pod, "status", "podIP");
   if (!ip.empty() && isV6(ip) == v6) return ip;
   return "";
 }
@@ -149,12 +121,12 @@ inline std::string podIpOfFamily(const nlohmann::json& pod, const std::string& f
 /// The IP families a service serves (spec.ipFamilies, else by its clusterIP; IPv4 by default).
 inline std::vector<std::string> serviceIpFamilies(const nlohmann::json& service) {
   std::vector<std::string> out;
-  const nlohmann::json& fams = detail::at(detail::at(service, "spec"), "ipFamilies");
+  const nlohmann::json& fams = field(service, "spec", "ipFamilies");
   if (fams.is_array())
     for (const auto& f : fams)
       if (f.is_string() && (f == "IPv4" || f == "IPv6")) out.push_back(f.get<std::string>());
   if (out.empty()) {
-    std::string ip = detail::str(service, "spec", "clusterIP");
+    std::string ip = strField(service, "spec", "clusterIP");
     out.push_back(ip.find(':') != std::string::npos ? "IPv6" : "IPv4");
   }
   return out;
@@ -162,22 +134,22 @@ inline std::vector<std::string> serviceIpFamilies(const nlohmann::json& service)
 
 /// helper.IsServiceIPSet: clusterIP is set and not "None".
 inline bool isServiceIpSet(const nlohmann::json& service) {
-  std::string ip = detail::str(service, "spec", "clusterIP");
+  std::string ip = strField(service, "spec", "clusterIP");
   return !ip.empty() && ip != "None";
 }
 
 /// endpointsliceutil.ShouldSetHostname: the pod names this service as its subdomain.
 inline bool shouldSetHostname(const nlohmann::json& pod, const nlohmann::json& service) {
-  return !detail::str(pod, "spec", "hostname").empty() &&
-         detail::str(pod, "spec", "subdomain") == detail::str(service, "metadata", "name") &&
-         detail::str(pod, "metadata", "namespace") == detail::str(service, "metadata", "namespace");
+  return !strField(pod, "spec", "hostname").empty() &&
+         strField(pod, "spec", "subdomain") == strField(service, "metadata", "name") &&
+         strField(pod, "metadata", "namespace") == strField(service, "metadata", "namespace");
 }
 
 /// The keys ("ns/name") of the services in the pod's namespace whose selector matches it.
 inline std::vector<std::string> servicesSelecting(const client::Informer& services, const nlohmann::json& pod) {
   std::vector<std::string> out;
-  const nlohmann::json& labels = detail::at(detail::at(pod, "metadata"), "labels");
-  for (const auto& svc : services.byIndex("namespace", detail::str(pod, "metadata", "namespace")))
+  const nlohmann::json& labels = field(pod, "metadata", "labels");
+  for (const auto& svc : services.byIndex("namespace", strField(pod, "metadata", "namespace")))
     if (selectorMatches(serviceSelector(*svc), labels)) out.push_back(client::objectKey(*svc));
   return out;
 }
@@ -185,20 +157,20 @@ inline std::vector<std::string> servicesSelecting(const client::Informer& servic
 /// Whether a pod change can change any Endpoints (endpointsliceutil.podEndpointsChanged and
 /// the label check of GetServicesToUpdateOnPodChange).
 inline bool podChangeMatters(const nlohmann::json& oldPod, const nlohmann::json& newPod) {
-  if (detail::at(oldPod, "metadata").value("resourceVersion", "") ==
-      detail::at(newPod, "metadata").value("resourceVersion", ""))
+  if (field(oldPod, "metadata").value("resourceVersion", "") ==
+      field(newPod, "metadata").value("resourceVersion", ""))
     return false;
   auto view = [](const nlohmann::json& p) {
-    return nlohmann::json{{"labels", detail::at(detail::at(p, "metadata"), "labels")},
-                          {"deleting", isPodTerminating(p)},
+    return nlohmann::json{{"labels", field(p, "metadata", "labels")},
+                          {"deleting", isBeingDeleted(p)},
                           {"ready", isPodReady(p)},
-                          {"ip", detail::str(p, "status", "podIP")},
-                          {"ips", detail::at(detail::at(p, "status"), "podIPs")},
-                          {"phase", detail::str(p, "status", "phase")},
-                          {"node", detail::str(p, "spec", "nodeName")},
-                          {"hostname", detail::str(p, "spec", "hostname")},
-                          {"subdomain", detail::str(p, "spec", "subdomain")},
-                          {"containers", detail::at(detail::at(p, "spec"), "containers")}};
+                          {"ip", strField(p, "status", "podIP")},
+                          {"ips", field(p, "status", "podIPs")},
+                          {"phase", strField(p, "status", "phase")},
+                          {"node", strField(p, "spec", "nodeName")},
+                          {"hostname", strField(p, "spec", "hostname")},
+                          {"subdomain", strField(p, "spec", "subdomain")},
+                          {"containers", field(p, "spec", "containers")}};
   };
   return view(oldPod) != view(newPod);
 }
@@ -218,7 +190,7 @@ class TriggerTimeTracker {
       if (v.is_string()) api::parseTime(v.get<std::string>(), &t);
       return t;
     };
-    Time created = parse(detail::at(detail::at(service, "metadata"), "creationTimestamp"));
+    Time created = parse(field(service, "metadata", "creationTimestamp"));
     std::lock_guard lock(mu_);
     auto it = states_.find(key);
     bool known = it != states_.end();
@@ -229,11 +201,11 @@ class TriggerTimeTracker {
       if (!minChanged || t < *minChanged) minChanged = t;
     };
     for (const auto& pod : pods) {
-      const nlohmann::json* ready = detail::readyCondition(*pod);
+      const nlohmann::json* ready = podCondition(*pod, "Ready");
       if (!ready) continue;
-      Time t = parse(detail::at(*ready, "lastTransitionTime"));
+      Time t = parse(field(*ready, "lastTransitionTime"));
       if (t == Time{}) continue;
-      std::string name = detail::str(*pod, "metadata", "name");
+      std::string name = strField(*pod, "metadata", "name");
       next.pods[name] = t;
       auto p = previous.pods.find(name);
       if (p == previous.pods.end() || t > p->second) consider(t);

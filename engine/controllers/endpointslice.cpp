@@ -14,8 +14,6 @@ namespace orrery::controllers {
 
 using nlohmann::json;
 using namespace endpointslice;
-using endpoints::detail::at;
-using endpoints::detail::str;
 
 namespace {
 
@@ -26,7 +24,7 @@ const api::GroupVersionResource kSlices{"discovery.k8s.io", "v1", "endpointslice
 
 int64_t resourceVersionOf(const json& o) {
   try {
-    return std::stoll(str(o, "metadata", "resourceVersion"));
+    return std::stoll(strField(o, "metadata", "resourceVersion"));
   } catch (...) {
     return 0;
   }
@@ -38,7 +36,7 @@ class SliceTracker {
  public:
   void wrote(const std::string& svc, const json& slice) {
     std::lock_guard lock(mu_);
-    map_[svc][str(slice, "metadata", "name")] = resourceVersionOf(slice);
+    map_[svc][strField(slice, "metadata", "name")] = resourceVersionOf(slice);
   }
   void deleted(const std::string& svc, const std::string& name) {
     std::lock_guard lock(mu_);
@@ -54,7 +52,7 @@ class SliceTracker {
     std::lock_guard lock(mu_);
     auto it = map_.find(svc);
     if (it == map_.end()) return false;
-    auto s = it->second.find(str(slice, "metadata", "name"));
+    auto s = it->second.find(strField(slice, "metadata", "name"));
     return s != it->second.end() && s->second == resourceVersionOf(slice);
   }
   bool stale(const std::string& svc, const std::vector<client::ObjectPtr>& cached) {
@@ -62,7 +60,7 @@ class SliceTracker {
     auto it = map_.find(svc);
     if (it == map_.end()) return false;
     std::map<std::string, int64_t> seen;
-    for (const auto& s : cached) seen[str(*s, "metadata", "name")] = resourceVersionOf(*s);
+    for (const auto& s : cached) seen[strField(*s, "metadata", "name")] = resourceVersionOf(*s);
     for (auto e = it->second.begin(); e != it->second.end();) {
       auto c = seen.find(e->first);
       bool isStale = e->second < 0 ? c != seen.end() : (c == seen.end() || c->second < e->second);
@@ -89,7 +87,7 @@ std::string endpointKey(const json& ep) {
   std::sort(addrs.begin(), addrs.end());
   std::string key;
   for (const auto& a : addrs) key += a + ",";
-  const json& ref = at(ep, "targetRef");
+  const json& ref = field(ep, "targetRef");
   key += "|" + ep.value("hostname", "") + "|" + ref.value("namespace", "") + "/" + ref.value("name", "");
   return key;
 }
@@ -105,9 +103,9 @@ std::string portMapKey(const json& ports) {
 }
 
 bool ownedBy(const json& slice, const json& svc) {
-  const json& refs = at(at(slice, "metadata"), "ownerReferences");
+  const json& refs = field(field(slice, "metadata"), "ownerReferences");
   if (!refs.is_array()) return false;
-  std::string uid = str(svc, "metadata", "uid");
+  std::string uid = strField(svc, "metadata", "uid");
   for (const auto& r : refs)
     if (r.value("uid", "") == uid && r.value("kind", "") == "Service" && r.value("apiVersion", "") == "v1") return true;
   return false;
@@ -116,12 +114,12 @@ bool ownedBy(const json& slice, const json& svc) {
 // setEndpointSliceLabels: the service's labels, the headless marker and the reserved ones.
 json sliceLabels(const json& svc) {
   json labels = json::object();
-  const json& svcLabels = at(at(svc, "metadata"), "labels");
+  const json& svcLabels = field(field(svc, "metadata"), "labels");
   if (svcLabels.is_object())
     for (const auto& [k, v] : svcLabels.items())
       if (k != kLabelServiceName && k != kLabelManagedBy && k != endpoints::kHeadlessLabel) labels[k] = v;
   if (!endpoints::isServiceIpSet(svc)) labels[endpoints::kHeadlessLabel] = "";
-  labels[kLabelServiceName] = str(svc, "metadata", "name");
+  labels[kLabelServiceName] = strField(svc, "metadata", "name");
   labels[kLabelManagedBy] = kControllerName;
   return labels;
 }
@@ -154,13 +152,13 @@ class EndpointSliceController : public Controller {
         [this](const client::ObjectPtr& p) { enqueueFor(*p); },
     });
     auto sliceChanged = [this](const json& slice, bool deleted) {
-      const json& labels = at(at(slice, "metadata"), "labels");
+      const json& labels = field(field(slice, "metadata"), "labels");
       if (!labels.is_object() || labels.value(kLabelManagedBy, "") != kControllerName) return;
       std::string svc = labels.value(kLabelServiceName, "");
       if (svc.empty()) return;
-      std::string key = client::objectKey(str(slice, "metadata", "namespace"), svc);
+      std::string key = client::objectKey(strField(slice, "metadata", "namespace"), svc);
       if (deleted) {
-        tracker_.observedDeletion(key, str(slice, "metadata", "name"));
+        tracker_.observedDeletion(key, strField(slice, "metadata", "name"));
       } else if (tracker_.isOwnWrite(key, slice)) {
         return;
       }
@@ -202,18 +200,18 @@ class EndpointSliceController : public Controller {
       return {};
     }
     const json& svc = *svcPtr;
-    if (str(svc, "spec", "type") == "ExternalName") return {};
+    if (strField(svc, "spec", "type") == "ExternalName") return {};
     json selector = endpoints::serviceSelector(svc);
     if (selector.empty()) return {};
     if (isBeingDeleted(svc)) return {};
 
     std::vector<client::ObjectPtr> pods;
     for (const auto& p : pods_->byIndex("namespace", ns))
-      if (endpoints::selectorMatches(selector, at(at(*p, "metadata"), "labels"))) pods.push_back(p);
+      if (endpoints::selectorMatches(selector, field(field(*p, "metadata"), "labels"))) pods.push_back(p);
 
     std::vector<client::ObjectPtr> slices;
     for (const auto& s : slices_->byIndex("namespace", ns)) {
-      const json& labels = at(at(*s, "metadata"), "labels");
+      const json& labels = field(field(*s, "metadata"), "labels");
       if (!labels.is_object() || labels.value(kLabelServiceName, "") != name ||
           labels.value(kLabelManagedBy, "") != kControllerName)
         continue;
@@ -239,9 +237,9 @@ class EndpointSliceController : public Controller {
       if (!st.isOk()) errors.push_back(st.message());
     }
     for (const auto& s : toDelete) {
-      auto r = client_->remove(kSlices, ns, str(s, "metadata", "name"));
+      auto r = client_->remove(kSlices, ns, strField(s, "metadata", "name"));
       if (!r.ok() && r.status().code() != 404) errors.push_back(r.status().message());
-      else tracker_.deleted(key, str(s, "metadata", "name"));
+      else tracker_.deleted(key, strField(s, "metadata", "name"));
     }
     if (errors.empty()) {
       triggers_.commit(key);
@@ -258,15 +256,15 @@ class EndpointSliceController : public Controller {
   json newSlice(const json& svc, const Meta& meta) const {
     json ref = {{"apiVersion", "v1"},
                 {"kind", "Service"},
-                {"name", str(svc, "metadata", "name")},
-                {"uid", str(svc, "metadata", "uid")},
+                {"name", strField(svc, "metadata", "name")},
+                {"uid", strField(svc, "metadata", "uid")},
                 {"controller", true},
                 {"blockOwnerDeletion", true}};
     return {{"apiVersion", "discovery.k8s.io/v1"},
             {"kind", "EndpointSlice"},
             {"metadata",
-             {{"generateName", str(svc, "metadata", "name") + "-"},
-              {"namespace", str(svc, "metadata", "namespace")},
+             {{"generateName", strField(svc, "metadata", "name") + "-"},
+              {"namespace", strField(svc, "metadata", "namespace")},
               {"labels", sliceLabels(svc)},
               {"ownerReferences", json::array({ref})}}},
             {"addressType", meta.addressType},
@@ -275,33 +273,33 @@ class EndpointSliceController : public Controller {
   }
 
   json endpointFor(const json& pod, const json* node, const json& svc, const std::string& family) const {
-    bool serving = endpoints::isPodReady(pod);
-    bool terminating = endpoints::isPodTerminating(pod);
+    bool serving = isPodReady(pod);
+    bool terminating = isBeingDeleted(pod);
     // A terminating pod is never "ready" unless the service publishes not-ready addresses.
-    bool ready = at(at(svc, "spec"), "publishNotReadyAddresses") == true || (serving && !terminating);
+    bool ready = field(field(svc, "spec"), "publishNotReadyAddresses") == true || (serving && !terminating);
     json ep = {{"addresses", json::array()},
                {"conditions", {{"ready", ready}, {"serving", serving}, {"terminating", terminating}}},
                {"targetRef",
                 {{"kind", "Pod"},
-                 {"namespace", str(pod, "metadata", "namespace")},
-                 {"name", str(pod, "metadata", "name")},
-                 {"uid", str(pod, "metadata", "uid")}}}};
+                 {"namespace", strField(pod, "metadata", "namespace")},
+                 {"name", strField(pod, "metadata", "name")},
+                 {"uid", strField(pod, "metadata", "uid")}}}};
     std::string ip = endpoints::podIpOfFamily(pod, family);
     if (!ip.empty()) ep["addresses"].push_back(ip);
-    std::string nodeName = str(pod, "spec", "nodeName");
+    std::string nodeName = strField(pod, "spec", "nodeName");
     if (!nodeName.empty()) ep["nodeName"] = nodeName;
     if (node) {
-      const json& labels = at(at(*node, "metadata"), "labels");
+      const json& labels = field(field(*node, "metadata"), "labels");
       if (labels.is_object() && !labels.value("topology.kubernetes.io/zone", "").empty())
         ep["zone"] = labels["topology.kubernetes.io/zone"];
     }
-    if (endpoints::shouldSetHostname(pod, svc)) ep["hostname"] = str(pod, "spec", "hostname");
+    if (endpoints::shouldSetHostname(pod, svc)) ep["hostname"] = strField(pod, "spec", "hostname");
     return ep;
   }
 
   json endpointPorts(const json& svc, const json& pod) const {
     json out = json::array();
-    const json& ports = at(at(svc, "spec"), "ports");
+    const json& ports = field(field(svc, "spec"), "ports");
     if (!ports.is_array()) return out;
     for (const auto& sp : ports) {
       auto n = endpoints::findPort(pod, sp);
@@ -320,13 +318,13 @@ class EndpointSliceController : public Controller {
     std::vector<json> toCreate, toUpdate, toDelete;
     std::map<std::string, std::vector<json>> existingByPorts;
     for (const auto& s : existing) {
-      if (ownedBy(s, svc)) existingByPorts[portMapKey(at(s, "ports"))].push_back(s);
+      if (ownedBy(s, svc)) existingByPorts[portMapKey(field(s, "ports"))].push_back(s);
       else toDelete.push_back(s);
     }
     std::map<std::string, Meta> desiredMeta;
     std::map<std::string, std::map<std::string, json>> desired;  // ports -> endpointKey -> endpoint
     std::vector<std::string> errors;
-    bool publishNotReady = at(at(svc, "spec"), "publishNotReadyAddresses") == true;
+    bool publishNotReady = field(field(svc, "spec"), "publishNotReadyAddresses") == true;
     for (const auto& podPtr : pods) {
       const json& pod = *podPtr;
       if (!endpoints::shouldPodBeInEndpoints(pod, true)) continue;
@@ -334,11 +332,11 @@ class EndpointSliceController : public Controller {
       std::string pk = portMapKey(ports);
       desired[pk];
       if (!desiredMeta.count(pk)) desiredMeta[pk] = Meta{addressType, ports};
-      std::string nodeName = str(pod, "spec", "nodeName");
+      std::string nodeName = strField(pod, "spec", "nodeName");
       auto node = nodes_->get(nodeName);
       if (!node && !publishNotReady) {
         // The pod names a node that does not exist: left out, and the service retried.
-        errors.push_back("skipping Pod " + str(pod, "metadata", "name") + " for Service " + client::objectKey(svc) +
+        errors.push_back("skipping Pod " + strField(pod, "metadata", "name") + " for Service " + client::objectKey(svc) +
                          ": Node " + nodeName + " Not Found");
         continue;
       }
@@ -361,10 +359,10 @@ class EndpointSliceController : public Controller {
     if (existing.size() == toDelete.size() && toCreate.empty()) {
       json placeholder = newSlice(svc, Meta{addressType, json::array()});
       auto isPlaceholder = [&](const json& s) {
-        const json& eps = at(s, "endpoints");
-        const json& ports = at(s, "ports");
+        const json& eps = field(s, "endpoints");
+        const json& ports = field(s, "ports");
         return (eps.is_null() || eps.empty()) && (ports.is_null() || ports.empty()) &&
-               s.value("addressType", "") == addressType && at(at(s, "metadata"), "labels") == sliceLabels(svc) &&
+               s.value("addressType", "") == addressType && field(field(s, "metadata"), "labels") == sliceLabels(svc) &&
                ownedBy(s, svc);
       };
       if (toDelete.size() == 1 && isPlaceholder(toDelete[0])) toDelete.clear();
@@ -387,11 +385,11 @@ class EndpointSliceController : public Controller {
     std::set<std::string> unchanged, toUpdateNames, toDeleteNames;
     json labels = sliceLabels(svc);
     for (const auto& s : existing) {
-      std::string sname = str(s, "metadata", "name");
+      std::string sname = strField(s, "metadata", "name");
       byName[sname] = s;
       json kept = json::array();
       bool updated = false;
-      const json& eps = at(s, "endpoints");
+      const json& eps = field(s, "endpoints");
       size_t had = eps.is_array() ? eps.size() : 0;
       if (eps.is_array())
         for (const auto& ep : eps) {
@@ -401,7 +399,7 @@ class EndpointSliceController : public Controller {
           kept.push_back(it->second);
           desiredSet.erase(it);
         }
-      bool labelsChanged = at(at(s, "metadata"), "labels") != labels;
+      bool labelsChanged = field(field(s, "metadata"), "labels") != labels;
       if (updated || had != kept.size()) {
         if (kept.empty()) {
           toDeleteNames.insert(sname);
@@ -444,7 +442,7 @@ class EndpointSliceController : public Controller {
         // getSliceToFill: the fullest unchanged slice that still fits every remaining one.
         for (const auto& n : unchanged) {
           json& s = byName[n];
-          size_t len = at(s, "endpoints").is_array() ? s["endpoints"].size() : 0;
+          size_t len = field(s, "endpoints").is_array() ? s["endpoints"].size() : 0;
           if (static_cast<int>(len + desiredSet.size()) > maxPerSlice_) continue;
           if (!fill || len > (*fill)["endpoints"].size()) fill = &s;
         }
@@ -456,7 +454,7 @@ class EndpointSliceController : public Controller {
         continue;
       }
       popInto(*fill);
-      std::string n = str(*fill, "metadata", "name");
+      std::string n = strField(*fill, "metadata", "name");
       toUpdateNames.insert(n);
       unchanged.erase(n);
     }
@@ -469,16 +467,16 @@ class EndpointSliceController : public Controller {
   Status finalize(const json& svc, std::vector<json> toCreate, std::vector<json> toUpdate, std::vector<json> toDelete,
                   const std::optional<endpoints::TriggerTimeTracker::Time>& triggerTime) {
     std::string key = client::objectKey(svc);
-    std::string ns = str(svc, "metadata", "namespace");
+    std::string ns = strField(svc, "metadata", "namespace");
     // A slice to delete is recycled for a slice to create (same address type, same owner).
     for (size_t i = 0; i < toDelete.size() && !toCreate.empty();) {
       json& victim = toDelete[i];
       json& slice = toCreate.back();
       if (victim.value("addressType", "") == slice.value("addressType", "") && ownedBy(victim, svc)) {
         slice["metadata"].erase("generateName");
-        slice["metadata"]["name"] = str(victim, "metadata", "name");
-        slice["metadata"]["resourceVersion"] = str(victim, "metadata", "resourceVersion");
-        const json& annotations = at(at(victim, "metadata"), "annotations");
+        slice["metadata"]["name"] = strField(victim, "metadata", "name");
+        slice["metadata"]["resourceVersion"] = strField(victim, "metadata", "resourceVersion");
+        const json& annotations = field(field(victim, "metadata"), "annotations");
         if (annotations.is_object()) slice["metadata"]["annotations"] = annotations;
         toUpdate.push_back(std::move(slice));
         toCreate.pop_back();
@@ -513,18 +511,18 @@ class EndpointSliceController : public Controller {
       stamp(slice);
       auto r = client_->update(kSlices, ns, slice);
       if (!r.ok())
-        errors.push_back("failed to update " + str(slice, "metadata", "name") + " EndpointSlice for Service " + key +
+        errors.push_back("failed to update " + strField(slice, "metadata", "name") + " EndpointSlice for Service " + key +
                          ": " + r.status().message());
       else
         tracker_.wrote(key, *r);
     }
     for (const auto& slice : toDelete) {
-      auto r = client_->remove(kSlices, ns, str(slice, "metadata", "name"));
+      auto r = client_->remove(kSlices, ns, strField(slice, "metadata", "name"));
       if (!r.ok() && r.status().code() != 404)
-        errors.push_back("failed to delete " + str(slice, "metadata", "name") + " EndpointSlice for Service " + key +
+        errors.push_back("failed to delete " + strField(slice, "metadata", "name") + " EndpointSlice for Service " + key +
                          ": " + r.status().message());
       else if (r.ok())
-        tracker_.deleted(key, str(slice, "metadata", "name"));
+        tracker_.deleted(key, strField(slice, "metadata", "name"));
     }
     if (errors.empty()) return {};
     std::string message;

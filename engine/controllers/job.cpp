@@ -28,27 +28,13 @@ constexpr int kBurst = 500;                 // kube's MaxPodCreateDeletePerSync
 constexpr auto kMaxBackoff = std::chrono::minutes(6);  // DefaultJobPodFailureBackOff cap
 const char* kOrphanPrefix = "pod:";         // queue keys of pods whose finalizer to drop
 
-const json& field(const json& o, const char* a) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(a);
-  return it == o.end() ? kNull : *it;
-}
-const json& field(const json& o, const char* a, const char* b) { return field(field(o, a), b); }
 std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : std::string(); }
-std::string strField(const json& o, const char* a, const char* b) { return str(field(o, a, b)); }
 std::optional<int64_t> optInt(const json& v) {
   if (v.is_number_integer()) return v.get<int64_t>();
   return std::nullopt;
 }
 
-Clock::time_point timeOf(const json& v) {
-  Clock::time_point t{};
-  if (v.is_string()) api::parseTime(v.get<std::string>(), &t);
-  return t;
-}
 
-bool hasDeletion(const json& o) { return !strField(o, "metadata", "deletionTimestamp").empty(); }
 
 std::string phase(const json& pod) { return strField(pod, "status", "phase"); }
 
@@ -218,7 +204,7 @@ class JobController : public Controller {
     auto pod = pods_->get(podKey);
     if (!pod || !hasTrackingFinalizer(*pod)) return {};
     auto job = jobOf(*pod);
-    if (job && !jobFinished(*job) && !hasDeletion(*job)) return {};  // its Job will count it
+    if (job && !jobFinished(*job) && !isBeingDeleted(*job)) return {};  // its Job will count it
     return removeFinalizer(*pod);
   }
 
@@ -319,7 +305,7 @@ class JobController : public Controller {
     const int64_t parallelism = optInt(field(spec, "parallelism")).value_or(1);
     const int64_t backoffLimit = optInt(field(spec, "backoffLimit")).value_or(6);
     const bool suspended = field(spec, "suspend") == true;
-    const bool deleting = hasDeletion(job);
+    const bool deleting = isBeingDeleted(job);
     const bool creationsSatisfied = creations_.satisfied(key);
     const Clock::time_point now = context_->now();
     const std::string nowText = api::formatTime(now);
@@ -352,7 +338,7 @@ class JobController : public Controller {
         if (finalizersRemoved_.count(podUid)) continue;  // counted; the cache has not caught up
         std::string ph = phase(pod);
         bool terminal = ph == "Succeeded" || ph == "Failed";
-        bool consideredFailed = ph == "Failed" || (hasDeletion(pod) && ph != "Succeeded");
+        bool consideredFailed = ph == "Failed" || (isBeingDeleted(pod) && ph != "Succeeded");
         if (!(terminal || consideredFailed || deleting)) continue;
         toUnfinalize.push_back(p);
         if (uncSucceeded.count(podUid) || uncFailed.count(podUid)) continue;
@@ -423,7 +409,7 @@ class JobController : public Controller {
       if (isPodActive(*p)) {
         active.push_back(p);
         if (isPodReady(*p)) ready++;
-      } else if (hasDeletion(*p) && phase(*p) != "Succeeded" && phase(*p) != "Failed") {
+      } else if (isBeingDeleted(*p) && phase(*p) != "Succeeded" && phase(*p) != "Failed") {
         terminating++;
       }
     }
@@ -449,7 +435,7 @@ class JobController : public Controller {
     }
     if (!failureTarget && !successCriteria && !deleting) {
       std::optional<int64_t> deadline = optInt(field(spec, "activeDeadlineSeconds"));
-      Clock::time_point start = timeOf(field(status, "startTime"));
+      Clock::time_point start = timeField(field(status, "startTime"));
       if (failed > backoffLimit) {
         failReason = "BackoffLimitExceeded";
         failMessage = "Job has reached the specified backoff limit";
@@ -523,7 +509,7 @@ class JobController : public Controller {
     // Come back when the deadline or the backoff passes.
     if (!jobFinished(job) && !failureTarget && !successCriteria && !suspended) {
       if (auto d = optInt(field(spec, "activeDeadlineSeconds"))) {
-        auto left = timeOf(field(job, "status", "startTime")) + std::chrono::seconds(*d) - now;
+        auto left = timeField(field(job, "status", "startTime")) + std::chrono::seconds(*d) - now;
         queue().addAfter(key, std::chrono::duration_cast<std::chrono::milliseconds>(left) + std::chrono::milliseconds(50));
       }
     }
@@ -568,7 +554,7 @@ class JobController : public Controller {
         std::stable_sort(order.begin(), order.end(), [](const client::ObjectPtr& a, const client::ObjectPtr& b) {
           bool ra = isPodReady(*a), rb = isPodReady(*b);
           if (ra != rb) return !ra;
-          return timeOf(field(*a, "metadata", "creationTimestamp")) > timeOf(field(*b, "metadata", "creationTimestamp"));
+          return timeField(field(*a, "metadata", "creationTimestamp")) > timeField(field(*b, "metadata", "creationTimestamp"));
         });
         for (int64_t i = 0; i < -diff; ++i) surplus.push_back(order[i]);
       }
@@ -651,24 +637,24 @@ class TtlAfterFinishedController : public Controller {
 
   void tick() override {
     for (const auto& j : jobs_->list())
-      if (field(*j, "spec", "ttlSecondsAfterFinished").is_number_integer() && jobFinished(*j) && !hasDeletion(*j))
+      if (field(*j, "spec", "ttlSecondsAfterFinished").is_number_integer() && jobFinished(*j) && !isBeingDeleted(*j))
         queue().add(client::objectKey(*j));
   }
 
   Status sync(const std::string& key) override {
     auto cached = jobs_->get(key);
-    if (!cached || hasDeletion(*cached) || !jobFinished(*cached)) return {};
+    if (!cached || isBeingDeleted(*cached) || !jobFinished(*cached)) return {};
     auto [ns, name] = client::splitKey(key);
     // Decide on the live object: the TTL may just have been changed.
     auto fresh = context_->client->get(kJobs, ns, name);
     if (!fresh.ok()) return fresh.status().code() == 404 ? Status() : fresh.status();
     auto ttl = optInt(field(*fresh, "spec", "ttlSecondsAfterFinished"));
-    if (!ttl || hasDeletion(*fresh) || !jobFinished(*fresh)) return {};
-    Clock::time_point finished = timeOf(field(*fresh, "status", "completionTime"));
+    if (!ttl || isBeingDeleted(*fresh) || !jobFinished(*fresh)) return {};
+    Clock::time_point finished = timeField(field(*fresh, "status", "completionTime"));
     if (finished == Clock::time_point{})
       for (const char* type : {"Complete", "Failed"})
         if (const json* c = findCondition(*fresh, type); c && c->value("status", "") == "True")
-          finished = timeOf(field(*c, "lastTransitionTime"));
+          finished = timeField(field(*c, "lastTransitionTime"));
     if (finished == Clock::time_point{}) return {};
     auto expire = finished + std::chrono::seconds(*ttl);
     auto now = context_->now();

@@ -14,6 +14,7 @@
 
 #include "engine/api/object.h"
 #include "engine/api/selector.h"
+#include "engine/controllers/util.h"
 
 namespace orrery::controllers {
 
@@ -34,44 +35,13 @@ constexpr int kParallelCalls = 16;
 
 // ---- small accessors over objects --------------------------------------------------------
 
-const json& field(const json& o, const char* a) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(a);
-  return it == o.end() ? kNull : *it;
-}
 
-const json& field(const json& o, const char* a, const char* b) { return field(field(o, a), b); }
 
-int64_t intField(const json& o, const char* a, const char* b, int64_t dflt = 0) {
-  const json& v = field(o, a, b);
-  return v.is_number_integer() ? v.get<int64_t>() : dflt;
-}
 
-std::string strField(const json& o, const char* a, const char* b) {
-  const json& v = field(o, a, b);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
 
-bool hasDeletionTimestamp(const json& o) {
-  const json& v = field(o, "metadata", "deletionTimestamp");
-  return v.is_string() && !v.get_ref<const std::string&>().empty();
-}
 
-Clock::time_point timeField(const json& v) {
-  Clock::time_point t{};
-  if (v.is_string()) api::parseTime(v.get<std::string>(), &t);
-  return t;
-}
 
 // The ownerReference with controller=true, or null.
-const json* controllerRefOf(const json& o) {
-  const json& refs = field(o, "metadata", "ownerReferences");
-  if (!refs.is_array()) return nullptr;
-  for (const auto& r : refs)
-    if (r.is_object() && r.value("controller", false)) return &r;
-  return nullptr;
-}
 
 int32_t specReplicas(const json& rs) {
   return static_cast<int32_t>(intField(rs, "spec", "replicas", 1));
@@ -79,30 +49,9 @@ int32_t specReplicas(const json& rs) {
 
 // ---- pod helpers (k8s.io/kubernetes/pkg/api/v1/pod, pkg/controller) -----------------------
 
-bool isPodActive(const json& pod) {
-  std::string phase = strField(pod, "status", "phase");
-  return phase != "Succeeded" && phase != "Failed" && !hasDeletionTimestamp(pod);
-}
 
-const json* readyCondition(const json& pod) {
-  const json& conds = field(pod, "status", "conditions");
-  if (!conds.is_array()) return nullptr;
-  for (const auto& c : conds)
-    if (c.is_object() && c.value("type", "") == "Ready") return &c;
-  return nullptr;
-}
 
-bool isPodReady(const json& pod) {
-  const json* c = readyCondition(pod);
-  return c && c->value("status", "") == "True";
-}
 
-bool isPodAvailable(const json& pod, int64_t minReadySeconds, Clock::time_point now) {
-  if (!isPodReady(pod)) return false;
-  if (minReadySeconds == 0) return true;
-  Clock::time_point t = timeField(field(*readyCondition(pod), "lastTransitionTime"));
-  return t != Clock::time_point{} && t + std::chrono::seconds(minReadySeconds) < now;
-}
 
 std::string podKey(const json& pod) {
   return client::objectKey(strField(pod, "metadata", "namespace"), strField(pod, "metadata", "name"));
@@ -112,51 +61,7 @@ std::string podKey(const json& pod) {
 
 // What a ReplicaSet's last sync asked for and the informer has not shown yet. Deletions are
 // tracked by pod key so that one pod's deletion is counted once (UIDTrackingControllerExpectations).
-class Expectations {
- public:
-  bool satisfied(const std::string& key) {
-    std::lock_guard lock(mu_);
-    auto it = map_.find(key);
-    if (it == map_.end()) return true;
-    const Entry& e = it->second;
-    if (e.add <= 0 && e.del <= 0) return true;
-    return std::chrono::steady_clock::now() - e.at > kExpectationsTimeout;
-  }
-  void expectCreations(const std::string& key, int n) {
-    std::lock_guard lock(mu_);
-    map_[key] = Entry{n, 0, {}, std::chrono::steady_clock::now()};
-  }
-  void expectDeletions(const std::string& key, const std::vector<std::string>& podKeys) {
-    std::lock_guard lock(mu_);
-    Entry e{0, static_cast<int>(podKeys.size()), {}, std::chrono::steady_clock::now()};
-    e.deleting.insert(podKeys.begin(), podKeys.end());
-    map_[key] = std::move(e);
-  }
-  void creationObserved(const std::string& key) {
-    std::lock_guard lock(mu_);
-    if (auto it = map_.find(key); it != map_.end()) it->second.add--;
-  }
-  void deletionObserved(const std::string& key, const std::string& podKey) {
-    std::lock_guard lock(mu_);
-    auto it = map_.find(key);
-    if (it == map_.end()) return;
-    if (it->second.deleting.erase(podKey) > 0) it->second.del--;
-  }
-  void remove(const std::string& key) {
-    std::lock_guard lock(mu_);
-    map_.erase(key);
-  }
-
- private:
-  struct Entry {
-    int add = 0;
-    int del = 0;
-    std::set<std::string> deleting;
-    std::chrono::steady_clock::time_point at;
-  };
-  std::mutex mu_;
-  std::map<std::string, Entry> map_;
-};
+;
 
 // Runs fn(i) for i in [0, n) on up to kParallelCalls threads.
 void parallelFor(int n, const std::function<void(int)>& fn) {
@@ -201,7 +106,7 @@ int32_t deletionCost(const json& pod) {
 
 Clock::time_point readyTime(const json& pod) {
   if (!isPodReady(pod)) return {};
-  return timeField(field(*readyCondition(pod), "lastTransitionTime"));
+  return timeField(field(*podCondition(pod, "Ready"), "lastTransitionTime"));
 }
 
 int maxRestarts(const json& pod) {
@@ -340,7 +245,7 @@ class ReplicaSetController : public Controller {
   }
 
   void addPod(const json& pod) {
-    if (hasDeletionTimestamp(pod)) {
+    if (isBeingDeleted(pod)) {
       // A pod already being deleted when it first shows up (e.g. after a restart).
       deletePod(pod);
       return;
@@ -362,7 +267,7 @@ class ReplicaSetController : public Controller {
     if (strField(oldPod, "metadata", "resourceVersion") == strField(curPod, "metadata", "resourceVersion"))
       return;
     bool labelChanged = field(oldPod, "metadata", "labels") != field(curPod, "metadata", "labels");
-    if (hasDeletionTimestamp(curPod)) {
+    if (isBeingDeleted(curPod)) {
       // Graceful deletion: count the deletion now rather than when the kubelet finishes.
       deletePod(curPod);
       if (labelChanged) deletePod(oldPod);
@@ -416,7 +321,7 @@ class ReplicaSetController : public Controller {
       return Status::internal("original ReplicaSet " + client::objectKey(rs) +
                               " is gone: got uid " + strField(*fresh, "metadata", "uid") +
                               ", wanted " + strField(rs, "metadata", "uid"));
-    if (hasDeletionTimestamp(*fresh))
+    if (isBeingDeleted(*fresh))
       return Status::internal(client::objectKey(rs) + " has just been deleted at " +
                               strField(*fresh, "metadata", "deletionTimestamp"));
     return {};
@@ -429,7 +334,7 @@ class ReplicaSetController : public Controller {
     std::vector<client::ObjectPtr> claimed;
     std::string uid = strField(rs, "metadata", "uid");
     std::string ns = strField(rs, "metadata", "namespace");
-    bool rsDeleting = hasDeletionTimestamp(rs);
+    bool rsDeleting = isBeingDeleted(rs);
     std::optional<Status> adoptable;
     std::optional<Status> firstError;
     for (const auto& podPtr : pods) {
@@ -453,7 +358,7 @@ class ReplicaSetController : public Controller {
           firstError = r.status();
         continue;
       }
-      if (rsDeleting || !matches || hasDeletionTimestamp(pod)) continue;
+      if (rsDeleting || !matches || isBeingDeleted(pod)) continue;
       if (strField(pod, "metadata", "namespace") != ns) continue;
       if (!adoptable) adoptable = canAdopt(rs);
       if (!adoptable->isOk()) {
@@ -688,7 +593,7 @@ class ReplicaSetController : public Controller {
 
     Status manageErr;
     bool createFailure = static_cast<int>(pods->size()) < specReplicas(rs);
-    if (needsSync && !hasDeletionTimestamp(rs)) manageErr = manageReplicas(*pods, rs, key);
+    if (needsSync && !isBeingDeleted(rs)) manageErr = manageReplicas(*pods, rs, key);
 
     json status = calculateStatus(rs, *pods, manageErr, createFailure);
     auto updated = updateStatus(rs, status);

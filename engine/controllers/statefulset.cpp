@@ -10,6 +10,7 @@
 
 #include "engine/api/object.h"
 #include "engine/api/selector.h"
+#include "engine/controllers/util.h"
 
 namespace orrery::controllers {
 
@@ -27,55 +28,18 @@ constexpr const char* kRevisionLabel = "controller-revision-hash";
 constexpr const char* kPodNameLabel = "statefulset.kubernetes.io/pod-name";
 constexpr const char* kPodIndexLabel = "apps.kubernetes.io/pod-index";
 
-const json& field(const json& o, const char* a) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(a);
-  return it == o.end() ? kNull : *it;
-}
-const json& field(const json& o, const char* a, const char* b) { return field(field(o, a), b); }
-int64_t intField(const json& o, const char* a, const char* b, int64_t dflt = 0) {
-  const json& v = field(o, a, b);
-  return v.is_number_integer() ? v.get<int64_t>() : dflt;
-}
-std::string strField(const json& o, const char* a, const char* b) {
-  const json& v = field(o, a, b);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-bool terminating(const json& o) {
-  const json& v = field(o, "metadata", "deletionTimestamp");
-  return v.is_string() && !v.get_ref<const std::string&>().empty();
-}
-const json* controllerRefOf(const json& o) {
-  const json& refs = field(o, "metadata", "ownerReferences");
-  if (!refs.is_array()) return nullptr;
-  for (const auto& r : refs)
-    if (r.is_object() && r.value("controller", false)) return &r;
-  return nullptr;
-}
 std::string nameOf(const json& o) { return strField(o, "metadata", "name"); }
 std::string phase(const json& pod) { return strField(pod, "status", "phase"); }
 
-const json* readyCondition(const json& pod) {
-  const json& conds = field(pod, "status", "conditions");
-  if (!conds.is_array()) return nullptr;
-  for (const auto& c : conds)
-    if (c.is_object() && c.value("type", "") == "Ready") return &c;
-  return nullptr;
-}
-bool ready(const json& pod) {
-  const json* c = readyCondition(pod);
-  return c && c->value("status", "") == "True";
-}
-bool runningAndReady(const json& pod) { return phase(pod) == "Running" && ready(pod); }
+bool runningAndReady(const json& pod) { return phase(pod) == "Running" && isPodReady(pod); }
 bool runningAndAvailable(const json& pod, int64_t minReadySeconds, Clock::time_point now) {
   if (!runningAndReady(pod)) return false;
   if (minReadySeconds <= 0) return true;
   Clock::time_point t{};
-  api::parseTime(readyCondition(pod)->value("lastTransitionTime", ""), &t);
+  api::parseTime(podCondition(pod, "Ready")->value("lastTransitionTime", ""), &t);
   return t != Clock::time_point{} && t + std::chrono::seconds(minReadySeconds) < now;
 }
-bool healthy(const json& pod) { return runningAndReady(pod) && !terminating(pod); }
+bool healthy(const json& pod) { return runningAndReady(pod) && !isBeingDeleted(pod); }
 bool created(const json& pod) { return !phase(pod).empty(); }
 bool failedOrSucceeded(const json& pod) { return phase(pod) == "Failed" || phase(pod) == "Succeeded"; }
 
@@ -88,12 +52,6 @@ int ordinalOf(const json& pod, const std::string& parent) {
   return std::stoi(digits);
 }
 
-std::string safeEncode(const std::string& s) {
-  static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-  std::string out = s;
-  for (auto& c : out) c = kAlphabet[static_cast<unsigned char>(c) % 27];
-  return out;
-}
 
 // history.HashControllerRevision: FNV-32a over the data, then the collision count's digits.
 std::string hashRevision(const json& data, int32_t collisionCount) {
@@ -184,14 +142,14 @@ class StatefulSetController : public Controller {
           out.push_back(pod);
           continue;
         }
-        if (terminating(set)) continue;
+        if (isBeingDeleted(set)) continue;
         json patch = {{"metadata", {{"ownerReferences", json::array({{{"$patch", "delete"}, {"uid", uid}}})},
                                     {"uid", strField(pod, "metadata", "uid")}}}};
         auto r = client_->patch(kPods, ns, nameOf(pod), client::PatchType::kStrategicMerge, patch.dump());
         if (!r.ok() && r.status().code() != 404 && r.status().code() != 422) return r.status();
         continue;
       }
-      if (!matches || terminating(set) || terminating(pod)) continue;
+      if (!matches || isBeingDeleted(set) || isBeingDeleted(pod)) continue;
       json patch = {{"metadata", {{"ownerReferences", json::array({controllerRef(set)})}, {"uid", strField(pod, "metadata", "uid")}}}};
       auto r = client_->patch(kPods, ns, nameOf(pod), client::PatchType::kStrategicMerge, patch.dump());
       if (r.ok()) out.push_back(*r);
@@ -383,7 +341,7 @@ class StatefulSetController : public Controller {
       if (runningAndAvailable(pod, minReady, t)) availableN++;
       const json& revLabel = field(field(pod, "metadata", "labels"), kRevisionLabel);
       std::string rev = revLabel.is_string() ? revLabel.get<std::string>() : "";
-      if (created(pod) && !terminating(pod)) {
+      if (created(pod) && !isBeingDeleted(pod)) {
         if (rev == currentName) currentN++;
         if (rev == updateName) updatedN++;
       }
@@ -418,7 +376,7 @@ class StatefulSetController : public Controller {
       status["updatedReplicas"] = updatedN;
       return status;
     };
-    if (terminating(set)) return finish();
+    if (isBeingDeleted(set)) return finish();
 
     // The first unhealthy pod, lowest ordinal first, then the condemned.
     std::string firstUnhealthy;
@@ -446,13 +404,13 @@ class StatefulSetController : public Controller {
         if (monotonic) return finish();
         continue;
       }
-      if (terminating(pod) && monotonic) return finish();
+      if (isBeingDeleted(pod) && monotonic) return finish();
       if (!runningAndReady(pod) && monotonic) return finish();
       if (!runningAndAvailable(pod, minReady, t) && monotonic) return finish();
       // TODO(ctrlapps): identity/storage repair of existing pods (kube updates mismatched labels).
     }
     for (auto& c : condemned) {
-      if (terminating(c)) {
+      if (isBeingDeleted(c)) {
         if (monotonic) return finish();
         continue;
       }
@@ -463,7 +421,7 @@ class StatefulSetController : public Controller {
     if (!rolling) return finish();  // OnDelete: the user deletes, we recreate at the update revision
     for (int target = replicaCount - 1; target >= std::max(partition, 0); --target) {
       json& pod = *slots[target];
-      if (podRevision(pod) != updateName && !terminating(pod)) {
+      if (podRevision(pod) != updateName && !isBeingDeleted(pod)) {
         if (Status s = deletePod(set, pod); !s.isOk()) return s;
         if (podRevision(pod) == currentName) currentN--;
         return finish();

@@ -42,6 +42,48 @@ std::string stringField(const json& object, const char* field) {
 
 }  // namespace
 
+// ---- Reading objects
+
+const json& field(const json& object, const char* key) {
+  static const json kNull;
+  if (!object.is_object()) return kNull;
+  auto it = object.find(key);
+  return it == object.end() ? kNull : *it;
+}
+
+const json& field(const json& object, const char* a, const char* b) { return field(field(object, a), b); }
+
+std::string strField(const json& object, const char* a, const char* b) {
+  const json& v = field(object, a, b);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
+int64_t intField(const json& object, const char* a, const char* b, int64_t dflt) {
+  const json& v = field(object, a, b);
+  return v.is_number_integer() ? v.get<int64_t>() : dflt;
+}
+
+std::chrono::system_clock::time_point timeField(const json& v) {
+  std::chrono::system_clock::time_point t{};
+  if (v.is_string()) api::parseTime(v.get_ref<const std::string&>(), &t);
+  return t;
+}
+
+const json* controllerRefOf(const json& object) {
+  const json& refs = field(object, "metadata", "ownerReferences");
+  if (!refs.is_array()) return nullptr;
+  for (const auto& r : refs)
+    if (r.is_object() && r.value("controller", false)) return &r;
+  return nullptr;
+}
+
+std::string safeEncode(const std::string& s) {
+  static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+  std::string out = s;
+  for (auto& c : out) c = kAlphabet[static_cast<unsigned char>(c) % 27];
+  return out;
+}
+
 bool hasFinalizer(const json& object, const std::string& finalizer) {
   const json& meta = metadataOf(object);
   auto it = meta.find("finalizers");
@@ -104,8 +146,6 @@ json newControllerRef(const json& owner) {
           {"blockOwnerDeletion", true}};
 }
 
-namespace {
-
 const json* podCondition(const json& pod, const std::string& type) {
   if (!pod.is_object()) return nullptr;
   auto status = pod.find("status");
@@ -118,8 +158,6 @@ const json* podCondition(const json& pod, const std::string& type) {
   return nullptr;
 }
 
-}  // namespace
-
 bool isPodReady(const json& pod) {
   const json* c = podCondition(pod, "Ready");
   return c && stringField(*c, "status") == "True";
@@ -131,7 +169,8 @@ bool isPodAvailable(const json& pod, int minReadySeconds, std::chrono::system_cl
   if (minReadySeconds <= 0) return true;
   std::chrono::system_clock::time_point since;
   if (!api::parseTime(stringField(*c, "lastTransitionTime"), &since)) return false;
-  return since + std::chrono::seconds(minReadySeconds) <= now;
+  // Strictly before, as podutil.IsPodAvailable's LastTransitionTime.Add(...).Before(now).
+  return since + std::chrono::seconds(minReadySeconds) < now;
 }
 
 bool isPodActive(const json& pod) {
@@ -162,7 +201,20 @@ bool Expectations::satisfied(const std::string& key) const {
 
 void Expectations::expect(const std::string& key, int adds, int deletes) {
   std::lock_guard lock(mu_);
-  entries_[key] = Entry{adds, deletes, now_()};
+  entries_[key] = Entry{adds, deletes, {}, now_()};
+}
+
+void Expectations::expectDeletions(const std::string& key, const std::vector<std::string>& podKeys) {
+  std::lock_guard lock(mu_);
+  Entry e{0, static_cast<int>(podKeys.size()), {podKeys.begin(), podKeys.end()}, now_()};
+  entries_[key] = std::move(e);
+}
+
+void Expectations::deletionObserved(const std::string& key, const std::string& podKey) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  if (it->second.deleting.erase(podKey) > 0) it->second.deletes--;
 }
 
 void Expectations::lower(const std::string& key, int adds, int deletes) {

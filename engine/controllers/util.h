@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,27 @@ namespace orrery::controllers {
 
 /// The spdlog logger every controller logs to ("controllers").
 std::shared_ptr<spdlog::logger> logger();
+
+// ---- Reading objects.
+//
+// The controllers read objects the API server has validated, so an absent or mistyped member
+// reads as null, "" or the given default instead of failing.
+
+/// object[key], or null when `object` is not an object or has no such member (no copy).
+const nlohmann::json& field(const nlohmann::json& object, const char* key);
+/// object[a][b], as above.
+const nlohmann::json& field(const nlohmann::json& object, const char* a, const char* b);
+/// object[a][b] when it is a string, else "".
+std::string strField(const nlohmann::json& object, const char* a, const char* b);
+/// object[a][b] when it is an integer, else `dflt`.
+int64_t intField(const nlohmann::json& object, const char* a, const char* b, int64_t dflt = 0);
+/// An RFC 3339 timestamp, or the zero time_point when `v` is not one.
+std::chrono::system_clock::time_point timeField(const nlohmann::json& v);
+/// The ownerReference entry with controller=true, or null (no copy).
+const nlohmann::json* controllerRefOf(const nlohmann::json& object);
+/// rand.SafeEncodeString: maps every byte into an alphabet without vowels or look-alikes, as
+/// kube does to the hashes in pod-template-hash and controller-revision-hash.
+std::string safeEncode(const std::string& s);
 
 // ---- Finalizers and deletion state.
 
@@ -58,6 +80,8 @@ nlohmann::json newControllerRef(const nlohmann::json& owner);
 
 // ---- Pods.
 
+/// The pod's condition of `type`, or null.
+const nlohmann::json* podCondition(const nlohmann::json& pod, const std::string& type);
 /// The pod's Ready condition is True (podutil.IsPodReady).
 bool isPodReady(const nlohmann::json& pod);
 /// Ready for at least minReadySeconds at `now` (podutil.IsPodAvailable).
@@ -83,6 +107,11 @@ class Expectations {
   void expectDeletions(const std::string& key, int deletes) { expect(key, 0, deletes); }
   void creationObserved(const std::string& key) { lower(key, 1, 0); }
   void deletionObserved(const std::string& key) { lower(key, 0, 1); }
+  /// Expects the deletion of these pods (namespace/name keys). Each counts once, however often
+  /// its deletion is observed (UIDTrackingControllerExpectations).
+  void expectDeletions(const std::string& key, const std::vector<std::string>& podKeys);
+  /// Lowers the count if `podKey` was one of the expected deletions.
+  void deletionObserved(const std::string& key, const std::string& podKey);
   /// Lowers without an observation (a create that failed, so no event will come).
   void lower(const std::string& key, int adds, int deletes);
   void remove(const std::string& key);
@@ -91,6 +120,7 @@ class Expectations {
   struct Entry {
     int adds = 0;
     int deletes = 0;
+    std::set<std::string> deleting;  // pod keys, from expectDeletions(key, podKeys)
     Clock::time_point at;
   };
   std::function<Clock::time_point()> now_;
