@@ -108,7 +108,10 @@ WatchCache* ApiHandler::cacheFor(const api::ResourceInfo& info, Status* error) {
     return nullptr;
   }
   std::lock_guard lock(cachesMu_);
-  const std::string id = info.storagePrefix + "|" + info.apiVersion();
+  // One cache per stored prefix: resources served from the same keys (core/v1 and
+  // events.k8s.io/v1 Events, a custom resource's versions) read the same objects, and a cached
+  // object does not depend on the version it is served as.
+  const std::string& id = info.storagePrefix;
   auto it = caches_.find(id);
   if (it != caches_.end()) return it->second.get();
   auto cache = std::make_unique<WatchCache>(*store_, info);

@@ -94,27 +94,38 @@ std::shared_ptr<const std::string> CachedObject::frame(EventType type) const {
   return slot;
 }
 
+void CachedObject::releaseFrames() const {
+  for (auto& slot : frames_) slot.reset();
+}
+
+const std::string& CachedObject::field(const std::string& path) const {
+  static const std::string kNone;
+  if (!fieldPaths) return kNone;
+  for (size_t i = 0; i < fieldPaths->size() && i < fieldValues.size(); ++i) {
+    if ((*fieldPaths)[i] == path) return fieldValues[i];
+  }
+  return kNone;
+}
+
 bool Filter::matches(const CachedObject& object) const {
   if (!ns.empty() && object.ns != ns) return false;
   if (!name.empty() && object.name != name) return false;
   if (labels && !labels->empty() && !labels->matches(object.labels)) return false;
   if (fields && !fields->empty()) {
     for (const auto& term : fields->terms()) {
-      std::string value;
-      if (term.field == "metadata.name") value = object.name;
-      else if (term.field == "metadata.namespace") value = object.ns;
-      else {
-        auto it = object.fields.find(term.field);
-        if (it != object.fields.end()) value = it->second;
-      }
+      const std::string& value = term.field == "metadata.name"        ? object.name
+                                 : term.field == "metadata.namespace" ? object.ns
+                                                                      : object.field(term.field);
       if ((value == term.value) != term.equals) return false;
     }
   }
   return true;
 }
 
-WatchCache::WatchCache(store::Store& store, api::ResourceInfo info, size_t capacity)
-    : store_(store), info_(std::move(info)), capacity_(capacity), fieldPaths_(fieldPathsFor(info_)) {}
+WatchCache::WatchCache(store::Store& store, api::ResourceInfo info, size_t capacity,
+                       size_t maxHistoryBytes)
+    : store_(store), info_(std::move(info)), capacity_(capacity), maxHistoryBytes_(maxHistoryBytes),
+      fieldPaths_(std::make_shared<const std::vector<std::string>>(fieldPathsFor(info_))) {}
 
 WatchCache::~WatchCache() {
   {
@@ -154,8 +165,12 @@ CachedPtr WatchCache::makeCached(const std::string& key, const std::string& valu
   object->name = meta.value("name", "");
   auto labels = meta.find("labels");
   object->labels = labels != meta.end() && labels->is_object() ? *labels : nlohmann::json::object();
-  for (const auto& path : fieldPaths_) object->fields[path] = extractField(parsed, path);
+  object->fieldPaths = fieldPaths_;
+  object->fieldValues.reserve(fieldPaths_->size());
+  for (const auto& path : *fieldPaths_) object->fieldValues.push_back(extractField(parsed, path));
   object->json = parsed.dump();
+  // dump() grows its string by doubling; tens of thousands of versions stay cached.
+  object->json.shrink_to_fit();
   return object;
 }
 
@@ -318,6 +333,7 @@ void WatchCache::replaceLocked(const store::RangeResponse& range) {
   if (lost) {
     const int64_t before = revision_;
     history_.clear();
+    historyBytes_ = 0;
     oldestRevision_ = range.revision;
     lastChange_ = range.revision;
     // As the cacher after a re-list: watchers end and clients re-list (client-go's
@@ -371,8 +387,12 @@ void WatchCache::apply(const store::Event& event) {
   revision_ = std::max(revision_, revision);
   lastChange_ = revision;
   history_.push_back({revision, type, object, previous});
-  while (history_.size() > capacity_) {
+  historyBytes_ += object->json.size();
+  constexpr size_t kMinHistory = 100;
+  while (history_.size() > capacity_ ||
+         (historyBytes_ > maxHistoryBytes_ && history_.size() > kMinHistory)) {
     oldestRevision_ = history_.front().revision;
+    historyBytes_ -= history_.front().object->json.size();
     history_.pop_front();
   }
   dispatch(type, object, previous);
@@ -401,6 +421,7 @@ void WatchCache::dispatch(EventType type, const CachedPtr& object, const CachedP
   while (it != watchers_.end()) {
     it = deliverTransition(**it, type, object, previous) ? it + 1 : watchers_.erase(it);
   }
+  object->releaseFrames();
 }
 
 api::Status WatchCache::waitUntilFresh(int64_t revision, std::chrono::milliseconds timeout) {
@@ -474,7 +495,9 @@ api::Status WatchCache::addWatcher(std::shared_ptr<CacheWatcher> watcher, int64_
     for (auto it = objects_.lower_bound(prefix);
          it != objects_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
       if (!watcher->filter.matches(*it->second)) continue;
-      if (!watcher->deliver(EventType::kAdded, it->second)) return {};
+      bool open = watcher->deliver(EventType::kAdded, it->second);
+      it->second->releaseFrames();
+      if (!open) return {};
     }
     // sendInitialEvents: a bookmark tells the client its initial list is complete.
     if (initialEventsEndBookmark && !watcher->bookmark(revision_)) return {};
@@ -485,7 +508,9 @@ api::Status WatchCache::addWatcher(std::shared_ptr<CacheWatcher> watcher, int64_
     }
     for (const auto& entry : history_) {
       if (entry.revision <= fromRevision) continue;
-      if (!deliverTransition(*watcher, entry.type, entry.object, entry.previous)) return {};
+      bool open = deliverTransition(*watcher, entry.type, entry.object, entry.previous);
+      entry.object->releaseFrames();
+      if (!open) return {};
     }
   }
   watchers_.push_back(std::move(watcher));

@@ -33,11 +33,20 @@ struct CachedObject {
   std::string json;        // the object as served, metadata.resourceVersion set
   int64_t revision = 0;    // the store modRevision (or the delete's revision)
   nlohmann::json labels;   // metadata.labels (object), for label selectors
-  std::map<std::string, std::string> fields;  // field-selector values (per kind)
+  /// The field-selector paths of the kind (shared by every object of the cache) and this
+  /// version's value of each, in the same order.
+  std::shared_ptr<const std::vector<std::string>> fieldPaths;
+  std::vector<std::string> fieldValues;
 
-  /// `{"type":"ADDED","object":{...}}\n`, built on first use, then shared by every watcher.
-  /// Called only under the cache's lock.
+  /// The value of a field-selector path ("" when the kind has no such field).
+  const std::string& field(const std::string& path) const;
+
+  /// `{"type":"ADDED","object":{...}}\n`, built on first use and shared by every watcher
+  /// until releaseFrames(). Called only under the cache's lock.
   std::shared_ptr<const std::string> frame(EventType type) const;
+  /// Forgets the frames built so far (watchers keep theirs): a cache holds tens of thousands
+  /// of versions, and a frame is a second copy of the object that only a dispatch needs.
+  void releaseFrames() const;
   nlohmann::json parse() const { return nlohmann::json::parse(json); }
 
  private:
@@ -73,8 +82,12 @@ class CacheWatcher {
 
 class WatchCache {
  public:
-  /// Capacity: how many recent events are kept for watches that resume from a revision.
-  WatchCache(store::Store& store, api::ResourceInfo info, size_t capacity = 10000);
+  /// The history kept for watches that resume from a revision: the newest `capacity` events,
+  /// and of those no more than `maxHistoryBytes` of objects, but never fewer than 100 events
+  /// (kube-apiserver's default watch cache size). A watch resuming from before that window
+  /// gets 410 Gone and its client re-lists, as with kube's cacher.
+  WatchCache(store::Store& store, api::ResourceInfo info, size_t capacity = 10000,
+             size_t maxHistoryBytes = 16u << 20);
   ~WatchCache();
 
   /// Loads the current objects and starts following the store.
@@ -144,7 +157,9 @@ class WatchCache {
   store::Store& store_;
   api::ResourceInfo info_;
   size_t capacity_;
-  std::vector<std::string> fieldPaths_;
+  size_t maxHistoryBytes_;
+  size_t historyBytes_ = 0;  // the objects' JSON in history_
+  std::shared_ptr<const std::vector<std::string>> fieldPaths_;
 
   mutable std::mutex mu_;
   std::condition_variable fresh_;

@@ -50,6 +50,7 @@ struct Informer::State {
   std::string ns;
   ListOptions selectors;
   std::atomic<bool>* synced = nullptr;  // the owning Informer's flag (it outlives the thread)
+  TransformFunc transform;              // set before the thread starts
 
   // The cache and its indexes.
   struct Index {
@@ -224,6 +225,7 @@ struct Informer::State {
         for (auto& item : *items) {
           if (!item.contains("kind") && !kind.empty()) item["kind"] = kind;
           if (!item.contains("apiVersion") && !apiVersion.empty()) item["apiVersion"] = apiVersion;
+          if (transform) transform(item);
           out->push_back(std::make_shared<const json>(std::move(item)));
         }
       }
@@ -275,6 +277,7 @@ struct Informer::State {
           [this](WatchEvent&& event) {
             Incoming in;
             in.type = std::move(event.type);
+            if (transform && in.type != "BOOKMARK" && in.type != "ERROR") transform(event.object);
             in.object = std::make_shared<const json>(std::move(event.object));
             std::lock_guard lock(mu);
             queue.push_back(std::move(in));
@@ -388,6 +391,16 @@ void Informer::addHandler(EventHandler handler) {
   state_->handlers.push_back(std::move(handler));
 }
 
+void Informer::setTransform(TransformFunc transform) {
+  std::lock_guard lock(state_->mu);
+  if (state_->started) {
+    // The list and watch threads read it without a lock: changing it now would race.
+    spdlog::warn("informer {}: transform set after start; ignored", resourceName(gvr_));
+    return;
+  }
+  state_->transform = std::move(transform);
+}
+
 void Informer::addIndex(const std::string& name, IndexFunc func) {
   std::unique_lock lock(state_->cacheMu);
   auto& index = state_->indexes[name];
@@ -465,11 +478,23 @@ InformerFactory::InformerFactory(std::shared_ptr<Client> client) : client_(std::
 
 InformerFactory::~InformerFactory() { stop(); }
 
+void stripManagedFields(json& object) {
+  auto meta = object.find("metadata");
+  if (meta != object.end() && meta->is_object()) meta->erase("managedFields");
+}
+
+void InformerFactory::setTransform(TransformFunc transform) {
+  std::lock_guard lock(mu_);
+  transform_ = std::move(transform);
+  for (auto& [gvr, informer] : informers_) informer->setTransform(transform_);
+}
+
 Informer& InformerFactory::informer(const api::GroupVersionResource& gvr) {
   std::lock_guard lock(mu_);
   auto& slot = informers_[gvr];
   if (!slot) {
     slot = std::make_unique<Informer>(client_, gvr);
+    if (transform_) slot->setTransform(transform_);
     if (started_) slot->start();
   }
   return *slot;

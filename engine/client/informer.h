@@ -32,6 +32,15 @@ struct EventHandler {
 /// Index function: the index values of an object (e.g. its namespace, its node name).
 using IndexFunc = std::function<std::vector<std::string>(const nlohmann::json& object)>;
 
+/// Changes an object before it enters a cache (client-go's TransformFunc): runs once per
+/// listed or watched object, on the informer's thread.
+using TransformFunc = std::function<void(nlohmann::json& object)>;
+
+/// Removes metadata.managedFields (client-go's TransformStripManagedFields). Controllers and
+/// the scheduler never read them, and an update without them keeps the stored ones, so their
+/// informers drop them: on a pod that is a third of its parsed size.
+void stripManagedFields(nlohmann::json& object);
+
 class Informer {
  public:
   Informer(std::shared_ptr<Client> client, api::GroupVersionResource gvr, std::string ns = "",
@@ -42,6 +51,8 @@ class Informer {
 
   /// Handlers added after start() first get an onAdd for every cached object.
   void addHandler(EventHandler handler);
+  /// Sets the transform before start().
+  void setTransform(TransformFunc transform);
   /// Adds an index before start(). "namespace" exists by default.
   void addIndex(const std::string& name, IndexFunc func);
 
@@ -74,6 +85,8 @@ class InformerFactory {
   ~InformerFactory();
   /// The shared informer for `gvr` over all namespaces (created on first use, not started).
   Informer& informer(const api::GroupVersionResource& gvr);
+  /// A transform for every informer of the factory (informers.WithTransform); before start().
+  void setTransform(TransformFunc transform);
   /// Starts every informer created so far (and later ones when they are created).
   void start();
   /// Waits until every started informer has synced.
@@ -85,6 +98,7 @@ class InformerFactory {
   std::shared_ptr<Client> client_;
   mutable std::mutex mu_;
   std::map<api::GroupVersionResource, std::unique_ptr<Informer>> informers_;
+  TransformFunc transform_;
   bool started_ = false;
 };
 

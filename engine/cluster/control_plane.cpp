@@ -69,6 +69,8 @@ api::Result<std::unique_ptr<ControlPlaneComponents>> ControlPlaneComponents::sta
   impl->controllerClient = clientFor("system:kube-controller-manager", "kube-controller-manager");
   impl->schedulerClient = clientFor("system:kube-scheduler", "default-scheduler");
   impl->informers = std::make_unique<client::InformerFactory>(impl->controllerClient);
+  // As kube-controller-manager and kube-scheduler: no component reads managedFields.
+  impl->informers->setTransform(client::stripManagedFields);
 
   if (options.controllers) {
     controllers::ControllerContext context;

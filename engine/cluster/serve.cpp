@@ -1,11 +1,16 @@
 #include "engine/cluster/serve.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <memory>
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -23,8 +28,27 @@ namespace orrery::cluster {
 
 using api::Status;
 
+namespace {
+
+// How often an idle control plane hands freed heap pages back to the kernel.
+constexpr auto kTrimInterval = std::chrono::seconds(10);
+
+// glibc gives every thread that allocates under contention an arena of its own, up to eight
+// per core, and keeps each arena's freed pages. The control plane's threads pass objects to
+// one another (parsed on one, freed on another), so with the default a 2,000-pod cluster held
+// twice its live heap. A few arenas, and freed pages returned regularly, keep RSS near what is
+// live. A MALLOC_ARENA_MAX or GLIBC_TUNABLES set by the user wins.
+void limitMallocArenas() {
+  if (std::getenv("MALLOC_ARENA_MAX") || std::getenv("GLIBC_TUNABLES")) return;
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  mallopt(M_ARENA_MAX, static_cast<int>(std::clamp(cores, 2u, 8u)));
+}
+
+}  // namespace
+
 int runControlPlane(const ServeOptions& options) {
   auto started = std::chrono::steady_clock::now();
+  limitMallocArenas();  // before any thread starts
   auto log = spdlog::stderr_logger_mt("control-plane");
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
   spdlog::set_default_logger(log);
@@ -137,8 +161,11 @@ int runControlPlane(const ServeOptions& options) {
   writeReadyLine(readyFd, "ready " + std::to_string(port));
   readyFd = -1;
 
+  // Wait for a stop signal; meanwhile return freed heap pages to the kernel now and then.
   int sig = 0;
-  while (sigwait(&stopSignals, &sig) != 0) {
+  const timespec trimEvery{std::chrono::duration_cast<std::chrono::seconds>(kTrimInterval).count(), 0};
+  while ((sig = sigtimedwait(&stopSignals, nullptr, &trimEvery)) <= 0) {
+    if (sig < 0 && errno == EAGAIN) malloc_trim(0);
   }
   log->info("received {}, shutting down", strsignal(sig));
   if (components) components->stop();

@@ -63,7 +63,11 @@ void SchedulerCache::dropIfEmpty(const std::string& name) {
 }
 
 Result<bool> SchedulerCache::upsertNode(const nlohmann::json& node) {
-  auto parsed = parseNode(node);
+  return upsertNode(std::make_shared<const nlohmann::json>(node));
+}
+
+Result<bool> SchedulerCache::upsertNode(std::shared_ptr<const nlohmann::json> node) {
+  auto parsed = parseNode(std::move(node));
   if (!parsed.ok()) return parsed.status();
   std::shared_ptr<NodeInfo> fresh = std::move(parsed).value();
   std::lock_guard lock(mu_);

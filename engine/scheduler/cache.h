@@ -29,6 +29,7 @@ class SchedulerCache {
   /// Adds or replaces a node from its v1 Node object. Returns whether anything the plugins
   /// look at changed (labels, taints, unschedulable, allocatable, images): a cluster event.
   Result<bool> upsertNode(const nlohmann::json& node);
+  Result<bool> upsertNode(std::shared_ptr<const nlohmann::json> node);
   void removeNode(const std::string& name);
 
   // ---- pods bound to a node (spec.nodeName set)

@@ -133,7 +133,10 @@ struct PodInfo {
 using PodInfoPtr = std::shared_ptr<const PodInfo>;
 
 /// Parses a v1 Pod. Fails (400) only on what would make scheduling meaningless (no name,
-/// unparseable quantities or selectors), naming the field.
+/// unparseable quantities or selectors), naming the field. PodInfo::object shares `pod`
+/// (an informer's cached object) rather than copying it.
+Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> pod);
+/// As above, for a pod not already shared (tests, tools): copies it once.
 Result<PodInfoPtr> parsePod(const nlohmann::json& pod);
 
 /// A node and the pods on it (bound or assumed), with their sums kept up to date.
@@ -161,7 +164,9 @@ struct NodeInfo {
 };
 using NodeInfoPtr = std::shared_ptr<const NodeInfo>;
 
-/// Parses a v1 Node (no pods yet).
+/// Parses a v1 Node (no pods yet); NodeInfo::object shares `node`.
+Result<std::shared_ptr<NodeInfo>> parseNode(std::shared_ptr<const nlohmann::json> node);
+/// As above, copying `node` once.
 Result<std::shared_ptr<NodeInfo>> parseNode(const nlohmann::json& node);
 
 /// A PodDisruptionBudget as preemption needs it.

@@ -9,6 +9,13 @@ namespace orrery::scheduler {
 
 namespace {
 
+// o[key] when o has it, else an empty object: a reference, where json::value() would copy.
+const nlohmann::json& memberOrEmpty(const nlohmann::json& o, const char* key) {
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  auto it = o.find(key);
+  return it == o.end() ? kEmpty : *it;
+}
+
 std::string str(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -35,12 +42,18 @@ bool eraseUid(Vec& v, const std::string& uid) {
 }  // namespace
 
 Result<std::shared_ptr<NodeInfo>> parseNode(const nlohmann::json& node) {
+  return parseNode(std::make_shared<const nlohmann::json>(node));
+}
+
+Result<std::shared_ptr<NodeInfo>> parseNode(std::shared_ptr<const nlohmann::json> shared) {
+  if (!shared) return Status::badRequest("node: must be an object");
+  const nlohmann::json& node = *shared;
   try {
     if (!node.is_object()) return Status::badRequest("node: must be an object");
     auto info = std::make_shared<NodeInfo>();
-    const auto& meta = node.value("metadata", nlohmann::json::object());
-    const auto& spec = node.value("spec", nlohmann::json::object());
-    const auto& status = node.value("status", nlohmann::json::object());
+    const nlohmann::json& meta = memberOrEmpty(node, "metadata");
+    const nlohmann::json& spec = memberOrEmpty(node, "spec");
+    const nlohmann::json& status = memberOrEmpty(node, "status");
     info->name = str(meta, "name");
     if (info->name.empty()) return Status::badRequest("metadata.name: Required value: name is required");
     if (auto l = meta.find("labels"); l != meta.end() && l->is_object())
@@ -65,7 +78,7 @@ Result<std::shared_ptr<NodeInfo>> parseNode(const nlohmann::json& node) {
             if (n.is_string()) info->imageSizes[normalizeImageName(n.get<std::string>())] = size;
       }
     }
-    info->object = std::make_shared<const nlohmann::json>(node);
+    info->object = std::move(shared);
     return info;
   } catch (const std::exception& e) {
     return Status::badRequest(std::string("node: ") + e.what());

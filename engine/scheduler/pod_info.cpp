@@ -31,6 +31,13 @@ Status badField(const std::string& field, const std::string& why) {
   return Status::badRequest(field + ": " + why);
 }
 
+// o[key] when o has it, else an empty object: a reference, where json::value() would copy.
+const nlohmann::json& memberOrEmpty(const nlohmann::json& o, const char* key) {
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  auto it = o.find(key);
+  return it == o.end() ? kEmpty : *it;
+}
+
 std::string str(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -268,12 +275,18 @@ std::string normalizeImageName(const std::string& image) {
 }
 
 Result<PodInfoPtr> parsePod(const nlohmann::json& pod) {
+  return parsePod(std::make_shared<const nlohmann::json>(pod));
+}
+
+Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
+  if (!shared) return Status::badRequest("pod: must be an object");
+  const nlohmann::json& pod = *shared;
   try {
     if (!pod.is_object()) return Status::badRequest("pod: must be an object");
     auto info = std::make_shared<PodInfo>();
-    const auto& meta = pod.value("metadata", nlohmann::json::object());
-    const auto& spec = pod.value("spec", nlohmann::json::object());
-    const auto& status = pod.value("status", nlohmann::json::object());
+    const nlohmann::json& meta = memberOrEmpty(pod, "metadata");
+    const nlohmann::json& spec = memberOrEmpty(pod, "spec");
+    const nlohmann::json& status = memberOrEmpty(pod, "status");
     info->name = str(meta, "name");
     if (info->name.empty()) return badField("metadata.name", "Required value: name is required");
     info->ns = str(meta, "namespace");
@@ -481,7 +494,7 @@ Result<PodInfoPtr> parsePod(const nlohmann::json& pod) {
       }
     }
 
-    info->object = std::make_shared<const nlohmann::json>(pod);
+    info->object = std::move(shared);
     return PodInfoPtr(std::move(info));
   } catch (const std::exception& e) {
     return Status::badRequest(std::string("pod: ") + e.what());

@@ -236,7 +236,7 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
 
 void Scheduler::Core::onPodAdd(const client::ObjectPtr& object) {
   if (stopped || !object) return;
-  auto parsed = parsePod(*object);
+  auto parsed = parsePod(object);
   if (!parsed.ok()) {
     logger()->warn("ignoring pod {}: {}", client::objectKey(*object), parsed.status().message());
     return;
@@ -258,7 +258,7 @@ void Scheduler::Core::onPodAdd(const client::ObjectPtr& object) {
 
 void Scheduler::Core::onPodUpdate(const client::ObjectPtr& oldObject, const client::ObjectPtr& newObject) {
   if (stopped || !newObject) return;
-  auto parsed = parsePod(*newObject);
+  auto parsed = parsePod(newObject);
   if (!parsed.ok()) {
     logger()->warn("ignoring pod {}: {}", client::objectKey(*newObject), parsed.status().message());
     return;
@@ -272,7 +272,7 @@ void Scheduler::Core::onPodUpdate(const client::ObjectPtr& oldObject, const clie
     slot = pod;
   }
   if (!old && oldObject) {
-    auto o = parsePod(*oldObject);
+    auto o = parsePod(oldObject);
     if (o.ok()) old = *o;
   }
   bool wasBound = old && !old->nodeName.empty();
@@ -313,7 +313,7 @@ void Scheduler::Core::onPodDelete(const client::ObjectPtr& object) {
     }
   }
   if (!pod) {
-    auto parsed = parsePod(*object);
+    auto parsed = parsePod(object);
     if (parsed.ok()) pod = *parsed;
   }
   queue->remove(ns, name);
@@ -326,7 +326,7 @@ void Scheduler::Core::onPodDelete(const client::ObjectPtr& object) {
 
 void Scheduler::Core::onNode(const client::ObjectPtr& object, bool added) {
   if (stopped || !object) return;
-  auto changed = cache.upsertNode(*object);
+  auto changed = cache.upsertNode(object);
   if (!changed.ok()) {
     logger()->warn("ignoring node {}: {}", api::metaString(*object, "name"), changed.status().message());
     return;
