@@ -156,9 +156,27 @@ Result<json> ApiHandler::createObject(Call& call, json object, bool managedByApp
   }
 }
 
+api::Result<std::optional<store::KeyValue>> ApiHandler::currentObject(const api::ResourceInfo& info,
+                                                                      const std::string& key, bool* fromCache) {
+  if (*fromCache) {
+    Status error;
+    if (auto* cache = cacheFor(info, &error)) {
+      if (auto cached = cache->get(key)) {
+        store::KeyValue kv;
+        kv.key = key;
+        kv.value = cached->json;
+        kv.modRevision = cached->revision;
+        return std::optional<store::KeyValue>(std::move(kv));
+      }
+    }
+    *fromCache = false;  // not cached (yet): the store has the last word
+  }
+  return store_->get(key);
+}
+
 Result<json> ApiHandler::commitUpdate(Call& call, json updated, const store::KeyValue& current,
                                       const std::string& subresource, bool managedByApply,
-                                      bool* casFailed) {
+                                      bool* casFailed, bool currentMayBeStale) {
   const auto& info = *call.resource;
   const api::Schema* schema = schemaFor(info);
   *casFailed = false;
@@ -202,7 +220,13 @@ Result<json> ApiHandler::commitUpdate(Call& call, json updated, const store::Key
   bool finalized = meta.contains("deletionTimestamp") &&
                    (!meta.contains("finalizers") || meta["finalizers"].empty()) &&
                    (!isNamespace || updated.value("spec", json::object()).value("finalizers", json::array()).empty());
-  if (sameObject(updated, old)) return old;
+  if (sameObject(updated, old)) {
+    if (currentMayBeStale) {
+      *casFailed = true;
+      return Status::conflict(info.group, info.resource, oldMeta.value("name", ""), "the cached object may be stale");
+    }
+    return old;
+  }
   if (call.dryRun()) return updated;
 
   const std::string key = storageKey(info, call.info.ns, oldMeta.value("name", ""));
@@ -277,10 +301,12 @@ void ApiHandler::update(Call& call) {
   const std::string wantedRv = api::metaString(body, "resourceVersion");
   const std::string key = storageKey(info, call.info.ns, call.info.name);
   for (int attempt = 0; attempt <= kMaxConflictRetries; ++attempt) {
-    auto current = store_->get(key);
+    bool fromCache = attempt == 0 && !call.dryRun();
+    auto current = currentObject(info, key, &fromCache);
     if (!current.ok()) return sendStatus(call, current.status());
     if (!*current) return sendStatus(call, Status::notFound(info.group, info.resource, call.info.name));
     if (!wantedRv.empty() && wantedRv != std::to_string((*current)->modRevision)) {
+      if (fromCache) continue;
       return sendStatus(call, Status::conflict(info.group, info.resource, call.info.name,
                                                "the object has been modified; please apply your changes to the latest version and try again"));
     }
@@ -295,7 +321,9 @@ void ApiHandler::update(Call& call) {
       updated = std::move(parent);
     }
     bool casFailed = false;
-    auto result = commitUpdate(call, std::move(updated), **current, sub == "scale" ? "" : sub, false, &casFailed);
+    auto result = commitUpdate(call, std::move(updated), **current, sub == "scale" ? "" : sub, false, &casFailed,
+                               fromCache);
+    if (fromCache && (casFailed || !result.ok())) continue;
     if (casFailed && wantedRv.empty()) continue;
     if (!result.ok()) return sendStatus(call, result.status());
     if (sub == "scale") return sendJson(call, 200, scaleOf(*result));
@@ -347,7 +375,8 @@ void ApiHandler::patch(Call& call) {
   const bool force = call.param("force") == "true";
 
   for (int attempt = 0; attempt <= kMaxConflictRetries; ++attempt) {
-    auto current = store_->get(key);
+    bool fromCache = attempt == 0 && !call.dryRun();
+    auto current = currentObject(info, key, &fromCache);
     if (!current.ok()) return sendStatus(call, current.status());
     if (!*current) {
       if (isApply && sub.empty()) {
@@ -394,13 +423,17 @@ void ApiHandler::patch(Call& call) {
     } else {
       patched = api::applyStrategicMergePatch(base, patchDoc, mergeSchema);
     }
-    if (!patched.ok()) return sendStatus(call, patched.status());
+    if (!patched.ok()) {
+      if (fromCache) continue;
+      return sendStatus(call, patched.status());
+    }
     json updated = std::move(*patched);
 
     // A resourceVersion in the patch result that differs is a precondition that failed.
     std::string patchedRv = api::metaString(updated, "resourceVersion");
     bool rvPrecondition = !patchedRv.empty() && patchedRv != oldRv;
     if (rvPrecondition) {
+      if (fromCache) continue;
       return sendStatus(call, Status::conflict(info.group, info.resource, call.info.name,
                                                "the object has been modified; please apply your changes to the latest version and try again"));
     }
@@ -416,8 +449,9 @@ void ApiHandler::patch(Call& call) {
       if (auto st = checkAndPrune(call, updated, schema, ""); !st.isOk()) return sendStatus(call, st);
     }
     bool casFailed = false;
-    auto result = commitUpdate(call, std::move(updated), **current, reportedSub, isApply && sub != "scale", &casFailed);
-    if (casFailed) continue;
+    auto result = commitUpdate(call, std::move(updated), **current, reportedSub, isApply && sub != "scale", &casFailed,
+                               fromCache);
+    if (casFailed || (fromCache && !result.ok())) continue;
     if (!result.ok()) return sendStatus(call, result.status());
     if (sub == "scale") return sendJson(call, 200, scaleOf(*result));
     return sendObject(call, 200, *result);
@@ -608,15 +642,18 @@ void ApiHandler::createSubresource(Call& call) {
     }
     const std::string key = storageKey(info, call.info.ns, call.info.name);
     for (int attempt = 0; attempt <= kMaxConflictRetries; ++attempt) {
-      auto current = store_->get(key);
+      bool fromCache = attempt == 0 && !call.dryRun();
+      auto current = currentObject(info, key, &fromCache);
       if (!current.ok()) return sendStatus(call, current.status());
       if (!*current) return sendStatus(call, Status::notFound("", "pods", call.info.name));
       json pod = json::parse((*current)->value);
       if (pod["metadata"].contains("deletionTimestamp")) {
+        if (fromCache) continue;
         return sendStatus(call, Status::conflict("", "pods", call.info.name, "pod is being deleted, cannot be assigned to a host"));
       }
       std::string bound = pod.value("spec", json::object()).value("nodeName", "");
       if (!bound.empty()) {
+        if (fromCache) continue;
         return sendStatus(call, Status::conflict("", "pods", call.info.name,
                                                  "pod " + call.info.name + " is already assigned to node \"" + bound + "\""));
       }

@@ -136,10 +136,19 @@ class ApiHandler {
   api::Result<nlohmann::json> createObject(Call& call, nlohmann::json object, bool managedByApply);
   /// The update path shared by PUT, PATCH and apply: strategy, validation, managed fields,
   /// no-op detection, compare-and-swap on `current`. *casFailed tells a lost race (retry).
+  /// `currentMayBeStale` (a copy from the watch cache): a no-op is not trusted either, since
+  /// the stored object may differ; it too sets *casFailed so that the caller reads again.
   api::Result<nlohmann::json> commitUpdate(Call& call, nlohmann::json updated,
                                            const store::KeyValue& current,
                                            const std::string& subresource, bool managedByApply,
-                                           bool* casFailed);
+                                           bool* casFailed, bool currentMayBeStale = false);
+  /// The object at `key` that an update starts from. With *fromCache true it first takes the
+  /// watch cache's copy, as kube-apiserver passes the cacher's object to GuaranteedUpdate: it
+  /// saves a store read per write, and a stale copy only costs a failed compare-and-swap. On
+  /// return *fromCache says where the copy came from; the caller must read again (fromCache
+  /// false) when anything but a successful write came of a cached copy.
+  api::Result<std::optional<store::KeyValue>> currentObject(const api::ResourceInfo& info,
+                                                            const std::string& key, bool* fromCache);
   api::ManagerInfo managerFor(const Call& call, const std::string& subresource) const;
   nlohmann::json scaleOf(const nlohmann::json& object) const;
 

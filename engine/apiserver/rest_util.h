@@ -24,22 +24,49 @@ inline nlohmann::json& metadataOf(nlohmann::json& object) {
   return m;
 }
 
+namespace detail {
+// Equal objects, member by member, leaving out the members `skip` names; `nested` compares
+// the values of a member both have. nlohmann::json objects are sorted maps, so one walk over
+// both suffices, without copies.
+template <typename Skip, typename Nested>
+bool equalMembers(const nlohmann::json& a, const nlohmann::json& b, Skip skip, Nested nested) {
+  if (!a.is_object() || !b.is_object()) return a == b;
+  auto ia = a.begin(), ib = b.begin();
+  for (;;) {
+    while (ia != a.end() && skip(ia.key())) ++ia;
+    while (ib != b.end() && skip(ib.key())) ++ib;
+    if (ia == a.end() || ib == b.end()) return ia == a.end() && ib == b.end();
+    if (ia.key() != ib.key() || !nested(ia.key(), *ia, *ib)) return false;
+    ++ia;
+    ++ib;
+  }
+}
+}  // namespace detail
+
 /// Equal apart from resourceVersion and managedFields: an update that changes nothing else
 /// is not written, so the resourceVersion stays (as kube-apiserver's GuaranteedUpdate).
-inline bool sameObject(nlohmann::json a, nlohmann::json b) {
-  for (nlohmann::json* o : {&a, &b}) {
-    if (auto m = o->find("metadata"); m != o->end() && m->is_object()) {
-      m->erase("resourceVersion");
-      m->erase("managedFields");
-    }
-  }
-  return a == b;
+inline bool sameObject(const nlohmann::json& a, const nlohmann::json& b) {
+  auto none = [](const std::string&) { return false; };
+  return detail::equalMembers(a, b, none, [](const std::string& key, const nlohmann::json& x, const nlohmann::json& y) {
+    if (key != "metadata") return x == y;
+    return detail::equalMembers(
+        x, y, [](const std::string& k) { return k == "resourceVersion" || k == "managedFields"; },
+        [](const std::string&, const nlohmann::json& p, const nlohmann::json& q) { return p == q; });
+  });
 }
 
 /// The stored form: everything but metadata.resourceVersion (the store's modRevision is it).
-inline std::string storedForm(nlohmann::json object) {
-  if (auto m = object.find("metadata"); m != object.end() && m->is_object()) m->erase("resourceVersion");
-  return object.dump();
+inline std::string storedForm(nlohmann::json& object) {
+  // Takes resourceVersion out and puts it back: copying the whole object would cost more.
+  auto m = object.find("metadata");
+  if (m == object.end() || !m->is_object()) return object.dump();
+  auto rv = m->find("resourceVersion");
+  if (rv == m->end()) return object.dump();
+  nlohmann::json saved = std::move(*rv);
+  m->erase(rv);
+  std::string out = object.dump();
+  (*m)["resourceVersion"] = std::move(saved);
+  return out;
 }
 
 }  // namespace orrery::apiserver

@@ -427,6 +427,13 @@ void WatchCache::dispatch(EventType type, const CachedPtr& object, const CachedP
 api::Status WatchCache::waitUntilFresh(int64_t revision, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   auto done = [&] { return stopping_ || (!recovering_ && revision_ >= revision); };
+  if (!done()) {
+    // The store tells an idle prefix's watch of newer revisions only now and then; ask it
+    // now (outside our lock: its watch threads call back into this cache).
+    lock.unlock();
+    store_.requestProgress(revision);
+    lock.lock();
+  }
   if (!fresh_.wait_for(lock, timeout, done)) {
     // Still re-initializing: fail fast with 503 rather than serve what may be stale.
     if (recovering_) return notReadyStatus();

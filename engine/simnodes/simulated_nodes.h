@@ -55,8 +55,10 @@ struct SimulatedNodesOptions {
   /// false (default): a simulated container stops at once on SIGTERM, so a pod being deleted is
   /// removed immediately (as kwok does); true: it is removed when its grace period has run out.
   bool honorGracePeriod = false;
-  /// Threads that perform the API writes.
-  int writers = 2;
+  /// Threads that perform the API writes. Each write waits for the store to make it durable,
+  /// so throughput comes from several in flight (the store commits them together), as a real
+  /// cluster has one kubelet writing per node.
+  int writers = 16;
   /// The kubelet version the nodes report (nodeInfo.kubeletVersion, `kubectl get nodes` VERSION).
   std::string kubeletVersion = "v1.32.0-orrery";
   /// Injected clock for timestamps written into objects.

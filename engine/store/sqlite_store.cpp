@@ -350,6 +350,7 @@ class SqliteStore final : public Store {
   Status compact(int64_t revision) override;
   Result<StoreStats> stats() override;
   Result<std::vector<Member>> members() override;
+  void requestProgress(int64_t revision) override { hub_->requestProgress(revision); }
 
  private:
   void close();

@@ -125,8 +125,8 @@ struct WatchRequest {
   int64_t startRevision = 0;  // 0 = only changes after now; N = every change with revision >= N
   bool prevKv = false;
   /// Also deliver progress notifications (event-less responses carrying `revision`) when the
-  /// store's revision moves on through writes outside this watch's range. The SQLite backend
-  /// sends one after each committed write batch; etcd's is its progress notify.
+  /// store's revision moves on through writes outside this watch's range: about once a second,
+  /// and promptly after Store::requestProgress().
   bool progressNotify = false;
 };
 
@@ -169,6 +169,10 @@ class Store {
   virtual Status compact(int64_t revision) = 0;
   virtual Result<StoreStats> stats() = 0;
   virtual Result<std::vector<Member>> members() = 0;
+  /// Asks watches with progressNotify to report, promptly, once the store's watch feed has
+  /// reached `revision` (etcd's RequestProgress). Without a request they report at most about
+  /// once a second. For a watch cache that must be current before it answers a read.
+  virtual void requestProgress(int64_t revision) { (void)revision; }
 
   // Conveniences over txn(), shared by every backend.
   Result<std::optional<KeyValue>> get(const std::string& key);

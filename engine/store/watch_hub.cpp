@@ -90,9 +90,22 @@ std::unique_ptr<WatchHandle> WatchHub::add(const WatchRequest& request, WatchCal
   return std::make_unique<HubWatchHandle>(self, w);
 }
 
+void WatchHub::requestProgress(int64_t revision) {
+  std::lock_guard lock(mu);
+  progressWanted_ = std::max(progressWanted_, revision);
+  for (auto& w : watchers_) {
+    if (!w->progressNotify || !w->synced || w->cancelled || w->terminal) continue;
+    w->progressPending = true;
+    w->progressUrgent = true;
+    w->cv.notify_all();
+  }
+}
+
 void WatchHub::dispatch(const std::vector<Event>& events, int64_t lastRevision) {
   std::lock_guard lock(mu);
   if (lastRevision <= dispatched_) return;  // already offered
+  // Progress is urgent when someone asked for a revision this batch reaches.
+  const bool progressWanted = progressWanted_ > dispatched_;
   for (size_t i = 0; i < watchers_.size();) {
     HubWatcher& w = *watchers_[i];
     if (w.cancelled || w.terminal) {
@@ -126,8 +139,14 @@ void WatchHub::dispatch(const std::vector<Event>& events, int64_t lastRevision) 
     if (w.buffer.size() != before) {
       w.cv.notify_all();
     } else if (w.progressNotify) {
-      w.progressPending = true;  // coalesced: one notification carries the latest revision
-      w.cv.notify_all();
+      // Coalesced: one notification carries the latest revision. The watcher's thread sends
+      // it when it is due (see loop()), unless someone waits for it now.
+      const bool wasPending = w.progressPending;
+      w.progressPending = true;
+      if (progressWanted) w.progressUrgent = true;
+      // Woken when progress becomes pending (to time its notification) or is wanted now;
+      // not again for every further batch until it has been sent.
+      if (!wasPending || progressWanted) w.cv.notify_all();
     }
   }
   dispatched_ = lastRevision;
@@ -169,17 +188,30 @@ void WatchHub::loop(const std::shared_ptr<HubWatcher>& self) {
   nameThread(threadName_);
   HubWatcher& w = *self;
   std::unique_lock lock(mu);
+  auto progressDue = [&] {
+    return w.progressPending &&
+           (w.progressUrgent || std::chrono::steady_clock::now() >= w.lastResponse + kProgressInterval);
+  };
   for (;;) {
-    w.cv.wait(lock, [&] {
-      return w.cancelled || w.terminal || !w.buffer.empty() || !w.synced || w.progressPending;
-    });
+    auto ready = [&] {
+      return w.cancelled || w.terminal || !w.buffer.empty() || !w.synced || progressDue();
+    };
+    while (!ready()) {
+      if (w.progressPending) {
+        w.cv.wait_until(lock, w.lastResponse + kProgressInterval);
+      } else {
+        w.cv.wait(lock);
+      }
+    }
     if (w.cancelled) return;
-    if (!w.buffer.empty() || (w.progressPending && w.synced && !w.terminal)) {
+    if (!w.buffer.empty() || (progressDue() && w.synced && !w.terminal)) {
       // Everything up to pendingFrom - 1 is in this response (or did not match the watch).
       WatchResponse response;
       response.events.swap(w.buffer);
       response.revision = std::min(w.pendingFrom - 1, dispatched_);
       w.progressPending = false;
+      w.progressUrgent = false;
+      w.lastResponse = std::chrono::steady_clock::now();
       lock.unlock();
       w.callback(response);
       lock.lock();

@@ -6,6 +6,7 @@
 // table, etcd from a watch stream at that revision. Once a replay reaches the dispatcher's
 // revision the watcher is live again.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -46,6 +47,8 @@ struct HubWatcher {
   bool synced = false;      // fed by dispatch() (else the backend replays from pendingFrom)
   std::vector<Event> buffer;
   bool progressPending = false;  // a batch moved the revision on without matching events
+  bool progressUrgent = false;   // someone waits for it (WatchHub::requestProgress)
+  std::chrono::steady_clock::time_point lastResponse{};  // paces unrequested progress
   bool cancelled = false;
   std::optional<WatchResponse> terminal;
   /// Set by a backend while it replays, to cut a blocking read short on cancel or close.
@@ -88,6 +91,14 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
   /// watchers, and progress to those that asked for it. Takes `mu`.
   void dispatch(const std::vector<Event>& events, int64_t lastRevision);
 
+  /// Asks every progress-notify watcher for a notification as soon as the hub has offered
+  /// every revision up to `revision` (at once, with what it has, if it already has). Without
+  /// a request a watcher with nothing to deliver hears of the revision at most once per
+  /// kProgressInterval: waking every watch thread on every commit cost more than the writes.
+  /// Takes `mu`.
+  void requestProgress(int64_t revision);
+  static constexpr std::chrono::milliseconds kProgressInterval{1000};
+
   /// Ends every live watcher with `end` (e.g. 410 when the history they need is gone).
   /// Call with `mu` held.
   void endLive(const WatchResponse& end);
@@ -104,6 +115,7 @@ class WatchHub : public std::enable_shared_from_this<WatchHub> {
   size_t bufferLimit_;
   ReplayFn replay_;
   int64_t dispatched_ = 0;
+  int64_t progressWanted_ = 0;  // the highest revision requestProgress() was asked for
   bool closed_ = false;
   std::vector<std::shared_ptr<HubWatcher>> watchers_;
 };

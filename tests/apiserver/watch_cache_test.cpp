@@ -84,6 +84,7 @@ class FaultyStore final : public store::Store {
   api::Status compact(int64_t revision) override { return inner_->compact(revision); }
   api::Result<store::StoreStats> stats() override { return inner_->stats(); }
   api::Result<std::vector<store::Member>> members() override { return inner_->members(); }
+  void requestProgress(int64_t revision) override { inner_->requestProgress(revision); }
 
  private:
   struct Live {

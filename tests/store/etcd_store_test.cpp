@@ -47,6 +47,7 @@ class OwningStore final : public Store {
   orrery::api::Status compact(int64_t revision) override { return inner_->compact(revision); }
   orrery::api::Result<StoreStats> stats() override { return inner_->stats(); }
   orrery::api::Result<std::vector<Member>> members() override { return inner_->members(); }
+  void requestProgress(int64_t revision) override { inner_->requestProgress(revision); }
 
  private:
   std::unique_ptr<EtcdProcess> etcd_;
