@@ -191,6 +191,7 @@ class ReplicaSetController : public Controller {
     client_ = context.client;
     rsInformer_ = &context.informers->informer(kReplicaSets);
     podInformer_ = &context.informers->informer(kPods);
+    addPodControllerUidIndex(*podInformer_);
     rsInformer_->addHandler({
         [this](const client::ObjectPtr& rs) { enqueue(*rs); },
         [this](const client::ObjectPtr&, const client::ObjectPtr& rs) { enqueue(*rs); },
@@ -339,11 +340,13 @@ class ReplicaSetController : public Controller {
     std::optional<Status> firstError;
     for (const auto& podPtr : pods) {
       const json& pod = *podPtr;
-      bool matches = selector.matches(field(pod, "metadata", "labels"));
-      std::string podName = strField(pod, "metadata", "name");
-      std::string podUid = strField(pod, "metadata", "uid");
+      // Runs over every pod of the ReplicaSet on every sync: no copies on the common path.
       if (const json* ref = controllerRefOf(pod)) {
-        if (ref->value("uid", "") != uid) continue;  // someone else's
+        const json& refUid = field(*ref, "uid");
+        if (!refUid.is_string() || refUid.get_ref<const std::string&>() != uid) continue;  // someone else's
+      }
+      bool matches = selector.matches(field(pod, "metadata", "labels"));
+      if (const json* ref = controllerRefOf(pod)) {
         if (matches) {
           claimed.push_back(podPtr);
           continue;
@@ -351,8 +354,8 @@ class ReplicaSetController : public Controller {
         if (rsDeleting) continue;
         json patch = {{"metadata",
                        {{"ownerReferences", json::array({{{"$patch", "delete"}, {"uid", uid}}})},
-                        {"uid", podUid}}}};
-        auto r = client_->patch(kPods, ns, podName, client::PatchType::kStrategicMerge, patch.dump());
+                        {"uid", strField(pod, "metadata", "uid")}}}};
+        auto r = client_->patch(kPods, ns, strField(pod, "metadata", "name"), client::PatchType::kStrategicMerge, patch.dump());
         // Gone, or no longer ours: nothing to release.
         if (!r.ok() && r.status().code() != 404 && r.status().code() != 422 && !firstError)
           firstError = r.status();
@@ -365,8 +368,9 @@ class ReplicaSetController : public Controller {
         if (!firstError) firstError = *adoptable;
         continue;
       }
-      json patch = {{"metadata", {{"ownerReferences", json::array({controllerRefFor(rs)})}, {"uid", podUid}}}};
-      auto r = client_->patch(kPods, ns, podName, client::PatchType::kStrategicMerge, patch.dump());
+      json patch = {{"metadata", {{"ownerReferences", json::array({controllerRefFor(rs)})},
+                                  {"uid", strField(pod, "metadata", "uid")}}}};
+      auto r = client_->patch(kPods, ns, strField(pod, "metadata", "name"), client::PatchType::kStrategicMerge, patch.dump());
       if (r.ok()) {
         claimed.push_back(std::make_shared<const json>(std::move(*r)));
       } else if (r.status().code() != 404 && !firstError) {
@@ -585,9 +589,11 @@ class ReplicaSetController : public Controller {
       spdlog::warn("replicaset {}: invalid selector: {}", key, selector.status().message());
       return {};
     }
+    // Its own pods and the namespace's orphans (getRSPods), not every pod of the namespace.
     std::vector<client::ObjectPtr> active;
-    for (const auto& pod : podInformer_->byIndex("namespace", strField(rs, "metadata", "namespace")))
-      if (isPodActive(*pod)) active.push_back(pod);
+    for (const std::string& indexKey : {strField(rs, "metadata", "uid"), orphanPodIndexKey(strField(rs, "metadata", "namespace"))})
+      for (const auto& pod : podInformer_->byIndex(kPodControllerUidIndex, indexKey))
+        if (isPodActive(*pod)) active.push_back(pod);
     auto pods = claimPods(rs, *selector, active);
     if (!pods.ok()) return pods.status();
 

@@ -152,15 +152,20 @@ const json* podCondition(const json& pod, const std::string& type) {
   if (status == pod.end() || !status->is_object()) return nullptr;
   auto conditions = status->find("conditions");
   if (conditions == status->end() || !conditions->is_array()) return nullptr;
+  // Controllers call this for every pod on every sync: compare in place, copy nothing.
   for (const auto& c : *conditions) {
-    if (c.is_object() && stringField(c, "type") == type) return &c;
+    if (!c.is_object()) continue;
+    const json& t = field(c, "type");
+    if (t.is_string() && t.get_ref<const std::string&>() == type) return &c;
   }
   return nullptr;
 }
 
 bool isPodReady(const json& pod) {
   const json* c = podCondition(pod, "Ready");
-  return c && stringField(*c, "status") == "True";
+  if (!c) return false;
+  const json& status = field(*c, "status");
+  return status.is_string() && status.get_ref<const std::string&>() == "True";
 }
 
 bool isPodAvailable(const json& pod, int minReadySeconds, std::chrono::system_clock::time_point now) {
@@ -179,6 +184,15 @@ bool isPodActive(const json& pod) {
     phase = stringField(pod["status"], "phase");
   }
   return phase != "Succeeded" && phase != "Failed" && !isBeingDeleted(pod);
+}
+
+std::string orphanPodIndexKey(const std::string& ns) { return "_ORPHAN_POD/" + ns; }
+
+void addPodControllerUidIndex(client::Informer& pods) {
+  pods.addIndex(kPodControllerUidIndex, [](const json& pod) -> std::vector<std::string> {
+    if (const json* ref = controllerRefOf(pod)) return {ref->value("uid", "")};
+    return {orphanPodIndexKey(strField(pod, "metadata", "namespace"))};
+  });
 }
 
 // ---- Expectations

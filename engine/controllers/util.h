@@ -19,6 +19,7 @@
 #include "engine/api/resource.h"
 #include "engine/api/status.h"
 #include "engine/client/client.h"
+#include "engine/client/informer.h"
 
 namespace orrery::controllers {
 
@@ -89,6 +90,14 @@ bool isPodAvailable(const nlohmann::json& pod, int minReadySeconds,
                     std::chrono::system_clock::time_point now);
 /// Not terminal (Succeeded/Failed) and not being deleted (controller.IsPodActive).
 bool isPodActive(const nlohmann::json& pod);
+
+/// The pod index by controller (controller.PodControllerUIDIndex): a pod with a controller
+/// reference under its controller's uid, an orphan under orphanPodIndexKey(namespace). A
+/// controller then reads its own pods and the orphans it may adopt, not the whole namespace.
+inline constexpr const char* kPodControllerUidIndex = "podControllerUID";
+std::string orphanPodIndexKey(const std::string& ns);
+/// Adds the index to a pod informer (idempotent).
+void addPodControllerUidIndex(client::Informer& pods);
 
 // ---- Expectations (pkg/controller/controller_utils.go ControllerExpectations).
 

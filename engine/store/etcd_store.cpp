@@ -116,18 +116,9 @@ int64_t headerRevision(const json& j) {
 
 // ---- Key ranges, as etcd reads them.
 
-// The smallest key greater than every key with prefix `p`; "\0" (no upper bound) if none.
-std::string prefixEnd(std::string p) {
-  while (!p.empty()) {
-    auto c = static_cast<unsigned char>(p.back());
-    if (c < 0xff) {
-      p.back() = static_cast<char>(c + 1);
-      return p;
-    }
-    p.pop_back();
-  }
-  return std::string(1, '\0');
-}
+// The smallest key greater than every key with prefix `p`; "\0" (etcd's "no upper bound")
+// if none.
+std::string prefixEnd(const std::string& p) { return internal::prefixEnd(p).value_or(std::string(1, '\0')); }
 
 // etcd refuses an empty key; "\0" with range_end "\0" is the whole key space.
 void setRange(json& request, const std::string& key, const std::string& rangeEnd, bool prefix) {
