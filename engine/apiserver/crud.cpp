@@ -124,6 +124,12 @@ WatchCache* ApiHandler::cacheFor(const api::ResourceInfo& info, Status* error) {
   return raw;
 }
 
+WatchCache* ApiHandler::existingCacheFor(const api::ResourceInfo& info) {
+  std::lock_guard lock(cachesMu_);
+  auto it = caches_.find(info.storagePrefix);
+  return it == caches_.end() ? nullptr : it->second.get();
+}
+
 api::Result<Filter> ApiHandler::filterFromQuery(const Call& call) const {
   const auto& info = *call.resource;
   Filter filter;

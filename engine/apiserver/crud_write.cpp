@@ -159,8 +159,7 @@ Result<json> ApiHandler::createObject(Call& call, json object, bool managedByApp
 api::Result<std::optional<store::KeyValue>> ApiHandler::currentObject(const api::ResourceInfo& info,
                                                                       const std::string& key, bool* fromCache) {
   if (*fromCache) {
-    Status error;
-    if (auto* cache = cacheFor(info, &error)) {
+    if (auto* cache = existingCacheFor(info)) {
       if (auto cached = cache->get(key)) {
         store::KeyValue kv;
         kv.key = key;

@@ -180,10 +180,10 @@ class ApiHandler {
   /// the cache as it is, as kube's do through their informers.
   std::vector<nlohmann::json> storedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
                                             bool waitFresh = true);
-  /// As storedObjects, without waiting or parsing: the cache's entries (optionally only the one
-  /// named `name`), for admission's per-create checks that usually need none of them parsed.
+  /// As storedObjects, without parsing: the cache's entries (optionally only the one named
+  /// `name`), for admission's per-create checks that usually need none of them parsed.
   std::vector<CachedPtr> cachedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
-                                       const std::string& name = "");
+                                       const std::string& name = "", bool waitFresh = false);
   api::Status admitCustomResourceDefinition(nlohmann::json& crd, const nlohmann::json* old);
   /// Called after every successful write: keeps served custom resources in step with CRDs.
   void afterWrite(const api::ResourceInfo& info, const nlohmann::json& object, bool deleted);
@@ -194,6 +194,8 @@ class ApiHandler {
 
   // --- shared machinery (crud.cpp)
   WatchCache* cacheFor(const api::ResourceInfo& info, api::Status* error);
+  /// The resource's cache if a read has started one; writes use it without starting one.
+  WatchCache* existingCacheFor(const api::ResourceInfo& info);
   std::string storageKey(const api::ResourceInfo& info, const std::string& ns,
                          const std::string& name) const;
   api::Result<nlohmann::json> decodeBody(Call& call, const std::string& body,

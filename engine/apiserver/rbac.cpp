@@ -67,25 +67,18 @@ bool subjectMatches(const json& subject, const UserInfo& user) {
 std::vector<json> ApiHandler::storedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
                                             bool waitFresh) {
   std::vector<json> out;
-  auto info = resources_->find(gvr);
-  if (!info) return out;
-  api::Status error;
-  auto* cache = cacheFor(*info, &error);
-  if (!cache) return out;
-  if (waitFresh) (void)cache->waitUntilFresh(consistentRevision(), std::chrono::seconds(1));
-  Filter filter;
-  filter.ns = ns;
-  for (const auto& item : cache->list(filter, "", 0).items) out.push_back(item->parse());
+  for (const auto& item : cachedObjects(gvr, ns, "", waitFresh)) out.push_back(item->parse());
   return out;
 }
 
 std::vector<CachedPtr> ApiHandler::cachedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
-                                                 const std::string& name) {
+                                                 const std::string& name, bool waitFresh) {
   auto info = resources_->find(gvr);
   if (!info) return {};
   api::Status error;
   auto* cache = cacheFor(*info, &error);
   if (!cache) return {};
+  if (waitFresh) (void)cache->waitUntilFresh(consistentRevision(), std::chrono::seconds(1));
   Filter filter;
   filter.ns = ns;
   filter.name = name;

@@ -427,7 +427,8 @@ void WatchCache::dispatch(EventType type, const CachedPtr& object, const CachedP
 api::Status WatchCache::waitUntilFresh(int64_t revision, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   auto done = [&] { return stopping_ || (!recovering_ && revision_ >= revision); };
-  if (!done()) {
+  if (!done() && !recovering_) {
+    // (A recovering cache relists; progress on its old watch would not help it.)
     // The store tells an idle prefix's watch of newer revisions only now and then; ask it
     // now (outside our lock: its watch threads call back into this cache).
     lock.unlock();

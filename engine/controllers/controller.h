@@ -50,6 +50,7 @@ class Controller {
   /// into queue(). Called once, before informers start.
   virtual Status setup(ControllerContext& context) = 0;
   /// Reconciles one key. A non-ok Status requeues it with backoff; ok forgets its failures.
+  /// An exception is treated as an error status (the manager logs it with the key).
   virtual Status sync(const std::string& key) = 0;
   /// Worker threads for sync() (kube-controller-manager's --concurrent-*-syncs).
   virtual int workers() const { return 2; }

@@ -270,11 +270,7 @@ class CronJobController : public Controller {
   }
 
   Status sync(const std::string& key) override {
-    try {
-      return syncCronJob(key);
-    } catch (const std::exception& e) {
-      return Status::internal("cronjob sync of " + key + ": " + e.what());
-    }
+    return syncCronJob(key);
   }
 
  private:

@@ -283,11 +283,7 @@ class DaemonSetController : public Controller {
   }
 
   Status sync(const std::string& key) override {
-    try {
-      return syncDaemonSet(key);
-    } catch (const std::exception& e) {
-      return Status::internal("daemonset sync of " + key + ": " + e.what());
-    }
+    return syncDaemonSet(key);
   }
 
  private:

@@ -291,12 +291,8 @@ class DeploymentController : public Controller {
   }
 
   Status sync(const std::string& key) override {
-    try {
-      DeploymentSync s(*this, key);
-      return s.run();
-    } catch (const std::exception& e) {
-      return Status::internal(std::string("deployment sync of ") + key + ": " + e.what());
-    }
+    DeploymentSync s(*this, key);
+    return s.run();
   }
 
  private:

@@ -168,20 +168,7 @@ class EndpointsController : public Controller {
     services_ = &context.informers->informer(kServices);
     pods_ = &context.informers->informer(kPods);
     endpoints_ = &context.informers->informer(kEndpoints);
-    services_->addHandler({
-        [this](const client::ObjectPtr& s) { queue().add(client::objectKey(*s)); },
-        [this](const client::ObjectPtr&, const client::ObjectPtr& s) { queue().add(client::objectKey(*s)); },
-        [this](const client::ObjectPtr& s) { queue().add(client::objectKey(*s)); },
-    });
-    pods_->addHandler({
-        [this](const client::ObjectPtr& p) { enqueueFor(*p); },
-        [this](const client::ObjectPtr& o, const client::ObjectPtr& n) {
-          if (!podChangeMatters(*o, *n)) return;
-          enqueueFor(*o);
-          enqueueFor(*n);
-        },
-        [this](const client::ObjectPtr& p) { enqueueFor(*p); },
-    });
+    enqueueServicesOnChange(*services_, *pods_, queue());
     endpoints_->addHandler({
         // checkLeftoverEndpoints: what the first list shows is synced once, so that the
         // Endpoints of services deleted while the controller was down are removed.
@@ -199,18 +186,10 @@ class EndpointsController : public Controller {
   }
 
   Status sync(const std::string& key) override {
-    try {
-      return syncService(key);
-    } catch (const std::exception& e) {
-      return Status::internal("endpoints sync of " + key + ": " + e.what());
-    }
+    return syncService(key);
   }
 
  private:
-  void enqueueFor(const json& pod) {
-    for (const auto& key : servicesSelecting(*services_, pod)) queue().add(key);
-  }
-
   Status syncService(const std::string& key) {
     auto [ns, name] = client::splitKey(key);
     auto svcPtr = services_->get(key);

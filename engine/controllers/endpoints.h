@@ -160,19 +160,34 @@ inline bool podChangeMatters(const nlohmann::json& oldPod, const nlohmann::json&
   if (field(oldPod, "metadata").value("resourceVersion", "") ==
       field(newPod, "metadata").value("resourceVersion", ""))
     return false;
-  auto view = [](const nlohmann::json& p) {
-    return nlohmann::json{{"labels", field(p, "metadata", "labels")},
-                          {"deleting", isBeingDeleted(p)},
-                          {"ready", isPodReady(p)},
-                          {"ip", strField(p, "status", "podIP")},
-                          {"ips", field(p, "status", "podIPs")},
-                          {"phase", strField(p, "status", "phase")},
-                          {"node", strField(p, "spec", "nodeName")},
-                          {"hostname", strField(p, "spec", "hostname")},
-                          {"subdomain", strField(p, "spec", "subdomain")},
-                          {"containers", field(p, "spec", "containers")}};
+  // Runs on every pod update: compare in place rather than build a view of each pod.
+  auto sameJson = [&](const char* a, const char* b) { return field(oldPod, a, b) == field(newPod, a, b); };
+  auto sameString = [&](const char* a, const char* b) { return strField(oldPod, a, b) == strField(newPod, a, b); };
+  bool same = sameJson("metadata", "labels") && isBeingDeleted(oldPod) == isBeingDeleted(newPod) &&
+              isPodReady(oldPod) == isPodReady(newPod) && sameString("status", "podIP") &&
+              sameJson("status", "podIPs") && sameString("status", "phase") && sameString("spec", "nodeName") &&
+              sameString("spec", "hostname") && sameString("spec", "subdomain") && sameJson("spec", "containers");
+  return !same;
+}
+
+/// The handlers both controllers register: a Service change syncs that Service; a pod change
+/// that can matter syncs every Service selecting the pod before and after it.
+inline void enqueueServicesOnChange(client::Informer& services, client::Informer& pods, client::WorkQueue& queue) {
+  auto serviceKey = [&queue](const client::ObjectPtr& s) { queue.add(client::objectKey(*s)); };
+  services.addHandler({serviceKey, [serviceKey](const client::ObjectPtr&, const client::ObjectPtr& s) { serviceKey(s); },
+                       serviceKey});
+  auto forPod = [&services, &queue](const nlohmann::json& pod) {
+    for (const auto& key : servicesSelecting(services, pod)) queue.add(key);
   };
-  return view(oldPod) != view(newPod);
+  pods.addHandler({
+      [forPod](const client::ObjectPtr& p) { forPod(*p); },
+      [forPod](const client::ObjectPtr& o, const client::ObjectPtr& n) {
+        if (!podChangeMatters(*o, *n)) return;
+        forPod(*o);
+        forPod(*n);
+      },
+      [forPod](const client::ObjectPtr& p) { forPod(*p); },
+  });
 }
 
 /// endpointsutil.TriggerTimeTracker: computes the last-change-trigger-time of a service's

@@ -137,20 +137,7 @@ class EndpointSliceController : public Controller {
     pods_ = &context.informers->informer(kPods);
     nodes_ = &context.informers->informer(kNodes);
     slices_ = &context.informers->informer(kSlices);
-    services_->addHandler({
-        [this](const client::ObjectPtr& s) { queue().add(client::objectKey(*s)); },
-        [this](const client::ObjectPtr&, const client::ObjectPtr& s) { queue().add(client::objectKey(*s)); },
-        [this](const client::ObjectPtr& s) { queue().add(client::objectKey(*s)); },
-    });
-    pods_->addHandler({
-        [this](const client::ObjectPtr& p) { enqueueFor(*p); },
-        [this](const client::ObjectPtr& o, const client::ObjectPtr& n) {
-          if (!endpoints::podChangeMatters(*o, *n)) return;
-          enqueueFor(*o);
-          enqueueFor(*n);
-        },
-        [this](const client::ObjectPtr& p) { enqueueFor(*p); },
-    });
+    endpoints::enqueueServicesOnChange(*services_, *pods_, queue());
     auto sliceChanged = [this](const json& slice, bool deleted) {
       const json& labels = field(field(slice, "metadata"), "labels");
       if (!labels.is_object() || labels.value(kLabelManagedBy, "") != kControllerName) return;
@@ -173,11 +160,7 @@ class EndpointSliceController : public Controller {
   }
 
   Status sync(const std::string& key) override {
-    try {
-      return syncService(key);
-    } catch (const std::exception& e) {
-      return Status::internal("endpointslice sync of " + key + ": " + e.what());
-    }
+    return syncService(key);
   }
 
  private:
@@ -185,10 +168,6 @@ class EndpointSliceController : public Controller {
     std::string addressType;
     json ports;
   };
-
-  void enqueueFor(const json& pod) {
-    for (const auto& key : endpoints::servicesSelecting(*services_, pod)) queue().add(key);
-  }
 
   Status syncService(const std::string& key) {
     auto [ns, name] = client::splitKey(key);

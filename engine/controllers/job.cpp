@@ -126,12 +126,8 @@ class JobController : public Controller {
   }
 
   Status sync(const std::string& key) override {
-    try {
-      if (key.rfind(kOrphanPrefix, 0) == 0) return syncOrphanPod(key.substr(std::strlen(kOrphanPrefix)));
-      return syncJob(key);
-    } catch (const std::exception& e) {
-      return Status::internal("job sync of " + key + ": " + e.what());
-    }
+    if (key.rfind(kOrphanPrefix, 0) == 0) return syncOrphanPod(key.substr(std::strlen(kOrphanPrefix)));
+    return syncJob(key);
   }
 
  private:
@@ -545,7 +541,13 @@ class JobController : public Controller {
       }
     } else {
       int64_t wantActive = parallelism;
-      if (completions) wantActive = std::min(parallelism, std::max<int64_t>(0, *completions - succeeded));
+      if (completions) {
+        wantActive = std::min(parallelism, std::max<int64_t>(0, *completions - succeeded));
+      } else if (succeeded > 0) {
+        // A work queue (no completions): once one pod succeeded, let the running ones finish
+        // and start no more, as kube's manageJob does.
+        wantActive = static_cast<int64_t>(active.size());
+      }
       int64_t diff = wantActive - static_cast<int64_t>(active.size());
       for (int64_t i = 0; i < diff; ++i) toCreate.push_back(std::nullopt);
       if (diff < 0) {

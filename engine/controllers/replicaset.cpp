@@ -210,11 +210,7 @@ class ReplicaSetController : public Controller {
   }
 
   Status sync(const std::string& key) override {
-    try {
-      return syncReplicaSet(key);
-    } catch (const std::exception& e) {
-      return Status::internal(std::string("replicaset sync of ") + key + ": " + e.what());
-    }
+    return syncReplicaSet(key);
   }
 
  private:

@@ -92,11 +92,7 @@ class StatefulSetController : public Controller {
   }
 
   Status sync(const std::string& key) override {
-    try {
-      return syncSet(key);
-    } catch (const std::exception& e) {
-      return Status::internal(std::string("statefulset sync of ") + key + ": " + e.what());
-    }
+    return syncSet(key);
   }
 
  private:

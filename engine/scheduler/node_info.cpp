@@ -9,18 +9,6 @@ namespace orrery::scheduler {
 
 namespace {
 
-// o[key] when o has it, else an empty object: a reference, where json::value() would copy.
-const nlohmann::json& memberOrEmpty(const nlohmann::json& o, const char* key) {
-  static const nlohmann::json kEmpty = nlohmann::json::object();
-  auto it = o.find(key);
-  return it == o.end() ? kEmpty : *it;
-}
-
-std::string str(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 bool hasAffinityTerms(const PodInfo& p) {
   return !p.requiredAffinity.empty() || !p.requiredAntiAffinity.empty() || !p.preferredAffinity.empty() ||
          !p.preferredAntiAffinity.empty();
@@ -54,7 +42,7 @@ Result<std::shared_ptr<NodeInfo>> parseNode(std::shared_ptr<const nlohmann::json
     const nlohmann::json& meta = memberOrEmpty(node, "metadata");
     const nlohmann::json& spec = memberOrEmpty(node, "spec");
     const nlohmann::json& status = memberOrEmpty(node, "status");
-    info->name = str(meta, "name");
+    info->name = stringMember(meta, "name");
     if (info->name.empty()) return Status::badRequest("metadata.name: Required value: name is required");
     if (auto l = meta.find("labels"); l != meta.end() && l->is_object())
       for (auto it = l->begin(); it != l->end(); ++it)
@@ -63,7 +51,7 @@ Result<std::shared_ptr<NodeInfo>> parseNode(std::shared_ptr<const nlohmann::json
     if (auto t = spec.find("taints"); t != spec.end() && t->is_array()) {
       for (const auto& tj : *t) {
         if (!tj.is_object()) continue;
-        info->taints.push_back({str(tj, "key"), str(tj, "value"), str(tj, "effect")});
+        info->taints.push_back({stringMember(tj, "key"), stringMember(tj, "value"), stringMember(tj, "effect")});
       }
     }
     // kube-apiserver defaults status.allocatable to status.capacity.

@@ -31,18 +31,6 @@ Status badField(const std::string& field, const std::string& why) {
   return Status::badRequest(field + ": " + why);
 }
 
-// o[key] when o has it, else an empty object: a reference, where json::value() would copy.
-const nlohmann::json& memberOrEmpty(const nlohmann::json& o, const char* key) {
-  static const nlohmann::json kEmpty = nlohmann::json::object();
-  auto it = o.find(key);
-  return it == o.end() ? kEmpty : *it;
-}
-
-std::string str(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 Result<std::vector<std::string>> stringList(const nlohmann::json& j, const char* key,
                                             const std::string& path) {
   std::vector<std::string> out;
@@ -66,8 +54,8 @@ Result<std::vector<NodeSelectorRequirement>> parseRequirements(const nlohmann::j
     std::string p = path + "[" + std::to_string(i) + "]";
     if (!r.is_object()) return badField(p, "must be an object");
     NodeSelectorRequirement req;
-    req.key = str(r, "key");
-    req.op = str(r, "operator");
+    req.key = stringMember(r, "key");
+    req.op = stringMember(r, "operator");
     auto values = stringList(r, "values", p);
     if (!values) return values.status();
     req.values = std::move(*values);
@@ -96,7 +84,7 @@ Result<PodAffinityTerm> parseAffinityTerm(const nlohmann::json& t, const std::st
                                           const std::map<std::string, std::string>& podLabels) {
   PodAffinityTerm term;
   if (!t.is_object()) return badField(path, "must be an object");
-  term.topologyKey = str(t, "topologyKey");
+  term.topologyKey = stringMember(t, "topologyKey");
   auto ns = stringList(t, "namespaces", path);
   if (!ns) return ns.status();
   term.namespaces = std::move(*ns);
@@ -287,38 +275,38 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
     const nlohmann::json& meta = memberOrEmpty(pod, "metadata");
     const nlohmann::json& spec = memberOrEmpty(pod, "spec");
     const nlohmann::json& status = memberOrEmpty(pod, "status");
-    info->name = str(meta, "name");
+    info->name = stringMember(meta, "name");
     if (info->name.empty()) return badField("metadata.name", "Required value: name is required");
-    info->ns = str(meta, "namespace");
+    info->ns = stringMember(meta, "namespace");
     if (info->ns.empty()) info->ns = "default";
-    info->uid = str(meta, "uid");
+    info->uid = stringMember(meta, "uid");
     if (info->uid.empty()) info->uid = info->ns + "/" + info->name;
-    info->resourceVersion = str(meta, "resourceVersion");
+    info->resourceVersion = stringMember(meta, "resourceVersion");
     if (auto l = meta.find("labels"); l != meta.end() && l->is_object()) {
       for (auto it = l->begin(); it != l->end(); ++it)
         if (it->is_string()) info->labels[it.key()] = it->get<std::string>();
     }
     info->terminating = meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null();
-    api::parseTime(str(meta, "creationTimestamp"), &info->created);
+    api::parseTime(stringMember(meta, "creationTimestamp"), &info->created);
     info->startTime = info->created;
-    api::parseTime(str(status, "startTime"), &info->startTime);
+    api::parseTime(stringMember(status, "startTime"), &info->startTime);
     if (auto refs = meta.find("ownerReferences"); refs != meta.end() && refs->is_array()) {
       for (const auto& r : *refs) {
         if (r.is_object() && r.value("controller", false)) {
-          info->controllerKind = str(r, "kind");
-          info->controllerName = str(r, "name");
+          info->controllerKind = stringMember(r, "kind");
+          info->controllerName = stringMember(r, "name");
           break;
         }
       }
     }
 
-    info->nodeName = str(spec, "nodeName");
-    info->nominatedNodeName = str(status, "nominatedNodeName");
-    info->phase = str(status, "phase");
-    std::string scheduler = str(spec, "schedulerName");
+    info->nodeName = stringMember(spec, "nodeName");
+    info->nominatedNodeName = stringMember(status, "nominatedNodeName");
+    info->phase = stringMember(status, "phase");
+    std::string scheduler = stringMember(spec, "schedulerName");
     if (!scheduler.empty()) info->schedulerName = scheduler;
     if (auto p = spec.find("priority"); p != spec.end() && p->is_number_integer()) info->priority = p->get<int32_t>();
-    std::string policy = str(spec, "preemptionPolicy");
+    std::string policy = stringMember(spec, "preemptionPolicy");
     if (!policy.empty()) info->preemptionPolicy = policy;
 
     // Effective requests: containers summed, then the max with each init container (a
@@ -345,9 +333,9 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
         if (hp <= 0) continue;
         HostPort port;
         port.port = hp;
-        std::string proto = str(p, "protocol");
+        std::string proto = stringMember(p, "protocol");
         if (!proto.empty()) port.protocol = proto;
-        std::string ip = str(p, "hostIP");
+        std::string ip = stringMember(p, "hostIP");
         if (!ip.empty()) port.hostIP = ip;
         info->hostPorts.push_back(port);
       }
@@ -370,7 +358,7 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
         const auto& c = (*cs)[i];
         Resources r, nz;
         if (auto s = containerRequests(c, "spec.initContainers[" + std::to_string(i) + "]", r, nz); !s) return s;
-        if (str(c, "restartPolicy") == "Always") {
+        if (stringMember(c, "restartPolicy") == "Always") {
           sum.add(r);
           nonZeroSum.add(nz);
           sidecars.add(r);
@@ -384,7 +372,7 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
           maxInto(initMax, r);
           maxInto(initMaxNz, nz);
         }
-        initImages.push_back(normalizeImageName(str(c, "image")));
+        initImages.push_back(normalizeImageName(stringMember(c, "image")));
       }
     }
     maxInto(sum, initMax);
@@ -401,18 +389,18 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
     // ImageLocality counts init containers and containers, in that order.
     info->images = std::move(initImages);
     if (auto cs = spec.find("containers"); cs != spec.end() && cs->is_array())
-      for (const auto& c : *cs) info->images.push_back(normalizeImageName(str(c, "image")));
+      for (const auto& c : *cs) info->images.push_back(normalizeImageName(stringMember(c, "image")));
     (void)numContainers;
 
     if (auto t = spec.find("tolerations"); t != spec.end() && t->is_array()) {
       for (const auto& tj : *t) {
         if (!tj.is_object()) continue;
         Toleration tol;
-        tol.key = str(tj, "key");
-        std::string op = str(tj, "operator");
+        tol.key = stringMember(tj, "key");
+        std::string op = stringMember(tj, "operator");
         if (!op.empty()) tol.op = op;
-        tol.value = str(tj, "value");
-        tol.effect = str(tj, "effect");
+        tol.value = stringMember(tj, "value");
+        tol.effect = stringMember(tj, "effect");
         if (auto s = tj.find("tolerationSeconds"); s != tj.end() && s->is_number_integer())
           tol.tolerationSeconds = s->get<int64_t>();
         info->tolerations.push_back(std::move(tol));
@@ -465,11 +453,11 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
         if (!cj.is_object()) return badField(path, "must be an object");
         TopologySpreadConstraint c;
         c.maxSkew = cj.value("maxSkew", 1);
-        c.topologyKey = str(cj, "topologyKey");
-        std::string wu = str(cj, "whenUnsatisfiable");
+        c.topologyKey = stringMember(cj, "topologyKey");
+        std::string wu = stringMember(cj, "whenUnsatisfiable");
         if (!wu.empty()) c.whenUnsatisfiable = wu;
         if (auto md = cj.find("minDomains"); md != cj.end() && md->is_number_integer()) c.minDomains = md->get<int32_t>();
-        std::string nap = str(cj, "nodeAffinityPolicy"), ntp = str(cj, "nodeTaintsPolicy");
+        std::string nap = stringMember(cj, "nodeAffinityPolicy"), ntp = stringMember(cj, "nodeTaintsPolicy");
         if (!nap.empty()) c.nodeAffinityPolicy = nap;
         if (!ntp.empty()) c.nodeTaintsPolicy = ntp;
         auto mlk = stringList(cj, "matchLabelKeys", path);

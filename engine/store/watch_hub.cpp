@@ -93,6 +93,8 @@ std::unique_ptr<WatchHandle> WatchHub::add(const WatchRequest& request, WatchCal
 void WatchHub::requestProgress(int64_t revision) {
   std::lock_guard lock(mu);
   progressWanted_ = std::max(progressWanted_, revision);
+  // A revision not yet offered is reported by dispatch() once a batch reaches it.
+  if (revision > dispatched_) return;
   for (auto& w : watchers_) {
     if (!w->progressNotify || !w->synced || w->cancelled || w->terminal) continue;
     w->progressPending = true;
@@ -105,7 +107,7 @@ void WatchHub::dispatch(const std::vector<Event>& events, int64_t lastRevision) 
   std::lock_guard lock(mu);
   if (lastRevision <= dispatched_) return;  // already offered
   // Progress is urgent when someone asked for a revision this batch reaches.
-  const bool progressWanted = progressWanted_ > dispatched_;
+  const bool progressWanted = progressWanted_ > dispatched_ && progressWanted_ <= lastRevision;
   for (size_t i = 0; i < watchers_.size();) {
     HubWatcher& w = *watchers_[i];
     if (w.cancelled || w.terminal) {
@@ -225,6 +227,13 @@ void WatchHub::loop(const std::shared_ptr<HubWatcher>& self) {
       return;
     }
     replay_(w, lock);
+    if (w.synced && w.progressNotify && progressWanted_ > 0 && progressWanted_ <= dispatched_) {
+      // Caught up while someone waited for a revision it now covers: a replay that found no
+      // matching events delivers nothing, so say where it is rather than wait for the next
+      // batch (which may never come on an idle store).
+      w.progressPending = true;
+      w.progressUrgent = true;
+    }
   }
 }
 

@@ -320,6 +320,28 @@ class BatchControllersTest : public QObject {
     QVERIFY(eventually([&] { return hasEvent(ns, "Completed", "Job completed", "work"); }));
   }
 
+  // A work queue (parallelism 3, no completions): after the first success no pod is started,
+  // and the Job completes when the last running one has succeeded.
+  void workQueueJobStopsStartingAfterSuccess() {
+    const std::string ns = "job-queue";
+    createNamespace(ns);
+    createJob(ns, jobObject("queue", {{"parallelism", 3}, {"template", podTemplate()}}));
+    QVERIFY(eventually([&] { return activePodsOf(ns, "queue").size() == 3; }));
+    QVERIFY(!get(kJobs, ns, "queue")["spec"].contains("completions"));
+    auto running = activePodsOf(ns, "queue");
+    QVERIFY(setPhase(running[0], "Succeeded"));
+    QVERIFY(eventually([&] { return statusInt(get(kJobs, ns, "queue"), "succeeded") == 1; }));
+    // Give the controller time to (wrongly) replace the finished pod.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    QCOMPARE(podsOf(ns, "queue").size(), size_t{3});
+    QCOMPARE(activePodsOf(ns, "queue").size(), size_t{2});
+    QVERIFY(!hasCondition(get(kJobs, ns, "queue"), "Complete"));
+    for (const auto& p : activePodsOf(ns, "queue")) QVERIFY(setPhase(p, "Succeeded"));
+    QVERIFY(eventually([&] { return hasCondition(get(kJobs, ns, "queue"), "Complete", "CompletionsReached"); }));
+    QCOMPARE(statusInt(get(kJobs, ns, "queue"), "succeeded"), int64_t{3});
+    QCOMPARE(podsOf(ns, "queue").size(), size_t{3});
+  }
+
   // `kubectl wait --for=condition=complete` reads the same condition, through kubectl itself.
   void kubectlWaitComplete() {
     QString kubectl = QStandardPaths::findExecutable("kubectl");

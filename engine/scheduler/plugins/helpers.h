@@ -61,6 +61,11 @@ Result<std::shared_ptr<Plugin>> newDefaultPreemption(const nlohmann::json& args)
 struct SnapshotRef : CycleState::Data {
   const Snapshot* snapshot = nullptr;
 };
+/// o[key] when o has it, else an empty object: a reference, where json::value() would copy.
+const nlohmann::json& memberOrEmpty(const nlohmann::json& o, const char* key);
+/// j[key] when it is a string, else "".
+std::string stringMember(const nlohmann::json& j, const char* key);
+
 inline constexpr const char* kSnapshotStateKey = "orrery.dev/snapshot";
 const Snapshot* cycleSnapshot(const CycleState& state);
 
