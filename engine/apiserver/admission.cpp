@@ -312,7 +312,7 @@ Status ApiHandler::admitQuota(Call& call, const json& object) {
     auto result = store_->txn(txn);
     if (!result.ok()) return result.status();
     if (result->succeeded) {
-      noteWrite(result->revision);
+      noteWrite(result->revision, charges.front().kv.key);
       return {};
     }
   }
@@ -392,7 +392,7 @@ Status ApiHandler::checkEviction(Call& call, const json& pod) {
     auto cas = store_->compareAndSwap(kv.key, kv.modRevision, storedForm(pdb));
     if (!cas.ok()) return cas.status();
     if (cas->succeeded) {
-      noteWrite(cas->revision);
+      noteWrite(cas->revision, kv.key);
       return {};
     }
   }

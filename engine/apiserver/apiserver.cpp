@@ -195,7 +195,7 @@ Status ApiHandler::bootstrap(uint16_t port) {
     api::prepareForCreate(*info, object);
     auto created = store_->create(key, storedForm(object));
     if (!created.ok() && created.status().code() != 409) return created.status();
-    if (created.ok()) noteWrite(*created);
+    if (created.ok()) noteWrite(*created, key);
   }
   return {};
 }

@@ -81,10 +81,22 @@ const api::Schema* ApiHandler::schemaFor(const api::ResourceInfo& info) const {
   return s.get();
 }
 
-void ApiHandler::noteWrite(int64_t revision) {
+void ApiHandler::noteWrite(int64_t revision, const std::string& key) {
   int64_t seen = lastWrittenRevision_.load();
   while (revision > seen && !lastWrittenRevision_.compare_exchange_weak(seen, revision)) {
   }
+  if (key.empty()) return;
+  std::lock_guard lock(cachesMu_);
+  // Storage prefixes end in '/' and none is the start of another: the greatest prefix not
+  // after the key is the only candidate.
+  auto it = caches_.upper_bound(key);
+  if (it == caches_.begin()) return;
+  --it;
+  if (key.compare(0, it->first.size(), it->first) == 0) it->second->noteLocalWrite(revision);
+}
+
+int64_t ApiHandler::freshRevisionFor(WatchCache& cache) {
+  return storeIsShared_ ? consistentRevision() : cache.lastLocalWrite();
 }
 
 int64_t ApiHandler::consistentRevision() {
@@ -346,7 +358,7 @@ Status ApiHandler::ensureNamespaceAccepts(Call& call, const std::string& ns) {
   Status error;
   auto* cache = cacheFor(*nsInfo, &error);
   if (!cache) return error;
-  if (auto st = cache->waitUntilFresh(consistentRevision(), kFreshTimeout); !st.isOk()) return st;
+  if (auto st = cache->waitUntilFresh(freshRevisionFor(*cache), kFreshTimeout); !st.isOk()) return st;
   auto object = cache->get(storageKey(*nsInfo, "", ns));
   if (!object) return Status::notFound("", "namespaces", ns);
   json parsed = object->parse();
@@ -491,10 +503,10 @@ void ApiHandler::get(Call& call) {
   auto* cache = cacheFor(info, &error);
   if (!cache) return sendStatus(call, error);
   // resourceVersion "0" may be served from whatever the cache has; anything else is a
-  // consistent read.
+  // consistent read (of one object: the cache must hold every write of its resource).
   const std::string& rv = call.param("resourceVersion");
   if (rv != "0") {
-    if (auto st = cache->waitUntilFresh(consistentRevision(), kFreshTimeout); !st.isOk()) return sendStatus(call, st);
+    if (auto st = cache->waitUntilFresh(freshRevisionFor(*cache), kFreshTimeout); !st.isOk()) return sendStatus(call, st);
   }
   auto object = cache->get(storageKey(info, call.info.ns, call.info.name));
   if (!object) return sendStatus(call, Status::notFound(info.group, info.resource, call.info.name));

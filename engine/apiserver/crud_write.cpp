@@ -140,9 +140,10 @@ Result<json> ApiHandler::createObject(Call& call, json object, bool managedByApp
     std::string value = storedForm(object);
     if (value.size() > kMaxObjectBytes) return tooLarge(value.size());
     const std::string objName = metadataOf(object).value("name", "");
-    auto created = store_->create(storageKey(info, call.info.ns, objName), value);
+    const std::string key = storageKey(info, call.info.ns, objName);
+    auto created = store_->create(key, value);
     if (created.ok()) {
-      noteWrite(*created);
+      noteWrite(*created, key);
       metadataOf(object)["resourceVersion"] = std::to_string(*created);
       afterWrite(info, object, false);
       return object;
@@ -175,12 +176,17 @@ api::Result<std::optional<store::KeyValue>> ApiHandler::currentObject(const api:
 
 Result<json> ApiHandler::commitUpdate(Call& call, json updated, const store::KeyValue& current,
                                       const std::string& subresource, bool managedByApply,
-                                      bool* casFailed, bool currentMayBeStale) {
+                                      bool* casFailed, bool currentMayBeStale, json* parsedCurrent) {
   const auto& info = *call.resource;
   const api::Schema* schema = schemaFor(info);
   *casFailed = false;
-  json old = json::parse(current.value);
-  metadataOf(old)["resourceVersion"] = std::to_string(current.modRevision);
+  json old;
+  if (parsedCurrent) {
+    old = std::move(*parsedCurrent);
+  } else {
+    old = json::parse(current.value);
+    metadataOf(old)["resourceVersion"] = std::to_string(current.modRevision);
+  }
 
   auto& meta = metadataOf(updated);
   const auto& oldMeta = old["metadata"];
@@ -237,7 +243,7 @@ Result<json> ApiHandler::commitUpdate(Call& call, json updated, const store::Key
       return Status::conflict(info.group, info.resource, oldMeta.value("name", ""),
                               "the object has been modified; please apply your changes to the latest version and try again");
     }
-    noteWrite(del->revision);
+    noteWrite(del->revision, key);
     meta["resourceVersion"] = std::to_string(del->revision);
     afterWrite(info, updated, true);
     return updated;
@@ -252,7 +258,7 @@ Result<json> ApiHandler::commitUpdate(Call& call, json updated, const store::Key
     return Status::conflict(info.group, info.resource, oldMeta.value("name", ""),
                             "the object has been modified; please apply your changes to the latest version and try again");
   }
-  noteWrite(cas->revision);
+  noteWrite(cas->revision, key);
   meta["resourceVersion"] = std::to_string(cas->revision);
   afterWrite(info, updated, false);
   return updated;
@@ -403,7 +409,8 @@ void ApiHandler::patch(Call& call) {
     const std::string oldRv = std::to_string((*current)->modRevision);
 
     // The document the patch applies to: the object, or its Scale view.
-    json base = sub == "scale" ? scaleOf(old) : old;
+    const json scaleView = sub == "scale" ? scaleOf(old) : json();
+    const json& base = sub == "scale" ? scaleView : old;
     Result<json> patched = json(nullptr);
     std::string reportedSub = sub == "scale" ? "" : sub;
     if (isApply) {
@@ -449,7 +456,7 @@ void ApiHandler::patch(Call& call) {
     }
     bool casFailed = false;
     auto result = commitUpdate(call, std::move(updated), **current, reportedSub, isApply && sub != "scale", &casFailed,
-                               fromCache);
+                               fromCache, &old);
     if (casFailed || (fromCache && !result.ok())) continue;
     if (!result.ok()) return sendStatus(call, result.status());
     if (sub == "scale") return sendJson(call, 200, scaleOf(*result));
@@ -558,7 +565,7 @@ Result<json> ApiHandler::deleteObject(Call& call, const std::string& ns, const s
       auto cas = store_->compareAndSwap(key, (*current)->modRevision, storedForm(object));
       if (!cas.ok()) return cas.status();
       if (!cas->succeeded) continue;
-      noteWrite(cas->revision);
+      noteWrite(cas->revision, key);
       meta["resourceVersion"] = std::to_string(cas->revision);
       return object;
     }
@@ -569,7 +576,7 @@ Result<json> ApiHandler::deleteObject(Call& call, const std::string& ns, const s
     auto del = store_->compareAndDelete(key, (*current)->modRevision);
     if (!del.ok()) return del.status();
     if (!del->succeeded) continue;
-    noteWrite(del->revision);
+    noteWrite(del->revision, key);
     *deletedNow = true;
     afterWrite(info, object, true);
     return object;
@@ -606,7 +613,7 @@ void ApiHandler::removeCollection(Call& call) {
   Status error;
   auto* cache = cacheFor(info, &error);
   if (!cache) return sendStatus(call, error);
-  if (auto st = cache->waitUntilFresh(consistentRevision(), std::chrono::seconds(3)); !st.isOk()) return sendStatus(call, st);
+  if (auto st = cache->waitUntilFresh(freshRevisionFor(*cache), std::chrono::seconds(3)); !st.isOk()) return sendStatus(call, st);
   auto page = cache->list(filter, "", 0);
   json items = json::array();
   for (const auto& item : page.items) {
@@ -673,7 +680,7 @@ void ApiHandler::createSubresource(Call& call) {
       auto cas = store_->compareAndSwap(key, (*current)->modRevision, storedForm(pod));
       if (!cas.ok()) return sendStatus(call, cas.status());
       if (!cas->succeeded) continue;
-      noteWrite(cas->revision);
+      noteWrite(cas->revision, key);
       break;
     }
     return sendJson(call, 201, {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Success"}, {"code", 201}});
@@ -694,7 +701,7 @@ void ApiHandler::createSubresource(Call& call) {
                             {"lastTransitionTime", api::formatTime(call.now)},
                             {"reason", "EvictionByEvictionAPI"}, {"message", "Eviction API: evicting"}});
       auto cas = store_->compareAndSwap(key, (*current)->modRevision, storedForm(pod));
-      if (cas.ok() && cas->succeeded) noteWrite(cas->revision);
+      if (cas.ok() && cas->succeeded) noteWrite(cas->revision, key);
     }
     DeleteOptions options;
     if (body.contains("deleteOptions") && body["deleteOptions"].is_object()) {
@@ -721,7 +728,7 @@ void ApiHandler::createServiceAccountToken(Call& call, const json& request) {
   Status error;
   auto* cache = cacheFor(info, &error);
   if (!cache) return sendStatus(call, error);
-  if (auto st = cache->waitUntilFresh(consistentRevision(), std::chrono::seconds(3)); !st.isOk()) return sendStatus(call, st);
+  if (auto st = cache->waitUntilFresh(freshRevisionFor(*cache), std::chrono::seconds(3)); !st.isOk()) return sendStatus(call, st);
   auto account = cache->get(storageKey(info, call.info.ns, call.info.name));
   if (!account) return sendStatus(call, Status::notFound("", "serviceaccounts", call.info.name));
   json spec = request.value("spec", json::object());

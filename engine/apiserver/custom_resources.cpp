@@ -202,7 +202,7 @@ void ApiHandler::afterWrite(const api::ResourceInfo& info, const json& object, b
   op.prefix = true;
   txn.success.push_back(op);
   auto result = store_->txn(txn);
-  if (result.ok()) noteWrite(result->revision);
+  if (result.ok()) noteWrite(result->revision, prefix);
   else spdlog::warn("apiserver: could not delete the objects of CRD {}: {}", api::metaString(object, "name"),
                     result.status().message());
 }

@@ -138,10 +138,13 @@ class ApiHandler {
   /// no-op detection, compare-and-swap on `current`. *casFailed tells a lost race (retry).
   /// `currentMayBeStale` (a copy from the watch cache): a no-op is not trusted either, since
   /// the stored object may differ; it too sets *casFailed so that the caller reads again.
+  /// `parsedCurrent`, when the caller already parsed `current` (with its resourceVersion
+  /// set), is taken instead of parsing it again.
   api::Result<nlohmann::json> commitUpdate(Call& call, nlohmann::json updated,
                                            const store::KeyValue& current,
                                            const std::string& subresource, bool managedByApply,
-                                           bool* casFailed, bool currentMayBeStale = false);
+                                           bool* casFailed, bool currentMayBeStale = false,
+                                           nlohmann::json* parsedCurrent = nullptr);
   /// The object at `key` that an update starts from. With *fromCache true it first takes the
   /// watch cache's copy, as kube-apiserver passes the cacher's object to GuaranteedUpdate: it
   /// saves a store read per write, and a stale copy only costs a failed compare-and-swap. On
@@ -214,8 +217,13 @@ class ApiHandler {
   void sendList(Call& call, const std::vector<CachedPtr>& items, int64_t revision,
                 const std::string& continueToken, std::optional<int64_t> remaining);
   const api::Schema* schemaFor(const api::ResourceInfo& info) const;
-  void noteWrite(int64_t revision);
+  /// Records a write this server made at `revision` (of `key`, when it is one resource's).
+  void noteWrite(int64_t revision, const std::string& key = "");
   int64_t consistentRevision();
+  /// The revision `cache` must have seen before a read that needs only its resource current:
+  /// the newest write this server made under its prefix, or, when others may write the store
+  /// too, the store's current revision.
+  int64_t freshRevisionFor(WatchCache& cache);
 
   std::shared_ptr<store::Store> store_;
   std::shared_ptr<api::ResourceRegistry> resources_;

@@ -78,7 +78,7 @@ std::vector<CachedPtr> ApiHandler::cachedObjects(const api::GroupVersionResource
   api::Status error;
   auto* cache = cacheFor(*info, &error);
   if (!cache) return {};
-  if (waitFresh) (void)cache->waitUntilFresh(consistentRevision(), std::chrono::seconds(1));
+  if (waitFresh) (void)cache->waitUntilFresh(freshRevisionFor(*cache), std::chrono::seconds(1));
   Filter filter;
   filter.ns = ns;
   filter.name = name;

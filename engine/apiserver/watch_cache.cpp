@@ -448,6 +448,12 @@ api::Status WatchCache::waitUntilFresh(int64_t revision, std::chrono::millisecon
   return {};
 }
 
+void WatchCache::noteLocalWrite(int64_t revision) {
+  int64_t seen = lastLocalWrite_.load(std::memory_order_relaxed);
+  while (revision > seen && !lastLocalWrite_.compare_exchange_weak(seen, revision, std::memory_order_release)) {
+  }
+}
+
 int64_t WatchCache::lastChangeRevision() const {
   std::lock_guard lock(mu_);
   return lastChange_;

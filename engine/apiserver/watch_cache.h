@@ -3,6 +3,7 @@
 // window of recent events, fed by one store watch. LIST, GET and WATCH are served from here;
 // each object is serialized once and its watch frames are built once for all watchers.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -112,6 +113,14 @@ class WatchCache {
   /// Revision of the newest event of this resource (its state is unchanged since).
   int64_t lastChangeRevision() const;
 
+  /// The newest revision this API server wrote under the cache's prefix. When no one else
+  /// writes the store (SQLite), a cache that has seen it holds every write any client can have
+  /// observed, whatever other resources were written since: reads that only need this
+  /// resource current (admission, RBAC) wait for it instead of the store's newest revision,
+  /// and so need no progress notification.
+  void noteLocalWrite(int64_t revision);
+  int64_t lastLocalWrite() const { return lastLocalWrite_.load(std::memory_order_acquire); }
+
   struct ListResult {
     std::vector<CachedPtr> items;  // sorted by key
     int64_t revision = 0;
@@ -173,6 +182,7 @@ class WatchCache {
   std::deque<HistoryEntry> history_;
   int64_t revision_ = 0;
   int64_t lastChange_ = 0;
+  std::atomic<int64_t> lastLocalWrite_{0};
   int64_t oldestRevision_ = 0;  // events after this revision are in history_
   std::vector<std::shared_ptr<CacheWatcher>> watchers_;
   std::unique_ptr<store::WatchHandle> storeWatch_;

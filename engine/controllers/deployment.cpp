@@ -262,7 +262,7 @@ class DeploymentSync {
   json d_;
   std::map<std::string, json> rs_;  // by uid
   Uids rsList_;
-  std::map<std::string, std::vector<json>> podMap_;  // rs uid -> pods
+  std::map<std::string, std::vector<client::ObjectPtr>> podMap_;  // rs uid -> pods (Recreate only)
 };
 
 class DeploymentController : public Controller {
@@ -403,7 +403,9 @@ Status DeploymentSync::run() {
   }
 
   if (Status s = claimReplicaSets(*selector); !s.isOk()) return s;
-  buildPodMap(*selector);
+  // Only a Recreate rollout reads the pod map (as kube's rolloutRecreate); building it for
+  // every sync walked every pod of the namespace each time a ReplicaSet's status moved.
+  if (isRecreate() && !isBeingDeleted(d_)) buildPodMap(*selector);
 
   if (isBeingDeleted(d_)) return syncStatusOnly();
   if (Status s = checkPausedConditions(); !s.isOk()) return s;
@@ -472,7 +474,7 @@ void DeploymentSync::buildPodMap(const api::LabelSelector& selector) {
     const json* ref = controllerRefOf(*pod);
     if (!ref) continue;
     auto it = podMap_.find(ref->value("uid", ""));
-    if (it != podMap_.end()) it->second.push_back(*pod);
+    if (it != podMap_.end()) it->second.push_back(pod);
   }
 }
 
@@ -958,7 +960,7 @@ Status DeploymentSync::rolloutRecreate() {
     if (oldRunning) break;
     if (!newRS.empty() && uid == newRS) continue;
     for (const auto& pod : pods) {
-      std::string phase = strField(pod, "status", "phase");
+      std::string phase = strField(*pod, "status", "phase");
       if (phase == "Failed" || phase == "Succeeded") continue;
       oldRunning = true;
       break;

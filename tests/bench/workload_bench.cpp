@@ -6,7 +6,8 @@
 //   - Control-plane RSS with 1,000 simulated nodes and then 10,000 pods Running (a Deployment
 //     of 10,000 replicas). Aim ≤ 300 MB. Also the RSS per simulated node (1,000 nodes vs none).
 //
-//   workload_bench [rounds]    (default 3; medians are printed)
+//   workload_bench [rounds] [--no-memory]    (default 3; medians are printed; --no-memory
+//   skips the 10,000-pod memory run, for profiling the Deployment alone)
 // Needs ORRERY_BINARY_DIR (set by CTest) or ORRERY_BINARY pointing at the orrery executable.
 
 #include <signal.h>
@@ -219,6 +220,7 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   // Rounds of the 1,000-replica Deployment; 0 measures only memory.
   int rounds = argc > 1 ? std::max(0, std::atoi(argv[1])) : 3;
+  const bool memory = !(argc > 2 && std::string(argv[2]) == "--no-memory");
   if (pipe(gSignalPipe) == 0) {
     struct sigaction sa {};
     sa.sa_handler = onStopSignal;
@@ -251,7 +253,7 @@ int main(int argc, char** argv) {
                 median(times), times.size());
   }
 
-  {
+  if (memory) {
     Cluster empty(0);
     if (!empty.ok()) return 1;
     std::this_thread::sleep_for(std::chrono::seconds(1));
