@@ -43,29 +43,31 @@ std::string lower(std::string s) {
   return s;
 }
 
-/// Handlers that may block (on the store) run here, never on an I/O thread.
+/// Handlers that may block (on the store) run here, never on an I/O thread. Threads start
+/// only when queued handlers outnumber the idle ones (up to `maxThreads`): an idle server
+/// holds none of the stacks a burst of writes needs.
 class WorkerPool {
  public:
-  explicit WorkerPool(int threads) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
-  }
+  explicit WorkerPool(int maxThreads) : max_(static_cast<size_t>(std::max(1, maxThreads))) {}
   ~WorkerPool() { stop(); }
   void post(std::function<void()> task) {
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
       tasks_.push_back(std::move(task));
+      if (tasks_.size() > idle_ && threads_.size() < max_) threads_.emplace_back([this] { run(); });
     }
     cv_.notify_one();
   }
   void stop() {
+    std::vector<std::thread> threads;
     {
       std::lock_guard lock(mu_);
-      if (stopping_) return;
       stopping_ = true;
+      threads.swap(threads_);
     }
     cv_.notify_all();
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads) t.join();
   }
 
  private:
@@ -74,7 +76,9 @@ class WorkerPool {
       std::function<void()> task;
       {
         std::unique_lock lock(mu_);
+        ++idle_;
         cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+        --idle_;
         if (stopping_ && tasks_.empty()) return;
         task = std::move(tasks_.front());
         tasks_.pop_front();
@@ -82,10 +86,12 @@ class WorkerPool {
       task();
     }
   }
+  const size_t max_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
   std::vector<std::thread> threads_;
+  size_t idle_ = 0;  // threads waiting for a task
   bool stopping_ = false;
 };
 

@@ -63,7 +63,7 @@ struct HttpServerOptions {
   uint16_t port = 0;
   std::string certFile, keyFile, clientCaFile;
   int ioThreads = 2;
-  int workerThreads = 32;
+  int workerThreads = 32;  // at most; started as the load needs them
   size_t maxBodyBytes = 3 * 1024 * 1024;  // kube-apiserver's limit for JSON bodies
   /// Which requests are answered on the connection's I/O strand (cheap, never blocking) rather
   /// than on a worker. A handler on the strand cannot start writing before it returns, so

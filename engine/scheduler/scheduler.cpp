@@ -46,16 +46,13 @@ std::shared_ptr<spdlog::logger> logger() {
   return log;
 }
 
-// A fixed pool of workers for the API calls that follow a decision (bindings, status patches,
-// deletions), so the loop never waits on the API.
+// A pool of workers for the API calls that follow a decision (bindings, status patches,
+// deletions), so the loop never waits on the API. Each call waits for its group commit, so up
+// to `maxWorkers` run at once; threads start only when the queued calls outnumber the idle
+// ones, so an idle scheduler holds none of them (each costs its stack).
 class WorkerPool {
  public:
-  explicit WorkerPool(int32_t workers) {
-    for (int32_t i = 0; i < std::max(1, workers); ++i) threads_.emplace_back([this] {
-      nameThread("sched-bind");
-      run();
-    });
-  }
+  explicit WorkerPool(int32_t maxWorkers) : max_(static_cast<size_t>(std::max(1, maxWorkers))) {}
   ~WorkerPool() { stop(); }
   void submit(std::function<void()> task) {
     {
@@ -63,6 +60,12 @@ class WorkerPool {
       if (stopping_) return;
       tasks_.push_back(std::move(task));
       ++pending_;
+      if (tasks_.size() > idle_ && threads_.size() < max_) {
+        threads_.emplace_back([this] {
+          nameThread("sched-bind");
+          run();
+        });
+      }
     }
     cv_.notify_one();
   }
@@ -71,16 +74,16 @@ class WorkerPool {
     idleCv_.wait(lock, [&] { return pending_ == 0; });
   }
   void stop() {
+    std::vector<std::thread> threads;
     {
       std::lock_guard lock(mu_);
-      if (stopping_ && threads_.empty()) return;
       stopping_ = true;
+      threads.swap(threads_);
     }
     cv_.notify_all();
-    for (auto& t : threads_) {
+    for (auto& t : threads) {
       if (t.joinable()) t.join();
     }
-    threads_.clear();
   }
 
  private:
@@ -89,7 +92,9 @@ class WorkerPool {
       std::function<void()> task;
       {
         std::unique_lock lock(mu_);
+        ++idle_;
         cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+        --idle_;
         if (tasks_.empty()) return;  // stopping, and everything handed in is done
         task = std::move(tasks_.front());
         tasks_.pop_front();
@@ -105,10 +110,12 @@ class WorkerPool {
       }
     }
   }
+  const size_t max_;
   std::mutex mu_;
   std::condition_variable cv_, idleCv_;
   std::deque<std::function<void()>> tasks_;
   size_t pending_ = 0;
+  size_t idle_ = 0;  // threads waiting for a task
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
