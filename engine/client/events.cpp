@@ -163,8 +163,8 @@ EventRecorder::EventRecorder(std::shared_ptr<Client> client, std::string compone
   state_->client = std::move(client);
   state_->component = std::move(component);
   state_->host = std::move(host);
-  auto state = state_;
-  state_->thread = std::thread([state] { state->run(); });
+  // The writer thread starts with the first event: most of a control plane's recorders
+  // (one per controller) never record one, and an idle thread still costs its stack.
 }
 
 EventRecorder::~EventRecorder() {
@@ -204,6 +204,10 @@ void EventRecorder::record(const json& object, const std::string& type, const st
   // so a burst (10,000 pods scheduled at once) cannot grow memory or delay shutdown.
   if (state_->queue.size() >= kMaxQueuedEvents) return;
   state_->queue.push_back(std::move(p));
+  if (!state_->thread.joinable()) {
+    auto state = state_;
+    state_->thread = std::thread([state] { state->run(); });
+  }
   state_->cv.notify_one();
 }
 

@@ -4,9 +4,9 @@
 
 namespace orrery::client {
 
-WorkQueue::WorkQueue(BackoffPolicy policy) : policy_(policy) {
-  delayThread_ = std::thread([this] { delayLoop(); });
-}
+// The delay thread starts with the first delayed add: many queues never delay a key, and an
+// idle thread still costs its stack.
+WorkQueue::WorkQueue(BackoffPolicy policy) : policy_(policy) {}
 
 WorkQueue::~WorkQueue() {
   shutDown();
@@ -49,6 +49,7 @@ void WorkQueue::addAfter(const std::string& key, std::chrono::milliseconds delay
   }
   bool earliest = waiting_.empty() || at < waiting_.begin()->first;
   waiting_.emplace(at, key);
+  if (!delayThread_.joinable()) delayThread_ = std::thread([this] { delayLoop(); });
   if (earliest) delayCv_.notify_one();
 }
 
