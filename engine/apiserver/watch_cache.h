@@ -88,7 +88,7 @@ class WatchCache {
   /// (kube-apiserver's default watch cache size). A watch resuming from before that window
   /// gets 410 Gone and its client re-lists, as with kube's cacher.
   WatchCache(store::Store& store, api::ResourceInfo info, size_t capacity = 10000,
-             size_t maxHistoryBytes = 16u << 20);
+             size_t maxHistoryBytes = 8u << 20);
   ~WatchCache();
 
   /// Loads the current objects and starts following the store.

@@ -31,7 +31,7 @@ class DecisionHistory {
  public:
   struct Options {
     int32_t perPod = 8;
-    int64_t maxBytes = 64ll << 20;
+    int64_t maxBytes = 32ll << 20;
   };
   explicit DecisionHistory(Options options);
 
