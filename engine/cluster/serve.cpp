@@ -1,5 +1,6 @@
 #include "engine/cluster/serve.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,15 +34,35 @@ namespace {
 // How often an idle control plane hands freed heap pages back to the kernel.
 constexpr auto kTrimInterval = std::chrono::seconds(10);
 
+// jemalloc's control interface, when the process runs on jemalloc (the `orrery` binary links
+// it; tests and tools linking this library may not): looked up at run time so that this
+// library builds and runs on either allocator.
+using MallctlFn = int (*)(const char*, void*, size_t*, void*, size_t);
+MallctlFn jemallocCtl() {
+  static const MallctlFn fn = reinterpret_cast<MallctlFn>(dlsym(RTLD_DEFAULT, "mallctl"));
+  return fn;
+}
+
 // glibc gives every thread that allocates under contention an arena of its own, up to eight
 // per core, and keeps each arena's freed pages. The control plane's threads pass objects to
 // one another (parsed on one, freed on another), so with the default a 2,000-pod cluster held
 // twice its live heap. A few arenas, and freed pages returned regularly, keep RSS near what is
-// live. A MALLOC_ARENA_MAX or GLIBC_TUNABLES set by the user wins.
+// live. A MALLOC_ARENA_MAX or GLIBC_TUNABLES set by the user wins. (jemalloc is configured
+// in app/orrery/allocator.cpp.)
 void limitMallocArenas() {
-  if (std::getenv("MALLOC_ARENA_MAX") || std::getenv("GLIBC_TUNABLES")) return;
+  if (jemallocCtl() || std::getenv("MALLOC_ARENA_MAX") || std::getenv("GLIBC_TUNABLES")) return;
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   mallopt(M_ARENA_MAX, static_cast<int>(std::clamp(cores, 2u, 8u)));
+}
+
+// Hands the heap's free pages back to the kernel (while the control plane is idle).
+void releaseFreeMemory() {
+  if (MallctlFn ctl = jemallocCtl()) {
+    // "arena.<MALLCTL_ARENAS_ALL>.purge": every arena's unused dirty pages.
+    ctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+    return;
+  }
+  malloc_trim(0);
 }
 
 }  // namespace
@@ -165,7 +186,7 @@ int runControlPlane(const ServeOptions& options) {
   int sig = 0;
   const timespec trimEvery{std::chrono::duration_cast<std::chrono::seconds>(kTrimInterval).count(), 0};
   while ((sig = sigtimedwait(&stopSignals, nullptr, &trimEvery)) <= 0) {
-    if (sig < 0 && errno == EAGAIN) malloc_trim(0);
+    if (sig < 0 && errno == EAGAIN) releaseFreeMemory();
   }
   log->info("received {}, shutting down", strsignal(sig));
   if (components) components->stop();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -84,11 +85,18 @@ class ControllerManager {
   Controller* find(const std::string& name) const;
 
  private:
-  struct Running;
+  /// Starts worker `index` of controller `c` (no-op once stopping).
+  void startWorker(Controller* c, int index);
+  /// A worker's loop: takes keys until the queue shuts down, and starts the controller's next
+  /// worker when keys are still waiting as it takes one.
+  void runWorker(Controller* c, int index);
+
   ControllerContext context_;
   std::vector<std::unique_ptr<Controller>> controllers_;
   std::vector<std::unique_ptr<client::EventRecorder>> recorders_;
+  std::mutex threadsMu_;  // guards threads_ and workersStarted_: workers start workers
   std::vector<std::thread> threads_;
+  std::map<const Controller*, int> workersStarted_;
   std::atomic<bool> stopping_{false};
   bool started_ = false;
   /// The informers, when the context brought none.

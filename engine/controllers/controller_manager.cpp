@@ -66,37 +66,12 @@ Status ControllerManager::start(std::chrono::milliseconds syncTimeout) {
   stopping_ = false;
   for (auto& owned : controllers_) {
     Controller* c = owned.get();
-    const int workers = std::max(1, c->workers());
-    for (int i = 0; i < workers; ++i) {
-      threads_.emplace_back([c, i] {
-        nameThread(shortName(c->name()) + "-w" + std::to_string(i));
-        std::string key;
-        while (c->queue().get(&key)) {
-          Status st;
-          try {
-            st = c->sync(key);
-          } catch (const std::exception& e) {
-            // A controller bug must not take the process down: log and retry, as
-            // utilruntime.HandleCrash would have in a goroutine that recovers.
-            st = Status::internal(std::string("sync threw: ") + e.what());
-          } catch (...) {
-            st = Status::internal("sync threw an unknown exception");
-          }
-          if (st.isOk()) {
-            c->queue().forget(key);
-          } else if (st.reason() == kRequeueReason) {
-            logger()->debug("{}: requeue \"{}\": {}", c->name(), key, st.message());
-            c->queue().addRateLimited(key);
-          } else {
-            logger()->warn("{}: error syncing \"{}\": {} (retry {})", c->name(), key, st.message(),
-                           c->queue().numRequeues(key) + 1);
-            c->queue().addRateLimited(key);
-          }
-          c->queue().done(key);
-        }
-      });
-    }
+    // One worker per controller to begin with; more start while keys wait (see runWorker),
+    // up to workers() (kube's --concurrent-*-syncs). An idle control plane so holds ~20
+    // worker threads instead of ~80, each with its stack.
+    startWorker(c, 0);
     if (c->tickInterval().count() > 0) {
+      std::lock_guard threadsLock(threadsMu_);
       threads_.emplace_back([this, c] {
         nameThread(shortName(c->name()) + "-t");
         std::unique_lock tickLock(mu_);
@@ -114,23 +89,67 @@ Status ControllerManager::start(std::chrono::milliseconds syncTimeout) {
         }
       });
     }
-    logger()->info("started controller {} ({} workers)", c->name(), workers);
+    logger()->info("started controller {} (up to {} workers)", c->name(), std::max(1, c->workers()));
   }
   return Status::ok();
 }
 
+void ControllerManager::startWorker(Controller* c, int index) {
+  std::lock_guard lock(threadsMu_);
+  if (stopping_) return;
+  int& started = workersStarted_[c];
+  if (index != started || started >= std::max(1, c->workers())) return;  // started already
+  ++started;
+  threads_.emplace_back([this, c, index] { runWorker(c, index); });
+}
+
+void ControllerManager::runWorker(Controller* c, int index) {
+  nameThread(shortName(c->name()) + "-w" + std::to_string(index));
+  std::string key;
+  while (c->queue().get(&key)) {
+    if (c->queue().length() > 0) startWorker(c, index + 1);
+    Status st;
+    try {
+      st = c->sync(key);
+    } catch (const std::exception& e) {
+      // A controller bug must not take the process down: log and retry, as
+      // utilruntime.HandleCrash would have in a goroutine that recovers.
+      st = Status::internal(std::string("sync threw: ") + e.what());
+    } catch (...) {
+      st = Status::internal("sync threw an unknown exception");
+    }
+    if (st.isOk()) {
+      c->queue().forget(key);
+    } else if (st.reason() == kRequeueReason) {
+      logger()->debug("{}: requeue \"{}\": {}", c->name(), key, st.message());
+      c->queue().addRateLimited(key);
+    } else {
+      logger()->warn("{}: error syncing \"{}\": {} (retry {})", c->name(), key, st.message(),
+                     c->queue().numRequeues(key) + 1);
+      c->queue().addRateLimited(key);
+    }
+    c->queue().done(key);
+  }
+}
+
 void ControllerManager::stop() {
   {
-    std::lock_guard lock(mu_);
+    std::scoped_lock lock(mu_, threadsMu_);
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
   }
   wake_.notify_all();
   for (auto& c : controllers_) c->queue().shutDown();
-  for (auto& t : threads_) {
+  // stopping_ is set, so no worker starts another once the list is taken.
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard threadsLock(threadsMu_);
+    threads.swap(threads_);
+    workersStarted_.clear();
+  }
+  for (auto& t : threads) {
     if (t.joinable()) t.join();
   }
-  threads_.clear();
   // Handlers enqueue into the queues: stop the informers we own before the controllers go.
   if (ownedInformers_) ownedInformers_->stop();
   for (auto& r : recorders_) r->flush();

@@ -76,7 +76,13 @@ class Cluster {
     std::string cmd = command("up") + " --simulated-nodes " + std::to_string(simulatedNodes) + " > '" +
                       (dir_ / "up.log").string() + "' 2>&1";
     ok_ = std::system(cmd.c_str()) == 0;
-    if (!ok_) std::fprintf(stderr, "workload_bench: `orrery up` failed; see %s\n", (dir_ / "up.log").c_str());
+    if (!ok_) {
+      // The folder goes with the cluster: show what `up` said before it does.
+      std::ifstream log(dir_ / "up.log");
+      std::stringstream text;
+      text << log.rdbuf();
+      std::fprintf(stderr, "workload_bench: `orrery up` failed:\n%s\n", text.str().c_str());
+    }
   }
   ~Cluster() {
     {
