@@ -1,10 +1,12 @@
 #include "engine/client/events.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
 #include <list>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -22,9 +24,46 @@ constexpr size_t kMaxQueuedEvents = 1000;
 
 
 const api::GroupVersionResource kEvents{"", "v1", "events"};
-// client-go's correlator: repeats within this window update the existing Event.
+// client-go's EventCorrelator, with its defaults (tools/record/events_cache.go):
+// - repeats of one event within this window update the existing Event (count, lastTimestamp);
 constexpr auto kAggregationWindow = std::chrono::minutes(10);
-constexpr size_t kCacheSize = 4096;
+// - once 10 events about one object differ only in their message within the window, they are
+//   written as one Event "(combined from similar events): <latest message>";
+constexpr size_t kAggregateMaxEvents = 10;
+constexpr const char* kCombinedPrefix = "(combined from similar events): ";
+// - a source may write 25 events about one object, then one more every 5 minutes.
+constexpr double kSpamBurst = 25;
+constexpr double kSpamRefillPerSecond = 1.0 / 300.0;
+constexpr size_t kCacheSize = 4096;  // entries in each of the correlator's LRU caches
+
+/// A map that keeps its `capacity` most recently used entries (groupcache's lru.Cache, as the
+/// correlator's caches are).
+template <typename Value>
+class Lru {
+ public:
+  /// The entry for `key`, created empty when absent; it becomes the most recent.
+  Value& touch(const std::string& key) {
+    if (auto it = entries_.find(key); it != entries_.end()) {
+      order_.splice(order_.begin(), order_, it->second.second);
+      return it->second.first;
+    }
+    order_.push_front(key);
+    auto& entry = entries_.emplace(key, std::make_pair(Value{}, order_.begin())).first->second;
+    while (entries_.size() > kCacheSize) {
+      entries_.erase(order_.back());
+      order_.pop_back();
+    }
+    return entry.first;
+  }
+  const Value* find(const std::string& key) const {
+    auto it = entries_.find(key);
+    return it == entries_.end() ? nullptr : &it->second.first;
+  }
+
+ private:
+  std::list<std::string> order_;  // most recent first
+  std::unordered_map<std::string, std::pair<Value, std::list<std::string>::iterator>> entries_;
+};
 
 std::string str(const json& object, const char* key) {
   auto it = object.find(key);
@@ -51,27 +90,44 @@ struct EventRecorder::State {
   bool stopping = false;
   std::thread thread;
 
-  // What was written for each (object, type, reason, message, source) key: a small LRU.
+  // The event logger: what was written for each (source, object, type, reason, message).
   struct Seen {
     std::string name, ns;
     int64_t count = 0;
     std::string firstTimestamp;
     std::chrono::system_clock::time_point last;
   };
-  std::list<std::string> lru;  // most recent first
-  std::unordered_map<std::string, std::pair<Seen, std::list<std::string>::iterator>> seen;
+  Lru<Seen> seen;
+  void remember(const std::string& key, Seen value) { seen.touch(key) = std::move(value); }
 
-  void remember(const std::string& key, Seen value) {
-    if (auto it = seen.find(key); it != seen.end()) {
-      lru.erase(it->second.second);
-      seen.erase(it);
+  // The aggregator: per (source, object, type, reason), the messages seen in the window.
+  struct Similar {
+    std::set<std::string> messages;
+    std::chrono::system_clock::time_point last;
+  };
+  Lru<Similar> similar;
+
+  // The spam filter: a token bucket per (source, object).
+  struct Bucket {
+    double tokens = kSpamBurst;
+    std::chrono::system_clock::time_point refilled;
+    bool used = false;
+  };
+  Lru<Bucket> buckets;
+  bool spamAllows(const std::string& key, std::chrono::system_clock::time_point at) {
+    Bucket& b = buckets.touch(key);
+    if (!b.used) {
+      b.used = true;
+      b.refilled = at;
     }
-    lru.push_front(key);
-    seen.emplace(key, std::make_pair(std::move(value), lru.begin()));
-    while (seen.size() > kCacheSize) {
-      seen.erase(lru.back());
-      lru.pop_back();
+    double seconds = std::chrono::duration<double>(at - b.refilled).count();
+    if (seconds > 0) {
+      b.tokens = std::min(kSpamBurst, b.tokens + seconds * kSpamRefillPerSecond);
+      b.refilled = at;
     }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
   }
 
   std::string eventName(const std::string& objectName, std::chrono::system_clock::time_point at) {
@@ -89,16 +145,40 @@ struct EventRecorder::State {
   void write(const Pending& p) {
     std::string ns = str(p.involved, "namespace");
     if (ns.empty()) ns = "default";  // events about cluster-scoped objects live in default
-    std::string key = str(p.involved, "uid") + "\x1f" + str(p.involved, "kind") + "\x1f" +
-                      str(p.involved, "namespace") + "\x1f" + str(p.involved, "name") + "\x1f" + p.type +
-                      "\x1f" + p.reason + "\x1f" + p.message + "\x1f" + component + "\x1f" + host;
+    // The correlator's steps, in client-go's order: aggregate, observe, then filter spam.
+    const std::string spamKey = component + "\x1f" + host + "\x1f" + str(p.involved, "kind") + "\x1f" +
+                                str(p.involved, "namespace") + "\x1f" + str(p.involved, "name") + "\x1f" +
+                                str(p.involved, "uid") + "\x1f" + str(p.involved, "apiVersion");
+    const std::string aggregateKey = spamKey + "\x1f" + p.type + "\x1f" + p.reason;
+    std::string key = aggregateKey + "\x1f" + p.message;
+    std::string message = p.message;
+    Similar& group = similar.touch(aggregateKey);
+    if (p.at - group.last > kAggregationWindow) group.messages.clear();
+    group.messages.insert(p.message);
+    group.last = p.at;
+    if (group.messages.size() >= kAggregateMaxEvents) {
+      group.messages.erase(group.messages.begin());  // the set never grows past the limit
+      message = kCombinedPrefix + p.message;
+      key = aggregateKey;  // every later one updates the combined Event
+    }
+
     std::string now = api::formatTime(p.at);
     Seen next{"", ns, 1, now, p.at};
-    if (auto it = seen.find(key); it != seen.end() && p.at - it->second.first.last < kAggregationWindow) {
-      next = it->second.first;
+    const Seen* last = seen.find(key);
+    const bool repeat = last && p.at - last->last < kAggregationWindow;
+    if (repeat) {
+      next = *last;
       next.count++;
       next.last = p.at;
-      json patch = {{"count", next.count}, {"lastTimestamp", now}, {"message", p.message}};
+    } else {
+      next.name = eventName(str(p.involved, "name"), p.at);
+    }
+    if (!spamAllows(spamKey, p.at)) {
+      remember(key, next);  // observed, as client-go's logger does, but not written
+      return;
+    }
+    if (repeat) {
+      json patch = {{"count", next.count}, {"lastTimestamp", now}, {"message", message}};
       auto patched = client->patch(kEvents, next.ns, next.name, PatchType::kMerge, patch.dump());
       if (patched.ok()) {
         remember(key, next);
@@ -109,15 +189,13 @@ struct EventRecorder::State {
         return;
       }
       // Deleted meanwhile: written again under its name with the count so far, as client-go does.
-    } else {
-      next.name = eventName(str(p.involved, "name"), p.at);
     }
     json event = {{"apiVersion", "v1"},
                   {"kind", "Event"},
                   {"metadata", {{"name", next.name}, {"namespace", ns}}},
                   {"involvedObject", p.involved},
                   {"reason", p.reason},
-                  {"message", p.message},
+                  {"message", message},
                   {"source", host.empty() ? json{{"component", component}}
                                           : json{{"component", component}, {"host", host}}},
                   {"firstTimestamp", next.firstTimestamp},

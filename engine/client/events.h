@@ -3,7 +3,11 @@
 // (what `kubectl describe` and `kubectl get events` show): the event is named
 // "<object name>.<unique suffix>", and a repeat of the same (object, type, reason, message,
 // source) within 10 minutes bumps `count` and `lastTimestamp` of the existing event instead of
-// creating a new one. Writing is asynchronous: record() never blocks the caller on the API.
+// creating a new one. As client-go's correlator, once 10 events about one object differ only
+// in their message within 10 minutes they are combined into one "(combined from similar
+// events): ..." event, and a recorder writes at most 25 events about one object in a burst,
+// then one every 5 minutes. Writing is asynchronous: record() never blocks the caller on the
+// API.
 
 #include <chrono>
 #include <memory>

@@ -342,7 +342,7 @@ class ReplicaSetController : public Controller {
         if (!refUid.is_string() || refUid.get_ref<const std::string&>() != uid) continue;  // someone else's
       }
       bool matches = selector.matches(field(pod, "metadata", "labels"));
-      if (const json* ref = controllerRefOf(pod)) {
+      if (controllerRefOf(pod)) {
         if (matches) {
           claimed.push_back(podPtr);
           continue;

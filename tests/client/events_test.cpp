@@ -1,7 +1,8 @@
 // The event recorder against a real API server: core/v1 Events named "<object>.<hex>",
-// repeats folded into count/lastTimestamp, different reasons kept apart, events about
-// cluster-scoped objects in "default", and the listing `kubectl describe` does (a field
-// selector on involvedObject) finds them.
+// repeats folded into count/lastTimestamp, different reasons kept apart, similar events
+// combined and bursts capped as client-go's correlator does, events about cluster-scoped
+// objects in "default", and the listing `kubectl describe` does (a field selector on
+// involvedObject) finds them.
 
 #include <QtTest>
 #include <QRegularExpression>
@@ -109,6 +110,50 @@ class EventsTest : public QObject {
     QVERIFY(second.ok());
     QCOMPARE(second->at("items").size(), size_t(1));
     QCOMPARE(second->at("items")[0].value("count", 0), 2);
+  }
+
+  // A ReplicaSet creating 40 pods: client-go writes the first 9 "Created pod: ..." events
+  // apart, then one "(combined from similar events): ..." event that later ones update, and
+  // stops at 25 writes about the object (the spam filter's burst).
+  void similarEventsAreCombinedAndABurstIsCapped() {
+    auto cm = client_->create(kConfigMaps, "default",
+                              json{{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "burst"}}}});
+    QVERIFY(cm.ok());
+    client::EventRecorder recorder(client_, "replicaset-controller");
+    for (int i = 0; i < 40; ++i) {
+      recorder.record(*cm, "Normal", "SuccessfulCreate", "Created pod: burst-" + std::to_string(i));
+    }
+    recorder.flush();
+    client::ListOptions options;
+    options.fieldSelector = "involvedObject.name=burst";
+    auto list = client_->list(kEvents, "default", options);
+    QVERIFY(list.ok());
+    const auto& items = list->at("items");
+    QCOMPARE(items.size(), size_t(10));  // 9 apart, 1 combined
+    int combined = 0;
+    for (const auto& e : items) {
+      std::string message = e.value("message", "");
+      if (message.rfind("(combined from similar events): ", 0) == 0) {
+        ++combined;
+        // Writes 10..25 of the burst went to the combined event: created once, updated 15 times.
+        QCOMPARE(e.value("count", 0), 16);
+        QCOMPARE(message, std::string("(combined from similar events): Created pod: burst-24"));
+      } else {
+        QCOMPARE(e.value("count", 0), 1);
+      }
+    }
+    QCOMPARE(combined, 1);
+
+    // Another object has a budget of its own.
+    auto other = client_->create(kConfigMaps, "default",
+                                 json{{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "calm"}}}});
+    QVERIFY(other.ok());
+    recorder.record(*other, "Normal", "SuccessfulCreate", "Created pod: calm-0");
+    recorder.flush();
+    options.fieldSelector = "involvedObject.name=calm";
+    auto calm = client_->list(kEvents, "default", options);
+    QVERIFY(calm.ok());
+    QCOMPARE(calm->at("items").size(), size_t(1));
   }
 
  private:
