@@ -2,20 +2,23 @@
 
 #include <cstdio>
 #include <ctime>
+#include <memory>
 #include <random>
 
 namespace orrery::api {
-namespace {
 
-std::mt19937_64& rng() {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  return engine;
+std::mt19937_64& threadRandom() {
+  // A pointer in TLS, the engine (2.5 KB) on the heap: static TLS is set up in the stack of
+  // every thread the process starts, so an engine held there by value cost each of the
+  // control plane's ~100 threads its pages whether it ever drew a number or not.
+  thread_local std::unique_ptr<std::mt19937_64> engine;
+  if (!engine) engine = std::make_unique<std::mt19937_64>(std::random_device{}());
+  return *engine;
 }
 
-}  // namespace
-
 std::string newUid() {
-  uint64_t hi = rng()(), lo = rng()();
+  auto& rng = threadRandom();
+  uint64_t hi = rng(), lo = rng();
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
   char buf[37];
@@ -62,7 +65,7 @@ std::string generateNameSuffix(const std::string& prefix) {
   static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
   std::string name = prefix;
   std::uniform_int_distribution<int> pick(0, sizeof(alphabet) - 2);
-  for (int i = 0; i < 5; ++i) name.push_back(alphabet[pick(rng())]);
+  for (int i = 0; i < 5; ++i) name.push_back(alphabet[pick(threadRandom())]);
   return name;
 }
 

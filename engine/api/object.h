@@ -2,11 +2,15 @@
 // Small helpers over an object's JSON: metadata access, identifiers and timestamps.
 
 #include <chrono>
+#include <random>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 namespace orrery::api {
+
+/// The calling thread's random engine (seeded from std::random_device on first use).
+std::mt19937_64& threadRandom();
 
 /// A random RFC 4122 version-4 UUID, as kube-apiserver gives metadata.uid.
 std::string newUid();

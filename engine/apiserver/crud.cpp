@@ -404,7 +404,7 @@ void ApiHandler::allocateServiceAddresses(json& service, const json* old) {
       }
     }
   }
-  thread_local std::mt19937 rng{std::random_device{}()};
+  auto& rng = api::threadRandom();
   if (type != "ExternalName" && (!spec.contains("clusterIP") || spec["clusterIP"] == "")) {
     // 10.96.0.0/12 as kind and kubeadm use; 10.96.0.1 is the kubernetes service, .10 DNS.
     for (int attempt = 0; attempt < 100000; ++attempt) {

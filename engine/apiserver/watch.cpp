@@ -3,6 +3,7 @@
 
 #include <random>
 
+#include "engine/api/object.h"
 #include "engine/api/selector.h"
 #include "engine/api/table.h"
 #include "engine/apiserver/handler.h"
@@ -126,8 +127,7 @@ void ApiHandler::watch(Call& call) {
     }
   }
   if (timeout <= 0) {
-    thread_local std::mt19937 rng{std::random_device{}()};
-    timeout = std::uniform_int_distribution<int64_t>(1800, 3600)(rng);
+    timeout = std::uniform_int_distribution<int64_t>(1800, 3600)(api::threadRandom());
   }
   watcher->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
 
