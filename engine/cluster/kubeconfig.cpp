@@ -2,7 +2,11 @@
 
 #include "engine/api/base64.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -306,6 +310,64 @@ Result<bool> removeFromKubeconfig(const std::string& path, const std::string& na
   if (!changed) return false;
   if (Status s = writeConfig(path, root); !s) return s;
   return true;
+}
+
+std::optional<std::string> contextServer(const std::string& path, const std::string& name) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  auto loaded = loadConfig(path);
+  if (!loaded.ok()) return std::nullopt;
+  const YAML::Node& root = *loaded;
+  if (!root["contexts"] || !root["contexts"].IsSequence()) return std::nullopt;
+  YAML::Node context = findNamed(root["contexts"], name);
+  if (!context.IsDefined() || !context["context"] || !context["context"]["cluster"]) return std::nullopt;
+  const std::string clusterName = context["context"]["cluster"].as<std::string>("");
+  if (!root["clusters"] || !root["clusters"].IsSequence()) return std::nullopt;
+  YAML::Node cluster = findNamed(root["clusters"], clusterName);
+  if (!cluster.IsDefined() || !cluster["cluster"] || !cluster["cluster"]["server"]) return std::nullopt;
+  return cluster["cluster"]["server"].as<std::string>("");
+}
+
+bool loopbackServerAnswers(const std::string& server, std::chrono::milliseconds timeout) {
+  // https://HOST:PORT[/...], HOST one of the loopback names; nothing else is ever dialled.
+  const std::string scheme = "https://";
+  if (server.rfind(scheme, 0) != 0) return false;
+  std::string rest = server.substr(scheme.size());
+  rest = rest.substr(0, rest.find('/'));
+  auto colon = rest.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string host = rest.substr(0, colon);
+  int port = std::atoi(rest.c_str() + colon + 1);
+  if (port <= 0 || port > 65535) return false;
+  sockaddr_storage address{};
+  socklen_t length = 0;
+  if (host == "127.0.0.1" || host == "localhost") {
+    auto* in = reinterpret_cast<sockaddr_in*>(&address);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<uint16_t>(port));
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    length = sizeof(sockaddr_in);
+  } else if (host == "[::1]") {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&address);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(port));
+    in6->sin6_addr = in6addr_loopback;
+    length = sizeof(sockaddr_in6);
+  } else {
+    return false;
+  }
+  int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), length) == 0;
+  if (!connected && errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    int error = 0;
+    socklen_t size = sizeof error;
+    connected = ::poll(&p, 1, static_cast<int>(timeout.count())) == 1 &&
+                ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 && error == 0;
+  }
+  ::close(fd);
+  return connected;
 }
 
 std::string renderKubeconfig(const KubeconfigEntry& entry) {

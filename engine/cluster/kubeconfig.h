@@ -11,6 +11,8 @@
 // delete it after), so a concurrent `kubectl config` never interleaves with us.
 
 #include "engine/api/base64.h"
+#include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,15 @@ api::Status mergeKubeconfig(const std::string& path, const KubeconfigEntry& entr
 /// Removes the cluster, user and context called `name` from `path`, and current-context if it
 /// named it. Returns whether the file changed (a missing file changes nothing).
 api::Result<bool> removeFromKubeconfig(const std::string& path, const std::string& name);
+
+/// The API server URL of context `name` in `path` (its cluster's `server`), or nullopt when
+/// the file, the context or its cluster is missing.
+std::optional<std::string> contextServer(const std::string& path, const std::string& name);
+
+/// True when `server` (https://127.0.0.1:PORT, https://localhost:PORT or https://[::1]:PORT)
+/// accepts a TCP connection within `timeout`. Any other address is never contacted: false.
+bool loopbackServerAnswers(const std::string& server,
+                           std::chrono::milliseconds timeout = std::chrono::milliseconds(500));
 
 /// A complete kubeconfig holding only this entry, current-context set (`orrery kubeconfig`).
 std::string renderKubeconfig(const KubeconfigEntry& entry);

@@ -262,6 +262,18 @@ Result<DownResult> down(const DownOptions& options, std::ostream& progress) {
   std::string context = contextName(rc.name);
   std::vector<std::string> failures;
   for (const auto& f : files) {
+    if (!result.existed && !result.wasRunning) {
+      // No cluster here, but the context may belong to one started with --data-dir elsewhere:
+      // a context whose API server still answers is not stale, so it stays (kind removes
+      // only what no longer runs).
+      if (auto server = contextServer(f, context); server && loopbackServerAnswers(*server)) {
+        result.kubeconfigsKept.push_back(f);
+        progress << " ! Kept context \"" << context << "\" in " << f << ": its API server " << *server
+                 << " still answers. It was started with another --data-dir; stop it with `orrery down"
+                 << nameFlag(rc.name) << " --data-dir DIR` naming that directory.\n";
+        continue;
+      }
+    }
     auto removed = removeFromKubeconfig(f, context);
     if (!removed.ok()) {
       failures.push_back(removed.status().message());

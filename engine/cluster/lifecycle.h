@@ -77,6 +77,9 @@ struct DownResult {
   bool killed = false;
   pid_t pid = 0;
   std::vector<std::string> kubeconfigsCleaned;
+  /// Files whose context was kept: no cluster in this data directory, yet the context's API
+  /// server answers (a cluster of that name started with another --data-dir).
+  std::vector<std::string> kubeconfigsKept;
   bool purged = false;
 };
 

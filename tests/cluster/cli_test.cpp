@@ -259,6 +259,40 @@ class CliTest : public QObject {
     QVERIFY(gone(pidA));
   }
 
+  // `down` without the --data-dir a cluster was made with finds no cluster; the context of a
+  // cluster that still runs must survive it (kind removes only stale contexts).
+  void downElsewhereKeepsALiveClustersContext() {
+    QString kc = path("kube/elsewhere");
+    QString dir = path("elsewhere-data");
+    Run up = orrery(upArgs("away", dir, kc));
+    QVERIFY2(up.code == 0, qPrintable(up.err + logOf(dir)));
+    pid_t pid = pidOf(dir);
+
+    Run down = orrery({"down", "--name", "away", "--kubeconfig", kc});  // looks under $XDG_DATA_HOME
+    QVERIFY2(down.code == 0, qPrintable(down.err));
+    QVERIFY2(down.out.contains("No cluster \"away\""), qPrintable(down.out));
+    QVERIFY2(down.out.contains("Kept context \"orrery-away\"") && down.out.contains("--data-dir DIR"),
+             qPrintable(down.out));
+    QVERIFY(!processGone(pid));
+    QCOMPARE(kubectl(kc, {"--context", "orrery-away", "get", "--raw", "/readyz"}).code, 0);
+
+    // With the right directory it stops, and the context goes.
+    QCOMPARE(orrery({"down", "--name", "away", "--data-dir", dir, "--kubeconfig", kc, "--purge"}).code, 0);
+    QVERIFY(gone(pid));
+    QCOMPARE(kubectl(kc, {"config", "get-contexts", "-o", "name"}).out.trimmed(), QString());
+
+    // A stale context (nothing answers any more) is still cleaned, as before.
+    Run again = orrery(upArgs("stale", path("stale-data"), kc));
+    QVERIFY2(again.code == 0, qPrintable(again.err));
+    pid_t stalePid = pidOf(path("stale-data"));
+    ::kill(stalePid, SIGKILL);
+    QVERIFY(gone(stalePid));
+    Run clean = orrery({"down", "--name", "stale", "--kubeconfig", kc});
+    QCOMPARE(clean.code, 0);
+    QVERIFY2(clean.out.contains("Removed context \"orrery-stale\""), qPrintable(clean.out));
+    QCOMPARE(orrery({"down", "--name", "stale", "--data-dir", path("stale-data"), "--kubeconfig", kc, "--purge"}).code, 0);
+  }
+
   void busyPortIsReportedClearly() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
