@@ -1,5 +1,8 @@
 #include "engine/cluster/control_plane.h"
 
+#include <algorithm>
+#include <mutex>
+
 #include <spdlog/spdlog.h>
 
 #include "engine/api/yaml.h"
@@ -37,7 +40,20 @@ struct ControlPlaneComponents::Impl {
   std::unique_ptr<controllers::ControllerManager> controllers;
   std::unique_ptr<scheduler::Scheduler> scheduler;
   std::unique_ptr<simnodes::SimulatedNodes> nodes;
+  nlohmann::json nodeTemplate;  // null: simnodes' default
+  std::mutex nodesMu;           // resizes come from the serve loop, one at a time
   bool stopped = false;
+
+  // Starts the simulated kubelet with `count` nodes.
+  Status startNodes(int count) {
+    simnodes::SimulatedNodesOptions nodeOptions;
+    nodeOptions.count = count;
+    if (!nodeTemplate.is_null()) nodeOptions.nodeTemplate = nodeTemplate;
+    auto started = simnodes::SimulatedNodes::start(nodesClient, std::move(nodeOptions));
+    if (!started.ok()) return started.status();
+    nodes = std::move(*started);
+    return {};
+  }
 
   void stop() {
     if (stopped) return;
@@ -54,6 +70,30 @@ ControlPlaneComponents::ControlPlaneComponents(std::unique_ptr<Impl> impl) : imp
 ControlPlaneComponents::~ControlPlaneComponents() { stop(); }
 void ControlPlaneComponents::stop() {
   if (impl_) impl_->stop();
+}
+
+api::Status ControlPlaneComponents::setSimulatedNodes(int count) {
+  if (count < 0) return Status::badRequest("the number of simulated nodes must be 0 or more");
+  std::lock_guard lock(impl_->nodesMu);
+  if (impl_->stopped) return Status::serviceUnavailable("the control plane is stopping");
+  if (!impl_->nodes) return count == 0 ? Status::ok() : impl_->startNodes(count);
+  // Highest indexes go first, so the nodes left are orrery-sim-0 .. count-1 as after `up`.
+  auto indexOf = [](const std::string& name) {
+    auto digits = name.find_last_not_of("0123456789");
+    return digits + 1 < name.size() ? std::stol(name.substr(digits + 1)) : -1L;
+  };
+  auto running = impl_->nodes->nodes();
+  std::sort(running.begin(), running.end(),
+            [&](const auto& a, const auto& b) { return indexOf(a.name) < indexOf(b.name); });
+  const int have = static_cast<int>(running.size());
+  if (count > have) {
+    auto added = impl_->nodes->add(count - have);
+    return added.ok() ? Status::ok() : added.status();
+  }
+  for (int i = have - 1; i >= count; --i) {
+    if (Status st = impl_->nodes->remove(running[i].name); !st.isOk() && st.code() != 404) return st;
+  }
+  return {};
 }
 
 api::Result<std::unique_ptr<ControlPlaneComponents>> ControlPlaneComponents::start(apiserver::ApiServer& server,
@@ -119,29 +159,26 @@ api::Result<std::unique_ptr<ControlPlaneComponents>> ControlPlaneComponents::sta
     log->info("scheduler started");
   }
 
-  if (options.simulatedNodes > 0 || !options.nodeTemplateFile.empty()) {
-    impl->nodesClient = clientFor("system:node:orrery-simulated", "orrery-simulated-kubelet");
-    simnodes::SimulatedNodesOptions nodeOptions;
-    nodeOptions.count = options.simulatedNodes;
-    if (!options.nodeTemplateFile.empty()) {
-      auto text = readFile(options.nodeTemplateFile);
-      if (!text.ok()) {
-        impl->stop();
-        return text.status();
-      }
-      auto manifest = api::yamlToJson(*text);
-      if (!manifest.ok()) {
-        impl->stop();
-        return Status::badRequest(options.nodeTemplateFile + ": " + manifest.status().message());
-      }
-      nodeOptions.nodeTemplate = std::move(*manifest);
-    }
-    auto started = simnodes::SimulatedNodes::start(impl->nodesClient, std::move(nodeOptions));
-    if (!started.ok()) {
+  // The simulated kubelet's client always exists (no threads), so nodes can be added later.
+  impl->nodesClient = clientFor("system:node:orrery-simulated", "orrery-simulated-kubelet");
+  if (!options.nodeTemplateFile.empty()) {
+    auto text = readFile(options.nodeTemplateFile);
+    if (!text.ok()) {
       impl->stop();
-      return started.status();
+      return text.status();
     }
-    impl->nodes = std::move(*started);
+    auto manifest = api::yamlToJson(*text);
+    if (!manifest.ok()) {
+      impl->stop();
+      return Status::badRequest(options.nodeTemplateFile + ": " + manifest.status().message());
+    }
+    impl->nodeTemplate = std::move(*manifest);
+  }
+  if (options.simulatedNodes > 0 || !options.nodeTemplateFile.empty()) {
+    if (Status st = impl->startNodes(options.simulatedNodes); !st.isOk()) {
+      impl->stop();
+      return st;
+    }
     log->info("{} simulated node(s) registered", options.simulatedNodes);
   }
   return std::unique_ptr<ControlPlaneComponents>(new ControlPlaneComponents(std::move(impl)));

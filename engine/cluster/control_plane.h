@@ -37,6 +37,10 @@ class ControlPlaneComponents {
   ~ControlPlaneComponents();
   /// Stops every component (simulated nodes, scheduler, controllers, informers). Idempotent.
   void stop();
+  /// Adds or removes simulated nodes until `count` run (`orrery up --simulated-nodes N` on a
+  /// running cluster). Removal takes the highest indexes first and, as the pod GC controller
+  /// does for a deleted node, deletes the pods bound to them; their controllers replace them.
+  api::Status setSimulatedNodes(int count);
 
   struct Impl;
 

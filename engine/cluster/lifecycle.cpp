@@ -3,6 +3,11 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
+#include <cerrno>
+#include <cstring>
+#include <csignal>
 #include <filesystem>
 #include <tuple>
 
@@ -10,6 +15,7 @@
 #include "engine/cluster/kubeconfig.h"
 #include "engine/cluster/pki.h"
 #include "engine/cluster/probe.h"
+#include "engine/simnodes/simulated_nodes.h"
 
 namespace orrery::cluster {
 
@@ -56,6 +62,27 @@ Result<KubeconfigEntry> entryFor(const ResolvedCluster& rc) {
 
 std::string nameFlag(const std::string& name) {
   return name == kDefaultClusterName ? "" : " --name " + name;
+}
+
+// Waits until the API lists `count` simulated Nodes (after a resize of a running cluster).
+Status waitForSimulatedNodes(uint16_t port, const PkiPaths& pki, int count, std::chrono::milliseconds timeout) {
+  const std::string url = apiUrl(port) + "/api/v1/nodes?labelSelector=" + simnodes::kSimulatedLabel + "%3Dtrue";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  size_t seen = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto reply = httpsGet(url, pki); reply.ok() && reply->code == 200) {
+      auto list = nlohmann::json::parse(reply->body, nullptr, false);
+      if (list.is_object() && list.contains("items") && list["items"].is_array()) {
+        seen = list["items"].size();
+        if (seen == static_cast<size_t>(count)) return {};
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status(504, api::reason::kTimeout,
+                "the control plane did not reach " + std::to_string(count) + " simulated node(s) in " +
+                    std::to_string(timeout.count()) + " ms (it lists " + std::to_string(seen) +
+                    "); see its log for why");
 }
 
 void remember(std::vector<std::string>& list, const std::string& path) {
@@ -131,6 +158,7 @@ Result<UpResult> up(const UpOptions& options, std::ostream& progress) {
     }
     config.store = wanted;
   }
+  const int simulatedBefore = config.simulatedNodes;
   if (options.simulatedNodes) {
     if (*options.simulatedNodes < 0) return Status::badRequest("--simulated-nodes must be 0 or more");
     config.simulatedNodes = *options.simulatedNodes;
@@ -211,6 +239,19 @@ Result<UpResult> up(const UpOptions& options, std::ostream& progress) {
   if (result.alreadyRunning) {
     remember(config.kubeconfigs, result.kubeconfigPath);
     if (Status s = saveClusterConfig(layout, config); !s) return s;
+    if (config.simulatedNodes != simulatedBefore) {
+      // The running control plane re-reads cluster.json on SIGHUP and adds or removes nodes.
+      if (::kill(result.pid, SIGHUP) != 0) {
+        return Status::internal("cannot signal the control plane (pid " + std::to_string(result.pid) +
+                                ") to change its simulated nodes: " + std::strerror(errno));
+      }
+      if (Status s = waitForSimulatedNodes(config.apiPort, PkiPaths{layout.pkiDir()}, config.simulatedNodes,
+                                           options.readyTimeout);
+          !s) {
+        return s;
+      }
+      progress << " ✓ Simulated nodes: " << simulatedBefore << " → " << config.simulatedNodes << "\n";
+    }
   }
   progress << "Set kubectl context to \"" << result.context << "\" in " << result.kubeconfigPath
            << "\n";

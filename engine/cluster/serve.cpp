@@ -85,13 +85,14 @@ int runControlPlane(const ServeOptions& options) {
 
   // Block the stop signals before any thread exists, so every thread the store and the
   // server start inherits the mask and only our sigwait() sees them.
+  // SIGHUP asks to re-read cluster.json (`orrery up --simulated-nodes N` on a running cluster).
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
   sigaddset(&stopSignals, SIGTERM);
   sigaddset(&stopSignals, SIGINT);
+  sigaddset(&stopSignals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-  ::signal(SIGHUP, SIG_IGN);
 
   if (Status s = validateClusterName(options.name); !s) return fail(s);
   if (options.dataDir.empty() || options.dataDir.front() != '/') {
@@ -185,8 +186,22 @@ int runControlPlane(const ServeOptions& options) {
   // Wait for a stop signal; meanwhile return freed heap pages to the kernel now and then.
   int sig = 0;
   const timespec trimEvery{std::chrono::duration_cast<std::chrono::seconds>(kTrimInterval).count(), 0};
-  while ((sig = sigtimedwait(&stopSignals, nullptr, &trimEvery)) <= 0) {
+  while ((sig = sigtimedwait(&stopSignals, nullptr, &trimEvery)) <= 0 || sig == SIGHUP) {
     if (sig < 0 && errno == EAGAIN) releaseFreeMemory();
+    if (sig == SIGHUP && components) {
+      auto config = loadClusterConfig(layout);
+      if (!config.ok() || !*config) {
+        log->warn("SIGHUP: cannot read {}: {}", layout.clusterJson(),
+                  config.ok() ? "no such file" : config.status().message());
+        continue;
+      }
+      int count = (**config).simulatedNodes;
+      if (Status st = components->setSimulatedNodes(count); !st.isOk()) {
+        log->warn("SIGHUP: cannot run {} simulated node(s): {}", count, st.message());
+      } else {
+        log->info("SIGHUP: {} simulated node(s) now", count);
+      }
+    }
   }
   log->info("received {}, shutting down", strsignal(sig));
   if (components) components->stop();

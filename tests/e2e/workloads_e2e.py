@@ -255,6 +255,45 @@ class WorkloadsE2E(unittest.TestCase):
         self.assertNotEqual(gone.returncode, 0)
         self.assertIn('namespaces "doomed" not found', gone.stderr)
 
+    def test_60_resize_simulated_nodes_while_running(self):
+        ns = self.namespace("resize")
+        self.kubectl("create", "deployment", "r", "--image=nginx", "--replicas=6", "-n", ns)
+        self.kubectl("rollout", "status", "deployment/r", "-n", ns, "--timeout=60s")
+
+        def ready_nodes():
+            return sorted(n["metadata"]["name"] for n in self.get_json("nodes")["items"]
+                          if any(c["type"] == "Ready" and c["status"] == "True"
+                                 for c in n.get("status", {}).get("conditions", [])))
+
+        # Grow: `up` on the running cluster adds nodes at once, without a restart.
+        pid = open(os.path.join(self.cluster.data, "control-plane.pid")).read().strip()
+        out = self.cluster.orrery("up", "--simulated-nodes", "5").stdout
+        self.assertIn("already running", out)
+        self.assertIn("Simulated nodes: 3 → 5", out)
+        self.wait_for("5 Ready nodes", lambda: ready_nodes() == NODES + ["orrery-sim-3", "orrery-sim-4"])
+        self.assertEqual(open(os.path.join(self.cluster.data, "control-plane.pid")).read().strip(), pid)
+        self.assertIn("Simulated nodes: 5", self.cluster.orrery("status").stdout)
+
+        # Shrink below where pods run: the highest nodes go with their pods, and the
+        # Deployment's pods are replaced on the nodes that are left.
+        out = self.cluster.orrery("up", "--simulated-nodes", "2").stdout
+        self.assertIn("Simulated nodes: 5 → 2", out)
+        self.assertEqual(ready_nodes(), ["orrery-sim-0", "orrery-sim-1"])
+        leases = self.get_json("leases", "-n", "kube-node-lease")["items"]
+        self.assertEqual(sorted(l["metadata"]["name"] for l in leases), ["orrery-sim-0", "orrery-sim-1"])
+
+        def all_on_two():
+            pods = self.get_json("pods", "-n", ns)["items"]
+            running = [p for p in pods if p.get("status", {}).get("phase") == "Running"
+                       and not p["metadata"].get("deletionTimestamp")]
+            nodes = {p["spec"].get("nodeName") for p in running}
+            return len(running) == 6 and nodes <= {"orrery-sim-0", "orrery-sim-1"} and nodes
+        self.wait_for("6 pods Running on the 2 nodes left", all_on_two)
+
+        # Back to the 3 nodes the other tests expect.
+        self.assertIn("Simulated nodes: 2 → 3", self.cluster.orrery("up", "--simulated-nodes", "3").stdout)
+        self.wait_for("3 Ready nodes", lambda: ready_nodes() == NODES)
+
 
 if __name__ == "__main__":
     ORRERY = sys.argv[1]
