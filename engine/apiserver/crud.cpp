@@ -503,10 +503,13 @@ void ApiHandler::get(Call& call) {
   auto* cache = cacheFor(info, &error);
   if (!cache) return sendStatus(call, error);
   // resourceVersion "0" may be served from whatever the cache has; anything else is a
-  // consistent read (of one object: the cache must hold every write of its resource).
+  // consistent read: the cache waits for the newest revision written, as kube-apiserver's
+  // consistent reads from its cache do. (A write to this resource may commit before another
+  // that a client has already seen acknowledged, yet note itself after it: waiting only for
+  // this resource's own writes could then serve the object as it was before.)
   const std::string& rv = call.param("resourceVersion");
   if (rv != "0") {
-    if (auto st = cache->waitUntilFresh(freshRevisionFor(*cache), kFreshTimeout); !st.isOk()) return sendStatus(call, st);
+    if (auto st = cache->waitUntilFresh(consistentRevision(), kFreshTimeout); !st.isOk()) return sendStatus(call, st);
   }
   auto object = cache->get(storageKey(info, call.info.ns, call.info.name));
   if (!object) return sendStatus(call, Status::notFound(info.group, info.resource, call.info.name));

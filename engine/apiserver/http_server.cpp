@@ -9,6 +9,7 @@
 #include <list>
 #include <mutex>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include <boost/asio.hpp>
@@ -55,7 +56,15 @@ class WorkerPool {
       std::lock_guard lock(mu_);
       if (stopping_) return;
       tasks_.push_back(std::move(task));
-      if (tasks_.size() > idle_ && threads_.size() < max_) threads_.emplace_back([this] { run(); });
+      if (tasks_.size() > idle_ && threads_.size() < max_) {
+        try {
+          threads_.emplace_back([this] { run(); });
+        } catch (const std::system_error& e) {
+          // Out of threads (pids.max, ulimit): the threads already running take the task.
+          if (threads_.empty()) throw;
+          spdlog::warn("apiserver: cannot start another handler thread: {}", e.what());
+        }
+      }
     }
     cv_.notify_one();
   }

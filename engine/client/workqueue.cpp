@@ -13,15 +13,25 @@ WorkQueue::~WorkQueue() {
   if (delayThread_.joinable()) delayThread_.join();
 }
 
-void WorkQueue::add(const std::string& key) {
+void WorkQueue::setOnUnservedKey(std::function<void()> callback) {
   std::lock_guard lock(mu_);
-  if (shutdown_) return;
-  // Already waiting: one processing covers both adds.
-  if (!dirty_.insert(key).second) return;
-  // Being processed: done() queues it again, so no two workers hold the same key.
-  if (processing_.count(key)) return;
-  queue_.push_back(key);
-  cv_.notify_one();
+  onUnserved_ = std::move(callback);
+}
+
+void WorkQueue::add(const std::string& key) {
+  bool unserved = false;
+  {
+    std::lock_guard lock(mu_);
+    if (shutdown_) return;
+    // Already waiting: one processing covers both adds.
+    if (!dirty_.insert(key).second) return;
+    // Being processed: done() queues it again, so no two workers hold the same key.
+    if (processing_.count(key)) return;
+    queue_.push_back(key);
+    cv_.notify_one();
+    unserved = onUnserved_ && queue_.size() > getters_;
+  }
+  if (unserved) onUnserved_();
 }
 
 void WorkQueue::addAfter(const std::string& key, std::chrono::milliseconds delay) {
@@ -80,7 +90,9 @@ int WorkQueue::numRequeues(const std::string& key) const {
 
 bool WorkQueue::get(std::string* key) {
   std::unique_lock lock(mu_);
+  ++getters_;
   cv_.wait(lock, [this] { return !queue_.empty() || shutdown_; });
+  --getters_;
   // After shutDown() the keys already queued are still handed out, then get() says stop.
   if (queue_.empty()) return false;
   *key = std::move(queue_.front());
@@ -91,12 +103,17 @@ bool WorkQueue::get(std::string* key) {
 }
 
 void WorkQueue::done(const std::string& key) {
-  std::lock_guard lock(mu_);
-  processing_.erase(key);
-  if (dirty_.count(key)) {
-    queue_.push_back(key);
-    cv_.notify_one();
+  bool unserved = false;
+  {
+    std::lock_guard lock(mu_);
+    processing_.erase(key);
+    if (dirty_.count(key)) {
+      queue_.push_back(key);
+      cv_.notify_one();
+      unserved = onUnserved_ && queue_.size() > getters_;
+    }
   }
+  if (unserved) onUnserved_();
 }
 
 void WorkQueue::shutDown() {
@@ -140,6 +157,11 @@ void WorkQueue::delayLoop() {
       if (processing_.count(key)) continue;
       queue_.push_back(std::move(key));
       cv_.notify_one();
+    }
+    if (onUnserved_ && queue_.size() > getters_) {
+      lock.unlock();
+      onUnserved_();
+      lock.lock();
     }
   }
 }

@@ -37,6 +37,10 @@ class WorkQueue {
 
   /// Blocks until a key is ready or the queue shuts down (returns false).
   bool get(std::string* key);
+  /// Calls `callback` (without the queue's lock held) whenever a key is queued while no get()
+  /// is waiting for one: a worker pool that grows with demand starts another worker there.
+  /// Set before the queue is used.
+  void setOnUnservedKey(std::function<void()> callback);
   /// Marks a key from get() as processed.
   void done(const std::string& key);
   void shutDown();
@@ -56,6 +60,8 @@ class WorkQueue {
   std::map<std::string, Clock::time_point> waitingAt_;
   std::map<std::string, int> failures_;
   bool shutdown_ = false;
+  size_t getters_ = 0;  // get() calls waiting for a key
+  std::function<void()> onUnserved_;
   std::thread delayThread_;
 };
 

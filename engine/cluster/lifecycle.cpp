@@ -239,8 +239,10 @@ Result<UpResult> up(const UpOptions& options, std::ostream& progress) {
   if (result.alreadyRunning) {
     remember(config.kubeconfigs, result.kubeconfigPath);
     if (Status s = saveClusterConfig(layout, config); !s) return s;
-    if (config.simulatedNodes != simulatedBefore) {
+    if (options.simulatedNodes) {
       // The running control plane re-reads cluster.json on SIGHUP and adds or removes nodes.
+      // Signalled even when the saved count is unchanged: a resize that failed or timed out
+      // before saved it too, and asking again is how to retry it.
       if (::kill(result.pid, SIGHUP) != 0) {
         return Status::internal("cannot signal the control plane (pid " + std::to_string(result.pid) +
                                 ") to change its simulated nodes: " + std::strerror(errno));

@@ -85,10 +85,10 @@ class ControllerManager {
   Controller* find(const std::string& name) const;
 
  private:
-  /// Starts worker `index` of controller `c` (no-op once stopping).
-  void startWorker(Controller* c, int index);
-  /// A worker's loop: takes keys until the queue shuts down, and starts the controller's next
-  /// worker when keys are still waiting as it takes one.
+  /// Starts another worker of controller `c`, unless it runs workers() already or the
+  /// manager is stopping.
+  void startWorker(Controller* c);
+  /// A worker's loop: takes keys until the queue shuts down.
   void runWorker(Controller* c, int index);
 
   ControllerContext context_;

@@ -1,6 +1,7 @@
 // The controller runner: kube-controller-manager's loop for every controller of the process.
 
 #include <exception>
+#include <system_error>
 
 #include <pthread.h>
 
@@ -66,10 +67,11 @@ Status ControllerManager::start(std::chrono::milliseconds syncTimeout) {
   stopping_ = false;
   for (auto& owned : controllers_) {
     Controller* c = owned.get();
-    // One worker per controller to begin with; more start while keys wait (see runWorker),
-    // up to workers() (kube's --concurrent-*-syncs). An idle control plane so holds ~20
-    // worker threads instead of ~80, each with its stack.
-    startWorker(c, 0);
+    // One worker per controller to begin with; another starts whenever a key is queued while
+    // no worker waits for one, up to workers() (kube's --concurrent-*-syncs). An idle control
+    // plane so holds ~20 worker threads instead of ~80, each with its stack.
+    c->queue().setOnUnservedKey([this, c] { startWorker(c); });
+    startWorker(c);
     if (c->tickInterval().count() > 0) {
       std::lock_guard threadsLock(threadsMu_);
       threads_.emplace_back([this, c] {
@@ -94,20 +96,28 @@ Status ControllerManager::start(std::chrono::milliseconds syncTimeout) {
   return Status::ok();
 }
 
-void ControllerManager::startWorker(Controller* c, int index) {
+void ControllerManager::startWorker(Controller* c) {
   std::lock_guard lock(threadsMu_);
   if (stopping_) return;
   int& started = workersStarted_[c];
-  if (index != started || started >= std::max(1, c->workers())) return;  // started already
+  if (started >= std::max(1, c->workers())) return;
+  const int index = started;
+  try {
+    threads_.emplace_back([this, c, index] { runWorker(c, index); });
+  } catch (const std::system_error& e) {
+    // Out of threads (pids.max, ulimit): the workers already running carry on.
+    logger()->warn("{}: cannot start worker {}: {}", c->name(), index, e.what());
+    return;
+  }
   ++started;
-  threads_.emplace_back([this, c, index] { runWorker(c, index); });
 }
 
 void ControllerManager::runWorker(Controller* c, int index) {
   nameThread(shortName(c->name()) + "-w" + std::to_string(index));
   std::string key;
   while (c->queue().get(&key)) {
-    if (c->queue().length() > 0) startWorker(c, index + 1);
+    // Keys queued before the queue could say so (at start-up) still get more workers.
+    if (c->queue().length() > 0) startWorker(c);
     Status st;
     try {
       st = c->sync(key);

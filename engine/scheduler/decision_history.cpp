@@ -1,5 +1,8 @@
 #include "engine/scheduler/decision_history.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "engine/api/object.h"
 
 namespace orrery::scheduler {
@@ -44,7 +47,9 @@ void DecisionHistory::add(DecisionRecord record) {
   if (record.attempt <= 0) record.attempt = h.lastAttempt + 1;
   h.lastAttempt = std::max(h.lastAttempt, record.attempt);
   Stored s;
-  s.bytes = record.approximateBytes() + kOverhead;
+  compactLocked(record, s);
+  s.bytes = record.approximateBytes() + s.nodes.capacity() * sizeof(StoredNode) +
+            s.scores32.capacity() * sizeof(int32_t) + kOverhead;
   s.record = std::make_shared<DecisionRecord>(std::move(record));
   s.uid = api::newUid();
   s.resourceVersion = ++resourceVersion_;
@@ -76,6 +81,57 @@ void DecisionHistory::add(DecisionRecord record) {
     }
     order_.swap(kept);
   }
+}
+
+uint32_t DecisionHistory::internLocked(const std::string& text) {
+  auto [it, added] = stringIds_.emplace(text, static_cast<uint32_t>(strings_.size()));
+  if (added) strings_.push_back(text);
+  return it->second;
+}
+
+void DecisionHistory::compactLocked(DecisionRecord& record, Stored& stored) {
+  stored.nodes.reserve(record.nodes.size());
+  for (auto& d : record.nodes) {
+    StoredNode n;
+    n.total = d.total;
+    n.node = internLocked(d.node);
+    n.rejectedBy = internLocked(d.rejectedBy);
+    if (!d.reasons.empty()) {
+      auto [it, added] = reasonListIds_.emplace(d.reasons, static_cast<uint32_t>(reasonLists_.size()));
+      if (added) reasonLists_.push_back(std::move(d.reasons));
+      n.reasons = it->second;
+    }
+    n.scoreRow = d.scoreRow;
+    n.unresolvable = d.unresolvable;
+    stored.nodes.push_back(n);
+  }
+  record.nodes = {};
+  // Scores are int64 as in kube's framework, but raw and normalized scores are small: keep
+  // them in 32 bits unless one does not fit (then the record keeps its own).
+  bool fits = std::all_of(record.scores.begin(), record.scores.end(), [](int64_t v) {
+    return v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max();
+  });
+  if (fits) {
+    stored.scores32.assign(record.scores.begin(), record.scores.end());
+    record.scores = {};
+  }
+}
+
+std::shared_ptr<const DecisionRecord> DecisionHistory::expandLocked(const Stored& stored) const {
+  auto record = std::make_shared<DecisionRecord>(*stored.record);
+  record->nodes.reserve(stored.nodes.size());
+  for (const auto& n : stored.nodes) {
+    NodeDecision d;
+    d.node = strings_[n.node];
+    d.rejectedBy = strings_[n.rejectedBy];
+    d.reasons = reasonLists_[n.reasons];
+    d.unresolvable = n.unresolvable;
+    d.scoreRow = n.scoreRow;
+    d.total = n.total;
+    record->nodes.push_back(std::move(d));
+  }
+  if (!stored.scores32.empty()) record->scores.assign(stored.scores32.begin(), stored.scores32.end());
+  return record;
 }
 
 void DecisionHistory::dropOldestLocked() {
@@ -110,7 +166,7 @@ nlohmann::json DecisionHistory::toObject(const Stored& s) const {
   const DecisionRecord& r = *s.record;
   nlohmann::json status;
   try {
-    status = r.toJson();
+    status = expandLocked(s)->toJson();
   } catch (const std::exception& e) {
     status = {{"error", e.what()}};
   }
@@ -166,7 +222,7 @@ std::vector<std::shared_ptr<const DecisionRecord>> DecisionHistory::records(cons
   std::vector<std::shared_ptr<const DecisionRecord>> out;
   auto it = pods_.find({ns, pod});
   if (it == pods_.end()) return out;
-  for (const auto& s : it->second.attempts) out.push_back(s.record);
+  for (const auto& s : it->second.attempts) out.push_back(expandLocked(s));
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -57,13 +58,34 @@ class DecisionHistory {
   int64_t bytes() const;
 
  private:
+  /// A NodeDecision as stored: names and reasons interned (ids into strings_ / reasonLists_).
+  /// A stored attempt at 1,000 nodes was ~100 KB, nine tenths of it per-node entries and
+  /// scores; interned entries and 32-bit scores keep about twice as many attempts in the
+  /// same budget.
+  struct StoredNode {
+    int64_t total = 0;
+    uint32_t node = 0;
+    uint32_t rejectedBy = 0;  // 0: passed
+    uint32_t reasons = 0;     // reasonLists_ index; 0: none
+    int32_t scoreRow = -1;
+    bool unresolvable = false;
+  };
   struct Stored {
+    /// The record without its nodes and scores (those are in `nodes` and `scores32`, unless
+    /// a score did not fit 32 bits: then `record->scores` keeps them all).
     std::shared_ptr<DecisionRecord> record;
+    std::vector<StoredNode> nodes;
+    std::vector<int32_t> scores32;
     std::string uid;
     int64_t resourceVersion = 0;
     std::chrono::system_clock::time_point created;
     size_t bytes = 0;
   };
+  /// Moves `record`'s nodes and scores into their compact form in `stored`.
+  void compactLocked(DecisionRecord& record, Stored& stored);
+  /// The whole record again.
+  std::shared_ptr<const DecisionRecord> expandLocked(const Stored& stored) const;
+  uint32_t internLocked(const std::string& text);
   struct PodHistory {
     std::string uid;
     int32_t lastAttempt = 0;
@@ -82,6 +104,12 @@ class DecisionHistory {
   int64_t bytes_ = 0;
   size_t count_ = 0;
   int64_t resourceVersion_ = 0;
+  /// Interned node names, plugin names and reason lists. They grow with the distinct names
+  /// ever seen (nodes, plugins, reasons), not with the attempts.
+  std::vector<std::string> strings_{""};
+  std::unordered_map<std::string, uint32_t> stringIds_{{"", 0}};
+  std::vector<std::vector<std::string>> reasonLists_{{}};
+  std::map<std::vector<std::string>, uint32_t> reasonListIds_{{{}, 0}};
 };
 
 }  // namespace orrery::scheduler

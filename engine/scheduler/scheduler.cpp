@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -61,10 +62,16 @@ class WorkerPool {
       tasks_.push_back(std::move(task));
       ++pending_;
       if (tasks_.size() > idle_ && threads_.size() < max_) {
-        threads_.emplace_back([this] {
-          nameThread("sched-bind");
-          run();
-        });
+        try {
+          threads_.emplace_back([this] {
+            nameThread("sched-bind");
+            run();
+          });
+        } catch (const std::system_error& e) {
+          // Out of threads (pids.max, ulimit): the threads already running take the task.
+          if (threads_.empty()) throw;
+          logger()->warn("cannot start another bind worker: {}", e.what());
+        }
       }
     }
     cv_.notify_one();
