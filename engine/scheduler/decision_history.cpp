@@ -105,7 +105,7 @@ void DecisionHistory::compactLocked(DecisionRecord& record, Stored& stored) {
     n.unresolvable = d.unresolvable;
     stored.nodes.push_back(n);
   }
-  record.nodes = {};
+  std::vector<NodeDecision>().swap(record.nodes);  // = {} would keep the capacity
   // Scores are int64 as in kube's framework, but raw and normalized scores are small: keep
   // them in 32 bits unless one does not fit (then the record keeps its own).
   bool fits = std::all_of(record.scores.begin(), record.scores.end(), [](int64_t v) {
@@ -113,7 +113,7 @@ void DecisionHistory::compactLocked(DecisionRecord& record, Stored& stored) {
   });
   if (fits) {
     stored.scores32.assign(record.scores.begin(), record.scores.end());
-    record.scores = {};
+    std::vector<int64_t>().swap(record.scores);
   }
 }
 

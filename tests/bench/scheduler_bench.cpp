@@ -215,6 +215,10 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
                 "%.0f us of it on a CPU (the loop alone, given a core: %.0f pods/s)\n",
                 (unsigned long long)stats.attempts, (unsigned long long)stats.bound,
                 (unsigned long long)stats.bindFailures, cycleUs, cpuUs, cpuUs > 0 ? 1e6 / cpuUs : 0.0);
+    // What the decision history keeps within its budget (kubectl get schedulingattempts).
+    auto history = (*sched)->history();
+    std::printf("  decision history: %zu attempts kept in %.1f MiB (%.1f KiB each)\n", history->size(),
+                history->bytes() / 1048576.0, history->size() ? history->bytes() / 1024.0 / history->size() : 0.0);
     (*sched)->stop();
     result.ok = true;
   }
