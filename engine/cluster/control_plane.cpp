@@ -1,6 +1,7 @@
 #include "engine/cluster/control_plane.h"
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 
 #include <spdlog/spdlog.h>
@@ -42,7 +43,7 @@ struct ControlPlaneComponents::Impl {
   std::unique_ptr<simnodes::SimulatedNodes> nodes;
   nlohmann::json nodeTemplate;  // null: simnodes' default
   std::mutex nodesMu;           // resizes come from the serve loop, one at a time
-  bool stopped = false;
+  std::atomic<bool> stopped{false};
 
   // Starts the simulated kubelet with `count` nodes.
   Status startNodes(int count) {
@@ -56,8 +57,7 @@ struct ControlPlaneComponents::Impl {
   }
 
   void stop() {
-    if (stopped) return;
-    stopped = true;
+    if (stopped.exchange(true)) return;
     // Nodes first (they write pod status the others react to), informers last.
     if (nodes) nodes->stop();
     if (scheduler) scheduler->stop();
@@ -91,6 +91,7 @@ api::Status ControlPlaneComponents::setSimulatedNodes(int count) {
     return added.ok() ? Status::ok() : added.status();
   }
   for (int i = have - 1; i >= count; --i) {
+    if (impl_->stopped) return Status::serviceUnavailable("the control plane is stopping");
     if (Status st = impl_->nodes->remove(running[i].name); !st.isOk() && st.code() != 404) return st;
   }
   return {};

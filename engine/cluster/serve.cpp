@@ -9,10 +9,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -183,6 +186,33 @@ int runControlPlane(const ServeOptions& options) {
   writeReadyLine(readyFd, "ready " + std::to_string(port));
   readyFd = -1;
 
+  // Resizes of the simulated nodes (SIGHUP) run on a thread of their own: removing nodes
+  // deletes their pods one by one, and the signal loop must stay free for SIGTERM. Only the
+  // newest count asked for is applied.
+  std::mutex resizeMu;
+  std::condition_variable resizeCv;
+  std::optional<int> wantedNodes;
+  bool resizerStopping = false;
+  std::thread resizer;
+  if (components) {
+    resizer = std::thread([&] {
+      std::unique_lock lock(resizeMu);
+      for (;;) {
+        resizeCv.wait(lock, [&] { return resizerStopping || wantedNodes.has_value(); });
+        if (resizerStopping) return;
+        int count = *wantedNodes;
+        wantedNodes.reset();
+        lock.unlock();
+        if (Status st = components->setSimulatedNodes(count); !st.isOk()) {
+          log->warn("SIGHUP: cannot run {} simulated node(s): {}", count, st.message());
+        } else {
+          log->info("SIGHUP: {} simulated node(s) now", count);
+        }
+        lock.lock();
+      }
+    });
+  }
+
   // Wait for a stop signal; meanwhile return freed heap pages to the kernel now and then.
   int sig = 0;
   const timespec trimEvery{std::chrono::duration_cast<std::chrono::seconds>(kTrimInterval).count(), 0};
@@ -195,16 +225,23 @@ int runControlPlane(const ServeOptions& options) {
                   config.ok() ? "no such file" : config.status().message());
         continue;
       }
-      int count = (**config).simulatedNodes;
-      if (Status st = components->setSimulatedNodes(count); !st.isOk()) {
-        log->warn("SIGHUP: cannot run {} simulated node(s): {}", count, st.message());
-      } else {
-        log->info("SIGHUP: {} simulated node(s) now", count);
+      {
+        std::lock_guard lock(resizeMu);
+        wantedNodes = (**config).simulatedNodes;
       }
+      resizeCv.notify_one();
     }
   }
   log->info("received {}, shutting down", strsignal(sig));
+  {
+    std::lock_guard lock(resizeMu);
+    resizerStopping = true;
+  }
+  resizeCv.notify_one();
+  // A resize under way ends early once the components stop; the thread is joined before
+  // they are destroyed.
   if (components) components->stop();
+  if (resizer.joinable()) resizer.join();
   components.reset();
   (*server)->stop();
   server.value().reset();  // drop the server before the store it reads
