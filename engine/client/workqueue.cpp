@@ -13,6 +13,8 @@ WorkQueue::~WorkQueue() {
   if (delayThread_.joinable()) delayThread_.join();
 }
 
+bool WorkQueue::unservedLocked() const { return onUnserved_ && queue_.size() > getters_; }
+
 void WorkQueue::setOnUnservedKey(std::function<void()> callback) {
   std::lock_guard lock(mu_);
   onUnserved_ = std::move(callback);
@@ -29,7 +31,7 @@ void WorkQueue::add(const std::string& key) {
     if (processing_.count(key)) return;
     queue_.push_back(key);
     cv_.notify_one();
-    unserved = onUnserved_ && queue_.size() > getters_;
+    unserved = unservedLocked();
   }
   if (unserved) onUnserved_();
 }
@@ -110,7 +112,7 @@ void WorkQueue::done(const std::string& key) {
     if (dirty_.count(key)) {
       queue_.push_back(key);
       cv_.notify_one();
-      unserved = onUnserved_ && queue_.size() > getters_;
+      unserved = unservedLocked();
     }
   }
   if (unserved) onUnserved_();
@@ -158,7 +160,7 @@ void WorkQueue::delayLoop() {
       queue_.push_back(std::move(key));
       cv_.notify_one();
     }
-    if (onUnserved_ && queue_.size() > getters_) {
+    if (unservedLocked()) {
       lock.unlock();
       onUnserved_();
       lock.lock();

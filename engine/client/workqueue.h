@@ -49,6 +49,8 @@ class WorkQueue {
 
  private:
   void delayLoop();
+  /// Keys wait that no get() is waiting for, and someone wants to know (under mu_).
+  bool unservedLocked() const;
   BackoffPolicy policy_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

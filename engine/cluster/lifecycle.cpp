@@ -3,12 +3,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <chrono>
-#include <thread>
 #include <cerrno>
-#include <cstring>
+#include <chrono>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
+#include <thread>
 #include <tuple>
 
 #include "engine/cluster/daemon.h"

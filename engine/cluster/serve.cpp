@@ -193,25 +193,23 @@ int runControlPlane(const ServeOptions& options) {
   std::condition_variable resizeCv;
   std::optional<int> wantedNodes;
   bool resizerStopping = false;
-  std::thread resizer;
-  if (components) {
-    resizer = std::thread([&] {
-      std::unique_lock lock(resizeMu);
-      for (;;) {
-        resizeCv.wait(lock, [&] { return resizerStopping || wantedNodes.has_value(); });
-        if (resizerStopping) return;
-        int count = *wantedNodes;
-        wantedNodes.reset();
-        lock.unlock();
-        if (Status st = components->setSimulatedNodes(count); !st.isOk()) {
-          log->warn("SIGHUP: cannot run {} simulated node(s): {}", count, st.message());
-        } else {
-          log->info("SIGHUP: {} simulated node(s) now", count);
-        }
-        lock.lock();
+  std::thread resizer;  // started by the first SIGHUP: most clusters are never resized
+  auto resizeLoop = [&] {
+    std::unique_lock lock(resizeMu);
+    for (;;) {
+      resizeCv.wait(lock, [&] { return resizerStopping || wantedNodes.has_value(); });
+      if (resizerStopping) return;
+      int count = *wantedNodes;
+      wantedNodes.reset();
+      lock.unlock();
+      if (Status st = components->setSimulatedNodes(count); !st.isOk()) {
+        log->warn("SIGHUP: cannot run {} simulated node(s): {}", count, st.message());
+      } else {
+        log->info("SIGHUP: {} simulated node(s) now", count);
       }
-    });
-  }
+      lock.lock();
+    }
+  };
 
   // Wait for a stop signal; meanwhile return freed heap pages to the kernel now and then.
   int sig = 0;
@@ -229,6 +227,7 @@ int runControlPlane(const ServeOptions& options) {
         std::lock_guard lock(resizeMu);
         wantedNodes = (**config).simulatedNodes;
       }
+      if (!resizer.joinable()) resizer = std::thread(resizeLoop);
       resizeCv.notify_one();
     }
   }

@@ -1,5 +1,6 @@
 // The controller runner: kube-controller-manager's loop for every controller of the process.
 
+#include <algorithm>
 #include <exception>
 #include <system_error>
 
@@ -71,7 +72,9 @@ Status ControllerManager::start(std::chrono::milliseconds syncTimeout) {
     // no worker waits for one, up to workers() (kube's --concurrent-*-syncs). An idle control
     // plane so holds ~20 worker threads instead of ~80, each with its stack.
     c->queue().setOnUnservedKey([this, c] { startWorker(c); });
-    startWorker(c);
+    // Keys the informers' first sync queued before the callback was set get theirs now.
+    const size_t queued = std::max<size_t>(1, c->queue().length());
+    for (size_t i = 0; i < queued && i < static_cast<size_t>(std::max(1, c->workers())); ++i) startWorker(c);
     if (c->tickInterval().count() > 0) {
       std::lock_guard threadsLock(threadsMu_);
       threads_.emplace_back([this, c] {
@@ -116,8 +119,6 @@ void ControllerManager::runWorker(Controller* c, int index) {
   nameThread(shortName(c->name()) + "-w" + std::to_string(index));
   std::string key;
   while (c->queue().get(&key)) {
-    // Keys queued before the queue could say so (at start-up) still get more workers.
-    if (c->queue().length() > 0) startWorker(c);
     Status st;
     try {
       st = c->sync(key);
