@@ -265,45 +265,56 @@ class EndpointsController : public Controller {
     if (!labels.is_object()) labels = json::object();
     labels.erase(kHeadlessLabel);
 
-    auto current = endpoints_->get(key);
-    bool create = !current;
-    if (current) {
-      json curLabels = field(*current, "metadata", "labels");
+    // Whether `current` already holds what this sync computed: then nothing is written.
+    auto upToDate = [&](const json& current) {
+      json curLabels = field(current, "metadata", "labels");
       if (!curLabels.is_object()) curLabels = json::object();
       curLabels.erase(kHeadlessLabel);
-      const json& annotations = field(*current, "metadata", "annotations");
+      const json& annotations = field(current, "metadata", "annotations");
       bool capacityOk = (annotations.is_object() && annotations.value(kOverCapacity, "") == "truncated") == truncated;
-      if (comparable(field(*current, "subsets")) == comparable(subsets) && curLabels == labels && capacityOk) {
-        triggers_.commit(key);
-        return {};
-      }
+      return comparable(field(current, "subsets")) == comparable(subsets) && curLabels == labels && capacityOk;
+    };
+    // The object to write, keeping what others set on `current` (its other annotations).
+    auto desired = [&](const json* current) {
+      json ep = current ? *current
+                        : json{{"apiVersion", "v1"}, {"kind", "Endpoints"}, {"metadata", {{"name", name}, {"namespace", ns}}}};
+      ep["apiVersion"] = "v1";
+      ep["kind"] = "Endpoints";
+      if (subsets.empty()) ep.erase("subsets");
+      else ep["subsets"] = subsets;
+      json& meta = ep["metadata"];
+      json annotations = meta.contains("annotations") && meta["annotations"].is_object() ? meta["annotations"] : json::object();
+      if (triggerTime) annotations[kLastChangeTriggerTime] = api::formatTime(*triggerTime);
+      else annotations.erase(kLastChangeTriggerTime);
+      if (truncated) annotations[kOverCapacity] = "truncated";
+      else annotations.erase(kOverCapacity);
+      if (annotations.empty()) meta.erase("annotations");
+      else meta["annotations"] = annotations;
+      json outLabels = labels;
+      if (!isServiceIpSet(svc)) outLabels[kHeadlessLabel] = "";
+      if (outLabels.empty()) meta.erase("labels");
+      else meta["labels"] = outLabels;
+      return ep;
+    };
+
+    auto current = endpoints_->get(key);
+    bool create = !current;
+    if (current && upToDate(*current)) {
+      triggers_.commit(key);
+      return {};
     }
-
-    json ep = current ? *current
-                      : json{{"apiVersion", "v1"}, {"kind", "Endpoints"}, {"metadata", {{"name", name}, {"namespace", ns}}}};
-    ep["apiVersion"] = "v1";
-    ep["kind"] = "Endpoints";
-    if (subsets.empty()) ep.erase("subsets");
-    else ep["subsets"] = subsets;
-    json& meta = ep["metadata"];
-    json annotations = meta.contains("annotations") && meta["annotations"].is_object() ? meta["annotations"] : json::object();
-    if (triggerTime) annotations[kLastChangeTriggerTime] = api::formatTime(*triggerTime);
-    else annotations.erase(kLastChangeTriggerTime);
-    if (truncated) annotations[kOverCapacity] = "truncated";
-    else annotations.erase(kOverCapacity);
-    if (annotations.empty()) meta.erase("annotations");
-    else meta["annotations"] = annotations;
-    if (!isServiceIpSet(svc)) labels[kHeadlessLabel] = "";
-    if (labels.empty()) meta.erase("labels");
-    else meta["labels"] = labels;
-
-    auto r = create ? client_->create(kEndpoints, ns, ep) : client_->update(kEndpoints, ns, ep);
-    if (!r.ok() && !create && isConflict(r.status())) {
-      // The cache lags our own last write; what we computed does not depend on it.
+    auto r = create ? client_->create(kEndpoints, ns, desired(nullptr)) : client_->update(kEndpoints, ns, desired(current.get()));
+    if (!r.ok() && r.status().code() == 409) {
+      // Conflict or AlreadyExists: the cache lags a newer write (often our own). Compare with
+      // the stored object instead; writing our stale copy back would drop what the newer
+      // write set, such as its last-change-trigger-time.
       auto fresh = client_->get(kEndpoints, ns, name);
       if (fresh.ok()) {
-        ep["metadata"]["resourceVersion"] = (*fresh)["metadata"]["resourceVersion"];
-        r = client_->update(kEndpoints, ns, ep);
+        if (upToDate(*fresh)) {
+          triggers_.commit(key);
+          return {};
+        }
+        r = client_->update(kEndpoints, ns, desired(&*fresh));
       }
     }
     if (r.ok()) triggers_.commit(key);
