@@ -588,7 +588,7 @@ void ApiHandler::list(Call& call) {
       if (more || !page->more || page->kvs.empty()) break;
       from = page->kvs.back().key + std::string(1, '\0');
     }
-    if (more) nextKey = items.back()->key.substr(info.storagePrefix.size());
+    if (more) nextKey = items.back()->key().substr(info.storagePrefix.size());
     return sendList(call, items, rv, more ? encodeContinue(rv, nextKey) : "", std::nullopt);
   }
 

@@ -618,7 +618,7 @@ void ApiHandler::removeCollection(Call& call) {
   json items = json::array();
   for (const auto& item : page.items) {
     bool deletedNow = false;
-    auto result = deleteObject(call, item->ns, item->name, *options, &deletedNow);
+    auto result = deleteObject(call, item->ns(), item->name(), *options, &deletedNow);
     if (!result.ok()) {
       if (result.status().code() == 404) continue;  // someone else deleted it meanwhile
       return sendStatus(call, result.status());

@@ -98,7 +98,7 @@ void CachedObject::releaseFrames() const {
   for (auto& slot : frames_) slot.reset();
 }
 
-const std::string& CachedObject::field(const std::string& path) const {
+const std::string& Selectable::field(const std::string& path) const {
   static const std::string kNone;
   if (!fieldPaths) return kNone;
   for (size_t i = 0; i < fieldPaths->size() && i < fieldValues.size(); ++i) {
@@ -107,7 +107,18 @@ const std::string& CachedObject::field(const std::string& path) const {
   return kNone;
 }
 
-bool Filter::matches(const CachedObject& object) const {
+size_t Selectable::footprint() const {
+  // Strings past the small-string buffer live on the heap; a JSON object member costs about
+  // 80 bytes besides its text.
+  auto heap = [](const std::string& s) { return s.size() > 15 ? s.capacity() + 1 : 0; };
+  size_t bytes = sizeof(Selectable) + 16 + heap(key) + heap(ns) + heap(name);
+  for (const auto& [k, v] : labels.items()) bytes += 80 + 32 + k.size() + (v.is_string() ? v.get_ref<const std::string&>().size() : 0);
+  bytes += fieldValues.capacity() * sizeof(std::string);
+  for (const auto& v : fieldValues) bytes += heap(v);
+  return bytes;
+}
+
+bool Filter::matches(const Selectable& object) const {
   if (!ns.empty() && object.ns != ns) return false;
   if (!name.empty() && object.name != name) return false;
   if (labels && !labels->empty() && !labels->matches(object.labels)) return false;
@@ -147,10 +158,9 @@ WatchCache::~WatchCache() {
   watchers_.clear();
 }
 
-CachedPtr WatchCache::makeCached(const std::string& key, const std::string& value,
-                                 int64_t revision) const {
+CachedPtr WatchCache::makeCached(const std::string& key, const std::string& value, int64_t revision,
+                                 const CachedObject* previous) const {
   auto object = std::make_shared<CachedObject>();
-  object->key = key;
   object->revision = revision;
   nlohmann::json parsed = nlohmann::json::parse(value, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object()) {
@@ -161,16 +171,31 @@ CachedPtr WatchCache::makeCached(const std::string& key, const std::string& valu
   auto& meta = parsed["metadata"];
   if (!meta.is_object()) meta = nlohmann::json::object();
   meta["resourceVersion"] = std::to_string(revision);
-  object->ns = meta.value("namespace", "");
-  object->name = meta.value("name", "");
-  auto labels = meta.find("labels");
-  object->labels = labels != meta.end() && labels->is_object() ? *labels : nlohmann::json::object();
-  object->fieldPaths = fieldPaths_;
-  object->fieldValues.reserve(fieldPaths_->size());
-  for (const auto& path : *fieldPaths_) object->fieldValues.push_back(extractField(parsed, path));
+
+  auto labelsIt = meta.find("labels");
+  const nlohmann::json noLabels = nlohmann::json::object();
+  const nlohmann::json& labels = labelsIt != meta.end() && labelsIt->is_object() ? *labelsIt : noLabels;
+  std::vector<std::string> fieldValues;
+  fieldValues.reserve(fieldPaths_->size());
+  for (const auto& path : *fieldPaths_) fieldValues.push_back(extractField(parsed, path));
+  const Selectable* before = previous ? previous->selectable.get() : nullptr;
+  if (before && before->key == key && before->labels == labels && before->fieldValues == fieldValues) {
+    object->selectable = previous->selectable;
+  } else {
+    auto selectable = std::make_shared<Selectable>();
+    selectable->key = key;
+    selectable->ns = meta.value("namespace", "");
+    selectable->name = meta.value("name", "");
+    selectable->labels = labels;
+    selectable->fieldPaths = fieldPaths_;
+    selectable->fieldValues = std::move(fieldValues);
+    object->footprint += selectable->footprint();
+    object->selectable = std::move(selectable);
+  }
   object->json = parsed.dump();
   // dump() grows its string by doubling; tens of thousands of versions stay cached.
   object->json.shrink_to_fit();
+  object->footprint += sizeof(CachedObject) + 16 + object->json.capacity() + 1;
   return object;
 }
 
@@ -371,7 +396,7 @@ void WatchCache::apply(const store::Event& event) {
   CachedPtr object;
   EventType type;
   if (event.type == store::Event::Type::kPut) {
-    object = makeCached(event.kv.key, event.kv.value, revision);
+    object = makeCached(event.kv.key, event.kv.value, revision, previous.get());
     type = event.kv.version == 1 || !previous ? EventType::kAdded : EventType::kModified;
     objects_[event.kv.key] = object;
   } else {
@@ -380,22 +405,26 @@ void WatchCache::apply(const store::Event& event) {
       revision_ = std::max(revision_, revision);
       return;
     }
-    object = makeCached(event.kv.key, *last, revision);
+    object = makeCached(event.kv.key, *last, revision, previous.get());
     type = EventType::kDeleted;
     objects_.erase(event.kv.key);
   }
   revision_ = std::max(revision_, revision);
   lastChange_ = revision;
-  history_.push_back({revision, type, object, previous});
-  historyBytes_ += object->json.size();
+  SelectablePtr replaced = previous ? previous->selectable : nullptr;
+  previous.reset();  // the replaced version's text goes once no history entry holds it
+  history_.push_back({revision, type, object, replaced});
+  // What the history holds beyond the current objects: each version's own footprint (a
+  // version that is still current costs nothing extra, but is counted: it will be replaced).
+  historyBytes_ += object->footprint;
   constexpr size_t kMinHistory = 100;
   while (history_.size() > capacity_ ||
          (historyBytes_ > maxHistoryBytes_ && history_.size() > kMinHistory)) {
     oldestRevision_ = history_.front().revision;
-    historyBytes_ -= history_.front().object->json.size();
+    historyBytes_ -= history_.front().object->footprint;
     history_.pop_front();
   }
-  dispatch(type, object, previous);
+  dispatch(type, object, replaced.get());
 }
 
 namespace {
@@ -404,7 +433,7 @@ namespace {
 // update changes whether it matches, as kube-apiserver's cacher reports it. Returns false
 // when the watcher wants no more events.
 bool deliverTransition(CacheWatcher& w, EventType type, const CachedPtr& object,
-                       const CachedPtr& previous) {
+                       const Selectable* previous) {
   bool now = w.filter.matches(*object);
   bool before = previous && type != EventType::kAdded && w.filter.matches(*previous);
   if (type == EventType::kDeleted) return now ? w.deliver(EventType::kDeleted, object) : true;
@@ -416,7 +445,7 @@ bool deliverTransition(CacheWatcher& w, EventType type, const CachedPtr& object,
 
 }  // namespace
 
-void WatchCache::dispatch(EventType type, const CachedPtr& object, const CachedPtr& previous) {
+void WatchCache::dispatch(EventType type, const CachedPtr& object, const Selectable* previous) {
   auto it = watchers_.begin();
   while (it != watchers_.end()) {
     it = deliverTransition(**it, type, object, previous) ? it + 1 : watchers_.erase(it);
@@ -479,7 +508,7 @@ WatchCache::ListResult WatchCache::list(const Filter& filter, const std::string&
     if (limit > 0 && static_cast<int64_t>(result.items.size()) >= limit) {
       if (!result.more) {
         result.more = true;
-        result.nextKey = result.items.back()->key;
+        result.nextKey = result.items.back()->key();
       }
       ++result.remaining;
       continue;
@@ -522,7 +551,7 @@ api::Status WatchCache::addWatcher(std::shared_ptr<CacheWatcher> watcher, int64_
     }
     for (const auto& entry : history_) {
       if (entry.revision <= fromRevision) continue;
-      bool open = deliverTransition(*watcher, entry.type, entry.object, entry.previous);
+      bool open = deliverTransition(*watcher, entry.type, entry.object, entry.previous.get());
       entry.object->releaseFrames();
       if (!open) return {};
     }

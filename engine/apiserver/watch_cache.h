@@ -26,13 +26,14 @@ namespace orrery::apiserver {
 enum class EventType { kAdded = 0, kModified = 1, kDeleted = 2 };
 const char* eventTypeName(EventType type);
 
-/// One version of one object, immutable once cached.
-struct CachedObject {
+/// What selectors read of an object: its identity, labels and selectable fields. Successive
+/// versions share one while these do not change (a pod's status updates leave its labels,
+/// name and node alone), and the history keeps only this much of the version an event
+/// replaced.
+struct Selectable {
   std::string key;
   std::string ns;
   std::string name;
-  std::string json;        // the object as served, metadata.resourceVersion set
-  int64_t revision = 0;    // the store modRevision (or the delete's revision)
   nlohmann::json labels;   // metadata.labels (object), for label selectors
   /// The field-selector paths of the kind (shared by every object of the cache) and this
   /// version's value of each, in the same order.
@@ -41,6 +42,23 @@ struct CachedObject {
 
   /// The value of a field-selector path ("" when the kind has no such field).
   const std::string& field(const std::string& path) const;
+  /// Roughly the heap this holds, for the history's byte budget.
+  size_t footprint() const;
+};
+using SelectablePtr = std::shared_ptr<const Selectable>;
+
+/// One version of one object, immutable once cached.
+struct CachedObject {
+  SelectablePtr selectable;
+  std::string json;        // the object as served, metadata.resourceVersion set
+  int64_t revision = 0;    // the store modRevision (or the delete's revision)
+  /// Roughly the heap this version holds on its own (not the parts shared with the version
+  /// before it), for the history's byte budget.
+  size_t footprint = 0;
+
+  const std::string& key() const { return selectable->key; }
+  const std::string& ns() const { return selectable->ns; }
+  const std::string& name() const { return selectable->name; }
 
   /// `{"type":"ADDED","object":{...}}\n`, built on first use and shared by every watcher
   /// until releaseFrames(). Called only under the cache's lock.
@@ -61,7 +79,8 @@ struct Filter {
   std::string name;  // metadata.name=X shortcut ("" = any)
   std::optional<api::LabelSelector> labels;
   std::optional<api::FieldSelector> fields;
-  bool matches(const CachedObject& object) const;
+  bool matches(const Selectable& object) const;
+  bool matches(const CachedObject& object) const { return matches(*object.selectable); }
 };
 
 /// A registered watch. `deliver` is called under the cache lock, in revision order, and must
@@ -84,11 +103,12 @@ class CacheWatcher {
 class WatchCache {
  public:
   /// The history kept for watches that resume from a revision: the newest `capacity` events,
-  /// and of those no more than `maxHistoryBytes` of objects, but never fewer than 100 events
-  /// (kube-apiserver's default watch cache size). A watch resuming from before that window
-  /// gets 410 Gone and its client re-lists, as with kube's cacher.
+  /// and of those no more than `maxHistoryBytes` of memory (the versions' text and what
+  /// selectors read of them), but never fewer than 100 events (kube-apiserver's default
+  /// watch cache size). A watch resuming from before that window gets 410 Gone and its
+  /// client re-lists, as with kube's cacher.
   WatchCache(store::Store& store, api::ResourceInfo info, size_t capacity = 10000,
-             size_t maxHistoryBytes = 8u << 20);
+             size_t maxHistoryBytes = 4u << 20);
   ~WatchCache();
 
   /// Loads the current objects and starts following the store.
@@ -149,7 +169,9 @@ class WatchCache {
   size_t watcherCount() const;
 
   /// Builds the cached form of a store value (used for objects read straight from the store).
-  CachedPtr makeCached(const std::string& key, const std::string& value, int64_t revision) const;
+  /// It shares `previous`'s Selectable when its labels and fields are unchanged.
+  CachedPtr makeCached(const std::string& key, const std::string& value, int64_t revision,
+                       const CachedObject* previous = nullptr) const;
 
  private:
   void onStoreEvents(uint64_t generation, const store::WatchResponse& response);
@@ -161,13 +183,13 @@ class WatchCache {
   /// Replaces the cache's state with a fresh list of the prefix (under the lock).
   void replaceLocked(const store::RangeResponse& range);
   api::Status notReadyStatus() const;
-  void dispatch(EventType type, const CachedPtr& object, const CachedPtr& previous);
+  void dispatch(EventType type, const CachedPtr& object, const Selectable* previous);
 
   store::Store& store_;
   api::ResourceInfo info_;
   size_t capacity_;
   size_t maxHistoryBytes_;
-  size_t historyBytes_ = 0;  // the objects' JSON in history_
+  size_t historyBytes_ = 0;  // the footprint of the versions in history_
   std::shared_ptr<const std::vector<std::string>> fieldPaths_;
 
   mutable std::mutex mu_;
@@ -177,7 +199,9 @@ class WatchCache {
     int64_t revision;
     EventType type;
     CachedPtr object;
-    CachedPtr previous;
+    /// What a selector needs of the version this event replaced (to tell a filtered watcher
+    /// that the object entered or left its view), not that whole version.
+    SelectablePtr previous;
   };
   std::deque<HistoryEntry> history_;
   int64_t revision_ = 0;

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/cfg/env.h>
 #include <spdlog/spdlog.h>
 
 #include "engine/apiserver/apiserver.h"
@@ -63,6 +64,18 @@ void releaseFreeMemory() {
   if (MallctlFn ctl = jemallocCtl()) {
     // "arena.<MALLCTL_ARENAS_ALL>.purge": every arena's unused dirty pages.
     ctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      // Live objects against what the heap holds: the gap is fragmentation.
+      uint64_t epoch = 1;
+      size_t len = sizeof epoch;
+      ctl("epoch", &epoch, &len, &epoch, len);
+      auto mib = [&](const char* name) {
+        size_t value = 0, size = sizeof value;
+        return ctl(name, &value, &size, nullptr, 0) == 0 ? value / 1048576.0 : -1.0;
+      };
+      spdlog::debug("heap: {:.1f} MiB allocated, {:.1f} MiB active, {:.1f} MiB resident, {:.1f} MiB metadata",
+                    mib("stats.allocated"), mib("stats.active"), mib("stats.resident"), mib("stats.metadata"));
+    }
     return;
   }
   malloc_trim(0);
@@ -77,6 +90,7 @@ int runControlPlane(const ServeOptions& options) {
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
   spdlog::set_default_logger(log);
   spdlog::flush_on(spdlog::level::info);
+  spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL=debug, as every spdlog program
 
   int readyFd = options.readyFd;
   auto fail = [&](const Status& s) {

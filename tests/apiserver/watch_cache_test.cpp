@@ -122,7 +122,7 @@ class Recorder : public apiserver::CacheWatcher {
  public:
   bool deliver(apiserver::EventType type, const apiserver::CachedPtr& object) override {
     std::lock_guard lock(mu_);
-    events_.push_back(std::string(apiserver::eventTypeName(type)) + " " + object->name);
+    events_.push_back(std::string(apiserver::eventTypeName(type)) + " " + object->name());
     return true;
   }
   bool bookmark(int64_t) override { return true; }
@@ -156,6 +156,11 @@ class Recorder : public apiserver::CacheWatcher {
 std::string configMap(const std::string& name, const std::string& value = "v") {
   return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
          R"(","namespace":"default"},"data":{"k":")" + value + R"("}})";
+}
+
+std::string labelled(const std::string& name, const std::string& app, const std::string& value) {
+  return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
+         R"(","namespace":"default","labels":{"app":")" + app + R"("}},"data":{"k":")" + value + R"("}})";
 }
 
 template <typename F>
@@ -334,6 +339,68 @@ class WatchCacheTest : public QObject {
     const auto t0 = std::chrono::steady_clock::now();
     cache.reset();
     QVERIFY(std::chrono::steady_clock::now() - t0 < 3s);
+  }
+
+  // A labelled watch that resumes from a revision replays the history: an object whose
+  // labels stop matching leaves its view (DELETED) and one whose labels start matching enters
+  // it (ADDED), as kube's cacher reports them, even though the history keeps only what
+  // selectors read of each replaced version.
+  void resumedSelectorWatchSeesObjectsEnterAndLeave() {
+    auto a = store_->inner().create(key("a"), labelled("a", "web", "1"));
+    auto b = store_->inner().create(key("b"), labelled("b", "db", "1"));
+    QVERIFY(a.ok() && b.ok());
+    apiserver::WatchCache cache(*store_, info_);
+    QVERIFY(cache.start().isOk());
+    const int64_t from = cache.revision();
+    // a: data only (still matches), then relabelled away; b: relabelled into view.
+    auto a2 = store_->inner().compareAndSwap(key("a"), *a, labelled("a", "web", "2"));
+    QVERIFY(a2.ok() && a2->succeeded);
+    auto a3 = store_->inner().compareAndSwap(key("a"), a2->revision, labelled("a", "db", "2"));
+    auto b2 = store_->inner().compareAndSwap(key("b"), *b, labelled("b", "web", "1"));
+    QVERIFY(a3.ok() && a3->succeeded && b2.ok() && b2->succeeded);
+    QVERIFY(cache.waitUntilFresh(b2->revision, 5000ms).isOk());
+
+    auto watcher = std::make_shared<Recorder>();
+    auto selector = api::LabelSelector::parse("app=web");
+    QVERIFY(selector.ok());
+    watcher->filter.labels = std::move(*selector);
+    QVERIFY(cache.addWatcher(watcher, from, false).isOk());
+    QCOMPARE(watcher->events(), (std::vector<std::string>{"MODIFIED a", "DELETED a", "ADDED b"}));
+  }
+
+  // Versions whose labels and selectable fields are unchanged share what selectors read, and
+  // the history stays within its byte budget however many versions pass through it: a watch
+  // from before the window gets 410, one inside it replays every event since.
+  void historyKeepsToItsByteBudget() {
+    const std::string big(2000, 'x');
+    auto created = store_->inner().create(key("a"), labelled("a", "web", big + "0"));
+    QVERIFY(created.ok());
+    apiserver::WatchCache cache(*store_, info_, 10000, 256u << 10);  // 256 KiB
+    QVERIFY(cache.start().isOk());
+    const int64_t first = cache.revision();
+    auto before = cache.get(key("a"));
+    int64_t rev = *created;
+    for (int i = 1; i <= 1000; ++i) {
+      auto r = store_->inner().compareAndSwap(key("a"), rev, labelled("a", "web", big + std::to_string(i)));
+      QVERIFY(r.ok() && r->succeeded);
+      rev = r->revision;
+    }
+    QVERIFY(cache.waitUntilFresh(rev, 5000ms).isOk());
+    auto after = cache.get(key("a"));
+    QVERIFY(after->revision == rev);
+    QVERIFY(after->selectable == before->selectable);  // shared, not copied per version
+    QVERIFY(after->footprint < big.size() + 1024);     // this version's own cost: its text
+
+    // 1,000 versions of ~2 KB do not fit in 256 KiB: the oldest are gone...
+    auto old = std::make_shared<Recorder>();
+    QCOMPARE(cache.addWatcher(old, first, false).code(), 410);
+    // ...what is kept is at least kube's minimum window of 100 events...
+    auto recent = std::make_shared<Recorder>();
+    QVERIFY(cache.addWatcher(recent, rev - 100, false).isOk());
+    QCOMPARE(recent->events().size(), size_t(100));
+    // ...and no more than the budget's worth: 130 versions of 2 KB are over 256 KiB.
+    auto window = std::make_shared<Recorder>();
+    QCOMPARE(cache.addWatcher(window, rev - 130, false).code(), 410);
   }
 
  private:
