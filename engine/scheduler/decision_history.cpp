@@ -49,7 +49,8 @@ void DecisionHistory::add(DecisionRecord record) {
   Stored s;
   compactLocked(record, s);
   s.bytes = record.approximateBytes() + s.nodes.capacity() * sizeof(StoredNode) +
-            s.scores32.capacity() * sizeof(int32_t) + kOverhead;
+            s.scores16.capacity() * sizeof(int16_t) + s.scores32.capacity() * sizeof(int32_t) +
+            s.totals.capacity() * sizeof(int64_t) + kOverhead;
   s.record = std::make_shared<DecisionRecord>(std::move(record));
   s.uid = api::newUid();
   s.resourceVersion = ++resourceVersion_;
@@ -89,13 +90,50 @@ uint32_t DecisionHistory::internLocked(const std::string& text) {
   return it->second;
 }
 
+uint16_t DecisionHistory::internPluginLocked(const std::string& plugin) {
+  for (size_t i = 0; i < plugins_.size(); ++i)
+    if (plugins_[i] == plugin) return static_cast<uint16_t>(i);
+  // Plugins are a profile's few dozen at most; past 65,535 distinct names they share the last.
+  if (plugins_.size() >= std::numeric_limits<uint16_t>::max()) return static_cast<uint16_t>(plugins_.size() - 1);
+  plugins_.push_back(plugin);
+  return static_cast<uint16_t>(plugins_.size() - 1);
+}
+
+namespace {
+
+// The sum of a scored node's weighted scores (what the framework's total is).
+int64_t weightedTotal(const DecisionRecord& record, int32_t row) {
+  if (row < 0) return 0;
+  const size_t stride = record.scorePlugins.size();
+  int64_t total = 0;
+  for (size_t column = 0; column < stride; ++column)
+    total += record.scores[(row * stride + column) * 2 + 1] * record.scorePlugins[column].weight;
+  return total;
+}
+
+template <typename Narrow>
+bool allFit(const std::vector<int64_t>& values) {
+  return std::all_of(values.begin(), values.end(), [](int64_t v) {
+    return v >= std::numeric_limits<Narrow>::min() && v <= std::numeric_limits<Narrow>::max();
+  });
+}
+
+}  // namespace
+
 void DecisionHistory::compactLocked(DecisionRecord& record, Stored& stored) {
+  bool totalsDerivable = true;
+  for (const auto& d : record.nodes) {
+    if (d.total != weightedTotal(record, d.scoreRow)) {
+      totalsDerivable = false;
+      break;
+    }
+  }
   stored.nodes.reserve(record.nodes.size());
+  if (!totalsDerivable) stored.totals.reserve(record.nodes.size());
   for (auto& d : record.nodes) {
     StoredNode n;
-    n.total = d.total;
     n.node = internLocked(d.node);
-    n.rejectedBy = internLocked(d.rejectedBy);
+    n.rejectedBy = internPluginLocked(d.rejectedBy);
     if (!d.reasons.empty()) {
       auto [it, added] = reasonListIds_.emplace(d.reasons, static_cast<uint32_t>(reasonLists_.size()));
       if (added) reasonLists_.push_back(std::move(d.reasons));
@@ -104,14 +142,14 @@ void DecisionHistory::compactLocked(DecisionRecord& record, Stored& stored) {
     n.scoreRow = d.scoreRow;
     n.unresolvable = d.unresolvable;
     stored.nodes.push_back(n);
+    if (!totalsDerivable) stored.totals.push_back(d.total);
   }
   std::vector<NodeDecision>().swap(record.nodes);  // = {} would keep the capacity
-  // Scores are int64 as in kube's framework, but raw and normalized scores are small: keep
-  // them in 32 bits unless one does not fit (then the record keeps its own).
-  bool fits = std::all_of(record.scores.begin(), record.scores.end(), [](int64_t v) {
-    return v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max();
-  });
-  if (fits) {
+  // Scores are int64 as in kube's framework; keep them as narrow as they all fit.
+  if (allFit<int16_t>(record.scores)) {
+    stored.scores16.assign(record.scores.begin(), record.scores.end());
+    std::vector<int64_t>().swap(record.scores);
+  } else if (allFit<int32_t>(record.scores)) {
     stored.scores32.assign(record.scores.begin(), record.scores.end());
     std::vector<int64_t>().swap(record.scores);
   }
@@ -119,18 +157,20 @@ void DecisionHistory::compactLocked(DecisionRecord& record, Stored& stored) {
 
 std::shared_ptr<const DecisionRecord> DecisionHistory::expandLocked(const Stored& stored) const {
   auto record = std::make_shared<DecisionRecord>(*stored.record);
+  if (!stored.scores16.empty()) record->scores.assign(stored.scores16.begin(), stored.scores16.end());
+  if (!stored.scores32.empty()) record->scores.assign(stored.scores32.begin(), stored.scores32.end());
   record->nodes.reserve(stored.nodes.size());
-  for (const auto& n : stored.nodes) {
+  for (size_t i = 0; i < stored.nodes.size(); ++i) {
+    const StoredNode& n = stored.nodes[i];
     NodeDecision d;
     d.node = strings_[n.node];
-    d.rejectedBy = strings_[n.rejectedBy];
+    d.rejectedBy = plugins_[n.rejectedBy];
     d.reasons = reasonLists_[n.reasons];
     d.unresolvable = n.unresolvable;
     d.scoreRow = n.scoreRow;
-    d.total = n.total;
+    d.total = stored.totals.empty() ? weightedTotal(*record, n.scoreRow) : stored.totals[i];
     record->nodes.push_back(std::move(d));
   }
-  if (!stored.scores32.empty()) record->scores.assign(stored.scores32.begin(), stored.scores32.end());
   return record;
 }
 

@@ -32,7 +32,7 @@ class DecisionHistory {
  public:
   struct Options {
     int32_t perPod = 8;
-    int64_t maxBytes = 32ll << 20;
+    int64_t maxBytes = 16ll << 20;
   };
   explicit DecisionHistory(Options options);
 
@@ -58,24 +58,25 @@ class DecisionHistory {
   int64_t bytes() const;
 
  private:
-  /// A NodeDecision as stored: names and reasons interned (ids into strings_ / reasonLists_).
-  /// A stored attempt at 1,000 nodes was ~100 KB, nine tenths of it per-node entries and
-  /// scores; interned entries and 32-bit scores keep about twice as many attempts in the
-  /// same budget.
+  /// A NodeDecision as stored, 16 bytes: node names, plugin names and reason lists interned.
+  /// Its total is not stored: it is the sum of the node's weighted scores, recomputed when
+  /// the record is read (unless it was not; then Stored::totals keeps them).
   struct StoredNode {
-    int64_t total = 0;
-    uint32_t node = 0;
-    uint32_t rejectedBy = 0;  // 0: passed
-    uint32_t reasons = 0;     // reasonLists_ index; 0: none
+    uint32_t node = 0;       // strings_ id
     int32_t scoreRow = -1;
+    uint32_t reasons = 0;    // reasonLists_ index; 0: none
+    uint16_t rejectedBy = 0; // plugins_ id; 0: passed
     bool unresolvable = false;
   };
   struct Stored {
-    /// The record without its nodes and scores (those are in `nodes` and `scores32`, unless
-    /// a score did not fit 32 bits: then `record->scores` keeps them all).
+    /// The record without its nodes and scores. Scores are kept in the narrowest of
+    /// `scores16`, `scores32` or the record's own int64 `scores` that holds them all: raw
+    /// and normalized scores are mostly 0-100.
     std::shared_ptr<DecisionRecord> record;
     std::vector<StoredNode> nodes;
+    std::vector<int16_t> scores16;
     std::vector<int32_t> scores32;
+    std::vector<int64_t> totals;  // only when a total is not the sum of weighted scores
     std::string uid;
     int64_t resourceVersion = 0;
     std::chrono::system_clock::time_point created;
@@ -86,6 +87,7 @@ class DecisionHistory {
   /// The whole record again.
   std::shared_ptr<const DecisionRecord> expandLocked(const Stored& stored) const;
   uint32_t internLocked(const std::string& text);
+  uint16_t internPluginLocked(const std::string& plugin);
   struct PodHistory {
     std::string uid;
     int32_t lastAttempt = 0;
@@ -108,6 +110,7 @@ class DecisionHistory {
   /// ever seen (nodes, plugins, reasons), not with the attempts.
   std::vector<std::string> strings_{""};
   std::unordered_map<std::string, uint32_t> stringIds_{{"", 0}};
+  std::vector<std::string> plugins_{""};
   std::vector<std::vector<std::string>> reasonLists_{{}};
   std::map<std::vector<std::string>, uint32_t> reasonListIds_{{{}, 0}};
 };

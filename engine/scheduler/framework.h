@@ -371,7 +371,7 @@ struct SchedulerConfig {
   int32_t parallelism = 16;
   /// Orrery: attempts kept per pod, and across all pods, in the decision history.
   int32_t decisionsPerPod = 8;
-  int64_t decisionHistoryBytes = 32ll << 20;
+  int64_t decisionHistoryBytes = 16ll << 20;
 };
 
 /// kube-scheduler's defaults: one profile "default-scheduler" with the default plugins and

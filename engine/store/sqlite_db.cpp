@@ -62,7 +62,9 @@ Result<std::unique_ptr<Conn>> Conn::open(const std::string& path, Role role) {
     }
     for (const char* pragma : {
              "PRAGMA synchronous=FULL",
-             "PRAGMA cache_size=-16384",       // 16 MiB
+             // 8 MiB: a write touches the B-trees' inner pages and one leaf each; a miss reads
+             // the page back from the kernel's cache. 16 MiB bought no measurable throughput.
+             "PRAGMA cache_size=-8192",
              "PRAGMA wal_autocheckpoint=1000",  // pages; keeps the WAL around 4 MiB
              "PRAGMA journal_size_limit=16777216",
              "PRAGMA temp_store=MEMORY",

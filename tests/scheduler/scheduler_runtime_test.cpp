@@ -338,6 +338,61 @@ class SchedulerRuntimeTest : public QObject {
     QVERIFY(!h.get("ns", "p0-1"));  // oldest dropped
   }
 
+  // The history stores records compactly (interned names, scores in 16 or 32 bits, totals
+  // recomputed) and gives back exactly what was added, whatever width the scores need.
+  void historyReadsBackWhatWasStored() {
+    DecisionHistory h({8, 1 << 20});
+    auto make = [](const std::string& pod, int64_t big, bool oddTotal) {
+      DecisionRecord r;
+      r.podNamespace = "ns";
+      r.podName = pod;
+      r.podUid = pod + "-uid";
+      r.attempt = 1;
+      r.result = "Scheduled";
+      r.node = "node-b";
+      r.scorePlugins = {{"NodeResourcesFit", 1}, {"InterPodAffinity", 2}};
+      NodeDecision a;
+      a.node = "node-a";
+      a.rejectedBy = "TaintToleration";
+      a.reasons = {"node(s) had untolerated taint {dedicated: gpu}"};
+      a.unresolvable = true;
+      NodeDecision b;
+      b.node = "node-b";
+      b.scoreRow = 0;
+      NodeDecision c;
+      c.node = "node-c";
+      c.scoreRow = 1;
+      // Rows: raw, normalized per plugin.
+      r.scores = {90, 90, big, 100, 10, 10, 0, 0};
+      b.total = 90 * 1 + 100 * 2;
+      c.total = oddTotal ? 7 : 10 * 1 + 0 * 2;
+      r.nodes = {a, b, c};
+      return r;
+    };
+    const std::vector<std::pair<std::string, DecisionRecord>> cases = {
+        {"small", make("small", 50, false)},             // every score fits 16 bits
+        {"wide", make("wide", 1 << 20, false)},          // one needs 32
+        {"huge", make("huge", int64_t{1} << 40, false)}, // one needs 64
+        {"odd", make("odd", 50, true)},                  // a total that is not the weighted sum
+    };
+    for (const auto& [pod, record] : cases) {
+      h.add(record);
+      auto back = h.records("ns", pod);
+      QCOMPARE(back.size(), size_t(1));
+      const DecisionRecord& r = *back.front();
+      QCOMPARE(r.scores, record.scores);
+      QCOMPARE(r.nodes.size(), size_t(3));
+      for (size_t i = 0; i < 3; ++i) {
+        QCOMPARE(r.nodes[i].node, record.nodes[i].node);
+        QCOMPARE(r.nodes[i].rejectedBy, record.nodes[i].rejectedBy);
+        QCOMPARE(r.nodes[i].reasons, record.nodes[i].reasons);
+        QCOMPARE(r.nodes[i].unresolvable, record.nodes[i].unresolvable);
+        QCOMPARE(r.nodes[i].scoreRow, record.nodes[i].scoreRow);
+        QCOMPARE(r.nodes[i].total, record.nodes[i].total);
+      }
+    }
+  }
+
   void attemptResourcePrintsItsColumns() {
     auto info = schedulingAttemptResource();
     QCOMPARE(info.resource, std::string("schedulingattempts"));
