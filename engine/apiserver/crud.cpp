@@ -126,7 +126,11 @@ WatchCache* ApiHandler::cacheFor(const api::ResourceInfo& info, Status* error) {
   const std::string& id = info.storagePrefix;
   auto it = caches_.find(id);
   if (it != caches_.end()) return it->second.get();
-  auto cache = std::make_unique<WatchCache>(*store_, info);
+  // As kube-apiserver: Events have no watch cache (they are the most numerous objects, and
+  // what reads them, `kubectl describe` and `get events`, can afford a read of the store).
+  const bool events = info.resource == "events" && (info.group.empty() || info.group == "events.k8s.io");
+  auto cache = std::make_unique<WatchCache>(*store_, info, 10000, 4u << 20,
+                                            events ? WatchCache::Mode::kUncached : WatchCache::Mode::kCached);
   if (auto st = cache->start(); !st.isOk()) {
     *error = st;
     return nullptr;
@@ -547,6 +551,7 @@ void ApiHandler::list(Call& call) {
     // first page; otherwise read the snapshot at that revision from the store's history.
     if (cache->lastChangeRevision() <= rv) {
       auto page = cache->list(filter, info.storagePrefix + start, limit);
+      if (!page.status.isOk()) return sendStatus(call, page.status);
       std::string next = page.more ? encodeContinue(rv, page.nextKey.substr(info.storagePrefix.size())) : "";
       std::optional<int64_t> remaining;
       if (!filter.labels && !filter.fields) remaining = page.remaining;
@@ -618,6 +623,7 @@ void ApiHandler::list(Call& call) {
     }
   }
   auto page = cache->list(filter, "", limit);
+  if (!page.status.isOk()) return sendStatus(call, page.status);
   std::string next = page.more ? encodeContinue(page.revision, page.nextKey.substr(info.storagePrefix.size())) : "";
   std::optional<int64_t> remaining;
   if (!filter.labels && !filter.fields) remaining = page.remaining;

@@ -615,6 +615,7 @@ void ApiHandler::removeCollection(Call& call) {
   if (!cache) return sendStatus(call, error);
   if (auto st = cache->waitUntilFresh(freshRevisionFor(*cache), std::chrono::seconds(3)); !st.isOk()) return sendStatus(call, st);
   auto page = cache->list(filter, "", 0);
+  if (!page.status.isOk()) return sendStatus(call, page.status);
   json items = json::array();
   for (const auto& item : page.items) {
     bool deletedNow = false;

@@ -134,9 +134,9 @@ bool Filter::matches(const Selectable& object) const {
 }
 
 WatchCache::WatchCache(store::Store& store, api::ResourceInfo info, size_t capacity,
-                       size_t maxHistoryBytes)
+                       size_t maxHistoryBytes, Mode mode)
     : store_(store), info_(std::move(info)), capacity_(capacity), maxHistoryBytes_(maxHistoryBytes),
-      fieldPaths_(std::make_shared<const std::vector<std::string>>(fieldPathsFor(info_))) {}
+      fieldPaths_(std::make_shared<const std::vector<std::string>>(fieldPathsFor(info_))), mode_(mode) {}
 
 WatchCache::~WatchCache() {
   {
@@ -153,9 +153,14 @@ WatchCache::~WatchCache() {
   }
   // Outside the lock: cancel() waits for a running callback, which takes the lock.
   if (watch) watch->cancel();
-  std::lock_guard lock(mu_);
-  for (auto& w : watchers_) w->terminate(api::Status::serviceUnavailable("the server is shutting down"));
-  watchers_.clear();
+  std::vector<std::shared_ptr<DirectWatch>> direct;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& w : watchers_) w->terminate(api::Status::serviceUnavailable("the server is shutting down"));
+    watchers_.clear();
+    direct.swap(direct_);
+  }
+  endDirectWatches(direct, api::Status::serviceUnavailable("the server is shutting down"));
 }
 
 CachedPtr WatchCache::makeCached(const std::string& key, const std::string& value, int64_t revision,
@@ -200,6 +205,7 @@ CachedPtr WatchCache::makeCached(const std::string& key, const std::string& valu
 }
 
 api::Status WatchCache::start() {
+  if (mode_ == Mode::kUncached) return {};  // nothing to load: reads and watches go to the store
   store::RangeRequest request;
   request.key = info_.storagePrefix;
   request.prefix = true;
@@ -427,12 +433,7 @@ void WatchCache::apply(const store::Event& event) {
   dispatch(type, object, replaced.get());
 }
 
-namespace {
-
-// A watcher with a selector sees an object enter (ADDED) or leave (DELETED) its view when an
-// update changes whether it matches, as kube-apiserver's cacher reports it. Returns false
-// when the watcher wants no more events.
-bool deliverTransition(CacheWatcher& w, EventType type, const CachedPtr& object,
+bool WatchCache::deliverTransition(CacheWatcher& w, EventType type, const CachedPtr& object,
                        const Selectable* previous) {
   bool now = w.filter.matches(*object);
   bool before = previous && type != EventType::kAdded && w.filter.matches(*previous);
@@ -443,8 +444,6 @@ bool deliverTransition(CacheWatcher& w, EventType type, const CachedPtr& object,
   return true;
 }
 
-}  // namespace
-
 void WatchCache::dispatch(EventType type, const CachedPtr& object, const Selectable* previous) {
   auto it = watchers_.begin();
   while (it != watchers_.end()) {
@@ -454,6 +453,7 @@ void WatchCache::dispatch(EventType type, const CachedPtr& object, const Selecta
 }
 
 api::Status WatchCache::waitUntilFresh(int64_t revision, std::chrono::milliseconds timeout) {
+  if (mode_ == Mode::kUncached) return {};  // the store is always current
   std::unique_lock lock(mu_);
   auto done = [&] { return stopping_ || (!recovering_ && revision_ >= revision); };
   if (!done() && !recovering_) {
@@ -484,17 +484,21 @@ void WatchCache::noteLocalWrite(int64_t revision) {
 }
 
 int64_t WatchCache::lastChangeRevision() const {
+  // Uncached: not tracked; the store's revision is never older than the resource's last change.
+  if (mode_ == Mode::kUncached) return storeRevision();
   std::lock_guard lock(mu_);
   return lastChange_;
 }
 
 int64_t WatchCache::revision() const {
+  if (mode_ == Mode::kUncached) return storeRevision();
   std::lock_guard lock(mu_);
   return revision_;
 }
 
 WatchCache::ListResult WatchCache::list(const Filter& filter, const std::string& afterKey,
                                         int64_t limit) const {
+  if (mode_ == Mode::kUncached) return listFromStore(filter, afterKey, limit);
   ListResult result;
   std::lock_guard lock(mu_);
   result.revision = revision_;
@@ -519,6 +523,7 @@ WatchCache::ListResult WatchCache::list(const Filter& filter, const std::string&
 }
 
 CachedPtr WatchCache::get(const std::string& key) const {
+  if (mode_ == Mode::kUncached) return getFromStore(key);
   std::lock_guard lock(mu_);
   auto it = objects_.find(key);
   return it == objects_.end() ? nullptr : it->second;
@@ -526,6 +531,9 @@ CachedPtr WatchCache::get(const std::string& key) const {
 
 api::Status WatchCache::addWatcher(std::shared_ptr<CacheWatcher> watcher, int64_t fromRevision,
                                    bool initialEvents, bool initialEventsEndBookmark) {
+  if (mode_ == Mode::kUncached) {
+    return addDirectWatcher(std::move(watcher), fromRevision, initialEvents, initialEventsEndBookmark);
+  }
   std::unique_lock lock(mu_);
   if (recovering_ && !fresh_.wait_for(lock, std::chrono::seconds(3),
                                       [&] { return stopping_ || !recovering_; })) {
@@ -561,6 +569,7 @@ api::Status WatchCache::addWatcher(std::shared_ptr<CacheWatcher> watcher, int64_
 }
 
 void WatchCache::removeWatcher(const CacheWatcher* watcher) {
+  if (mode_ == Mode::kUncached) return removeDirectWatcher(watcher);
   std::lock_guard lock(mu_);
   watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(),
                                  [&](const auto& w) { return w.get() == watcher; }),
@@ -568,6 +577,7 @@ void WatchCache::removeWatcher(const CacheWatcher* watcher) {
 }
 
 void WatchCache::sweep(std::chrono::steady_clock::time_point now, bool bookmarks) {
+  if (mode_ == Mode::kUncached) return sweepDirect(now, bookmarks);
   std::lock_guard lock(mu_);
   auto it = watchers_.begin();
   while (it != watchers_.end()) {
@@ -584,7 +594,7 @@ void WatchCache::sweep(std::chrono::steady_clock::time_point now, bool bookmarks
 
 size_t WatchCache::watcherCount() const {
   std::lock_guard lock(mu_);
-  return watchers_.size();
+  return watchers_.size() + direct_.size();
 }
 
 }  // namespace orrery::apiserver

@@ -102,13 +102,20 @@ class CacheWatcher {
 
 class WatchCache {
  public:
+  /// kCached: the cache holds every current object and a window of history, fed by one store
+  /// watch (kube-apiserver's cacher). kUncached: nothing is held; reads go to the store and
+  /// each watch has a store watch of its own, as kube-apiserver serves the resources whose
+  /// watch cache is disabled (Events, by default: they are the most numerous objects and
+  /// few read them).
+  enum class Mode { kCached, kUncached };
+
   /// The history kept for watches that resume from a revision: the newest `capacity` events,
   /// and of those no more than `maxHistoryBytes` of memory (the versions' text and what
   /// selectors read of them), but never fewer than 100 events (kube-apiserver's default
   /// watch cache size). A watch resuming from before that window gets 410 Gone and its
   /// client re-lists, as with kube's cacher.
   WatchCache(store::Store& store, api::ResourceInfo info, size_t capacity = 10000,
-             size_t maxHistoryBytes = 4u << 20);
+             size_t maxHistoryBytes = 4u << 20, Mode mode = Mode::kCached);
   ~WatchCache();
 
   /// Loads the current objects and starts following the store.
@@ -147,6 +154,7 @@ class WatchCache {
     bool more = false;
     std::string nextKey;        // first key not returned, when more
     int64_t remaining = 0;      // items left after this page (for remainingItemCount)
+    api::Status status;         // an uncached list's store read can fail
   };
   /// Objects matching `filter` with key > `afterKey` (continue), at most `limit` (0 = all).
   ListResult list(const Filter& filter, const std::string& afterKey, int64_t limit) const;
@@ -166,6 +174,7 @@ class WatchCache {
   void sweep(std::chrono::steady_clock::time_point now, bool bookmarks);
 
   const api::ResourceInfo& info() const { return info_; }
+  Mode mode() const { return mode_; }
   size_t watcherCount() const;
 
   /// Builds the cached form of a store value (used for objects read straight from the store).
@@ -183,6 +192,25 @@ class WatchCache {
   /// Replaces the cache's state with a fresh list of the prefix (under the lock).
   void replaceLocked(const store::RangeResponse& range);
   api::Status notReadyStatus() const;
+
+  // The uncached mode (watch_cache_uncached.cpp).
+  struct DirectWatch;
+  ListResult listFromStore(const Filter& filter, const std::string& afterKey, int64_t limit) const;
+  CachedPtr getFromStore(const std::string& key) const;
+  api::Status addDirectWatcher(std::shared_ptr<CacheWatcher> watcher, int64_t fromRevision, bool initialEvents,
+                               bool initialEventsEndBookmark);
+  /// The store's current revision (a store read; 0 if the store does not answer).
+  int64_t storeRevision() const;
+  void removeDirectWatcher(const CacheWatcher* watcher);
+  void sweepDirect(std::chrono::steady_clock::time_point now, bool bookmarks);
+  /// Ends `watches` with `status` and cancels their store watches (no lock held).
+  static void endDirectWatches(const std::vector<std::shared_ptr<DirectWatch>>& watches, const api::Status& status);
+  /// A watcher with a selector sees an object enter (ADDED) or leave (DELETED) its view when
+  /// an update changes whether it matches, as kube-apiserver's cacher reports it. Returns
+  /// false when the watcher wants no more events.
+  static bool deliverTransition(CacheWatcher& w, EventType type, const CachedPtr& object, const Selectable* previous);
+  Mode mode_;
+  std::vector<std::shared_ptr<DirectWatch>> direct_;  // under mu_
   void dispatch(EventType type, const CachedPtr& object, const Selectable* previous);
 
   store::Store& store_;

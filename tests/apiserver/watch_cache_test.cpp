@@ -403,6 +403,101 @@ class WatchCacheTest : public QObject {
     QCOMPARE(cache.addWatcher(window, rev - 130, false).code(), 410);
   }
 
+  // Uncached (kube's disabled watch cache, used for Events): lists and gets read the store,
+  // in pages with the same continue keys and counts as the cached lists.
+  void uncachedReadsTheStore() {
+    for (const char* name : {"a", "b", "c", "d", "e"})
+      QVERIFY(store_->inner().create(key(name), labelled(name, name[0] < 'c' ? "web" : "db", "1")).ok());
+    apiserver::WatchCache cache(*store_, info_, 10000, 4u << 20, apiserver::WatchCache::Mode::kUncached);
+    QVERIFY(cache.start().isOk());
+    QVERIFY(cache.waitUntilFresh(1'000'000, 10ms).isOk());  // the store is always current
+
+    // Written after start: an uncached read sees it at once.
+    auto f = store_->inner().create(key("f"), labelled("f", "db", "1"));
+    QVERIFY(f.ok());
+    auto all = cache.list(apiserver::Filter{}, "", 0);
+    QVERIFY(all.status.isOk());
+    QCOMPARE(all.items.size(), size_t(6));
+    QCOMPARE(all.revision, *f);
+    auto got = cache.get(key("f"));
+    QVERIFY(got);
+    QCOMPARE(got->revision, *f);
+    QVERIFY(got->json.find("\"resourceVersion\":\"" + std::to_string(*f) + "\"") != std::string::npos);
+    QVERIFY(!cache.get(key("none")));
+
+    auto page = cache.list(apiserver::Filter{}, "", 2);
+    QCOMPARE(page.items.size(), size_t(2));
+    QVERIFY(page.more);
+    QCOMPARE(page.nextKey, key("b"));
+    QCOMPARE(page.remaining, int64_t(4));
+    auto next = cache.list(apiserver::Filter{}, page.nextKey, 2);
+    QCOMPARE(next.items.front()->name(), std::string("c"));
+    QCOMPARE(next.remaining, int64_t(2));
+
+    apiserver::Filter db;
+    db.labels = api::LabelSelector::parse("app=db").value();
+    auto dbPage = cache.list(db, "", 2);
+    QCOMPARE(dbPage.items.size(), size_t(2));
+    QCOMPARE(dbPage.items.front()->name(), std::string("c"));
+    QCOMPARE(dbPage.remaining, int64_t(2));
+  }
+
+  // An uncached watch has a store watch of its own: initial events, then every change, with
+  // selector transitions; a watch resuming from a revision replays the store's history, and
+  // one from a compacted revision gets 410. Removed watchers hear nothing more; the cache's
+  // end ends the rest with 503.
+  void uncachedWatchFollowsTheStore() {
+    auto a = store_->inner().create(key("a"), labelled("a", "web", "1"));
+    QVERIFY(a.ok());
+    auto cache = std::make_unique<apiserver::WatchCache>(*store_, info_, 10000, 4u << 20,
+                                                         apiserver::WatchCache::Mode::kUncached);
+    QVERIFY(cache->start().isOk());
+    auto all = std::make_shared<Recorder>();
+    QVERIFY(cache->addWatcher(all, 0, true).isOk());
+    auto web = std::make_shared<Recorder>();
+    web->filter.labels = api::LabelSelector::parse("app=web").value();
+    QVERIFY(cache->addWatcher(web, *a, false).isOk());
+
+    auto b = store_->inner().create(key("b"), labelled("b", "web", "1"));
+    QVERIFY(b.ok());
+    auto a2 = store_->inner().compareAndSwap(key("a"), *a, labelled("a", "web", "2"));
+    auto a3 = store_->inner().compareAndSwap(key("a"), a2->revision, labelled("a", "db", "2"));
+    QVERIFY(a2->succeeded && a3->succeeded);
+    auto gone = store_->inner().compareAndDelete(key("b"), *b);
+    QVERIFY(gone.ok() && gone->succeeded);
+    const std::vector<std::string> everything = {"ADDED a", "ADDED b", "MODIFIED a", "MODIFIED a", "DELETED b"};
+    QVERIFY(eventually([&] { return all->events().size() == everything.size(); }));
+    QCOMPARE(all->events(), everything);
+    const std::vector<std::string> webView = {"ADDED b", "MODIFIED a", "DELETED a", "DELETED b"};
+    QVERIFY(eventually([&] { return web->events().size() == webView.size(); }));
+    QCOMPARE(web->events(), webView);
+
+    // Resuming from a revision replays what the store kept since.
+    auto resumed = std::make_shared<Recorder>();
+    QVERIFY(cache->addWatcher(resumed, a2->revision, false).isOk());
+    QVERIFY(eventually([&] { return resumed->events().size() == 2; }));
+    QCOMPARE(resumed->events(), (std::vector<std::string>{"MODIFIED a", "DELETED b"}));
+
+    // Once removed, a watcher hears no more.
+    cache->removeWatcher(web.get());
+    QVERIFY(store_->inner().compareAndSwap(key("a"), a3->revision, labelled("a", "web", "3"))->succeeded);
+    QVERIFY(eventually([&] { return all->events().size() == everything.size() + 1; }));
+    std::this_thread::sleep_for(50ms);
+    QCOMPARE(web->events().size(), webView.size());
+    QCOMPARE(cache->watcherCount(), size_t(2));
+
+    // History compacted away: 410, as kube-apiserver answers a watch from etcd.
+    QVERIFY(store_->inner().compact(gone->revision).isOk());
+    auto stale = std::make_shared<Recorder>();
+    auto st = cache->addWatcher(stale, *a, false);
+    if (st.isOk()) QVERIFY(eventually([&] { return stale->ended(); }));
+    QCOMPARE(st.isOk() ? stale->endStatus().code() : st.code(), 410);
+
+    cache.reset();
+    QVERIFY(all->ended());
+    QCOMPARE(all->endStatus().code(), 503);
+  }
+
  private:
   static std::string key(const std::string& name) { return "/registry/configmaps/default/" + name; }
 
