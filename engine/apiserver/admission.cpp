@@ -69,7 +69,7 @@ Status ApiHandler::admitPriority(Call& call, json& pod) {
   // global default, not every PriorityClass.
   const api::GroupVersionResource priorityClasses{"scheduling.k8s.io", "v1", "priorityclasses"};
   for (const auto& item : cachedObjects(priorityClasses, "", className)) {
-    if (className.empty() && item->json.find("\"globalDefault\"") == std::string::npos) continue;
+    if (className.empty() && item->json().find("\"globalDefault\"") == std::string::npos) continue;
     json pc = item->parse();
     if (className.empty() ? pc.value("globalDefault", false) : api::metaString(pc, "name") == className) {
       found = std::move(pc);

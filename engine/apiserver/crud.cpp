@@ -239,7 +239,7 @@ void ApiHandler::sendList(Call& call, const std::vector<CachedPtr>& items, int64
   }
   // Items are cached as serialized JSON: the list is assembled without re-encoding them.
   size_t total = 128;
-  for (const auto& item : items) total += item->json.size() + 1;
+  for (const auto& item : items) total += item->jsonSize() + 1;
   const std::string head = R"({"kind":")" + kindOfList(info) + R"(","apiVersion":")" + info.apiVersion() +
                            R"(","metadata":)" + meta.dump() + R"(,"items":[)";
   constexpr size_t kStreamAbove = 1 << 20;
@@ -249,7 +249,7 @@ void ApiHandler::sendList(Call& call, const std::vector<CachedPtr>& items, int64
     body += head;
     for (size_t i = 0; i < items.size(); ++i) {
       if (i) body.push_back(',');
-      body += items[i]->json;
+      items[i]->appendJson(&body);
     }
     body += "]}";
     return sendRaw(call, 200, "application/json", std::move(body));
@@ -262,7 +262,7 @@ void ApiHandler::sendList(Call& call, const std::vector<CachedPtr>& items, int64
   *chunk += head;
   for (size_t i = 0; i < items.size(); ++i) {
     if (i) chunk->push_back(',');
-    *chunk += items[i]->json;
+    items[i]->appendJson(chunk.get());
     if (chunk->size() >= kChunk) {
       if (!call.responder->writeChunk(std::move(chunk))) return;
       chunk = std::make_shared<std::string>();
@@ -519,7 +519,7 @@ void ApiHandler::get(Call& call) {
   if (!object) return sendStatus(call, Status::notFound(info.group, info.resource, call.info.name));
   if (sub == "scale") return sendJson(call, 200, scaleOf(object->parse()));
   if (representation(call) == Representation::kObject) {
-    return sendRaw(call, 200, "application/json", object->json);
+    return sendRaw(call, 200, "application/json", object->json());
   }
   sendObject(call, 200, object->parse());
 }

@@ -164,7 +164,7 @@ api::Result<std::optional<store::KeyValue>> ApiHandler::currentObject(const api:
       if (auto cached = cache->get(key)) {
         store::KeyValue kv;
         kv.key = key;
-        kv.value = cached->json;
+        kv.value = cached->json();
         kv.modRevision = cached->revision;
         return std::optional<store::KeyValue>(std::move(kv));
       }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <lz4.h>
 #include <spdlog/spdlog.h>
 
 namespace orrery::apiserver {
@@ -82,13 +83,37 @@ const char* eventTypeName(EventType type) {
   return "ERROR";
 }
 
+std::string CachedObject::json() const {
+  std::string text;
+  appendJson(&text);
+  return text;
+}
+
+void CachedObject::appendJson(std::string* out) const {
+  if (!dict_) {
+    out->append(data_);
+    return;
+  }
+  const size_t at = out->size();
+  out->resize(at + size_);
+  int n = LZ4_decompress_safe_usingDict(data_.data(), out->data() + at, static_cast<int>(data_.size()),
+                                        static_cast<int>(size_), dict_->data(), static_cast<int>(dict_->size()));
+  if (n != static_cast<int>(size_)) {
+    // Cannot happen short of memory corruption; say so rather than serve garbage.
+    spdlog::error("apiserver: watch cache: {} at revision {} does not decompress", key(), revision);
+    out->resize(at);
+    out->append("{}");
+  }
+}
+
 std::shared_ptr<const std::string> CachedObject::frame(EventType type) const {
   auto& slot = frames_[static_cast<int>(type)];
   if (!slot) {
     auto text = std::make_shared<std::string>();
-    text->reserve(json.size() + 40);
+    text->reserve(size_ + 40);
     text->append("{\"type\":\"").append(eventTypeName(type)).append("\",\"object\":");
-    text->append(json).append("}\n");
+    appendJson(text.get());
+    text->append("}\n");
     slot = std::move(text);
   }
   return slot;
@@ -197,10 +222,49 @@ CachedPtr WatchCache::makeCached(const std::string& key, const std::string& valu
     object->footprint += selectable->footprint();
     object->selectable = std::move(selectable);
   }
-  object->json = parsed.dump();
+  object->data_ = parsed.dump();
+  object->size_ = object->data_.size();
   // dump() grows its string by doubling; tens of thousands of versions stay cached.
-  object->json.shrink_to_fit();
-  object->footprint += sizeof(CachedObject) + 16 + object->json.capacity() + 1;
+  object->data_.shrink_to_fit();
+  object->footprint += sizeof(CachedObject) + 16 + object->data_.capacity() + 1;
+  return object;
+}
+
+void WatchCache::Lz4StreamFree::operator()(void* stream) const { LZ4_freeStream(static_cast<LZ4_stream_t*>(stream)); }
+
+CachedPtr WatchCache::makeRetained(const std::string& key, const std::string& value, int64_t revision,
+                                   const CachedObject* previous) {
+  auto object = std::const_pointer_cast<CachedObject>(makeCached(key, value, revision, previous));
+  const std::string& text = object->data_;
+  constexpr size_t kWorthCompressing = 256;
+  if (text.size() < kWorthCompressing) return object;
+  if (!dictionary_) {
+    dictionary_ = std::make_shared<const std::string>(text);
+    sinceDictionary_ = 0;
+  }
+  if (!lz4_) lz4_.reset(LZ4_createStream());
+  LZ4_resetStream_fast(lz4_.get());
+  LZ4_loadDict(lz4_.get(), dictionary_->data(), static_cast<int>(dictionary_->size()));
+  std::string packed(static_cast<size_t>(LZ4_compressBound(static_cast<int>(text.size()))), '\0');
+  int n = LZ4_compress_fast_continue(lz4_.get(), text.data(), packed.data(), static_cast<int>(text.size()),
+                                     static_cast<int>(packed.size()), 1);
+  const size_t before = object->data_.capacity();
+  if (n > 0 && static_cast<size_t>(n) < text.size() * 3 / 4) {
+    packed.resize(static_cast<size_t>(n));
+    packed.shrink_to_fit();
+    object->data_ = std::move(packed);
+    object->dict_ = dictionary_;
+    object->footprint = object->footprint - before + object->data_.capacity();
+  }
+  // A poor fit: objects to come may look more like this one than like the dictionary (a
+  // new Deployment's pods). Not at every poor fit, though: each dictionary stays alive as
+  // long as an object compressed against it.
+  ++sinceDictionary_;
+  constexpr size_t kMinBetweenDictionaries = 32;
+  if ((n <= 0 || static_cast<size_t>(n) > text.size() / 4) && sinceDictionary_ >= kMinBetweenDictionaries) {
+    dictionary_ = std::make_shared<const std::string>(object->json());
+    sinceDictionary_ = 0;
+  }
   return object;
 }
 
@@ -214,7 +278,7 @@ api::Status WatchCache::start() {
   uint64_t generation = 0;
   {
     std::lock_guard lock(mu_);
-    for (const auto& kv : range->kvs) objects_[kv.key] = makeCached(kv.key, kv.value, kv.modRevision);
+    for (const auto& kv : range->kvs) objects_[kv.key] = makeRetained(kv.key, kv.value, kv.modRevision);
     revision_ = range->revision;
     oldestRevision_ = range->revision;
     // Deletions before start-up are not known here: count the cache's whole past as changed.
@@ -352,7 +416,7 @@ void WatchCache::replaceLocked(const store::RangeResponse& range) {
     if (it != objects_.end() && it->second->revision == kv.modRevision) {
       fresh.emplace(kv.key, it->second);
     } else {
-      fresh.emplace(kv.key, makeCached(kv.key, kv.value, kv.modRevision));
+      fresh.emplace(kv.key, makeRetained(kv.key, kv.value, kv.modRevision));
       lost = true;
     }
   }
@@ -402,16 +466,16 @@ void WatchCache::apply(const store::Event& event) {
   CachedPtr object;
   EventType type;
   if (event.type == store::Event::Type::kPut) {
-    object = makeCached(event.kv.key, event.kv.value, revision, previous.get());
+    object = makeRetained(event.kv.key, event.kv.value, revision, previous.get());
     type = event.kv.version == 1 || !previous ? EventType::kAdded : EventType::kModified;
     objects_[event.kv.key] = object;
   } else {
-    const std::string* last = event.prevKv ? &event.prevKv->value : (previous ? &previous->json : nullptr);
-    if (!last) {
+    if (!event.prevKv && !previous) {
       revision_ = std::max(revision_, revision);
       return;
     }
-    object = makeCached(event.kv.key, *last, revision, previous.get());
+    object = makeRetained(event.kv.key, event.prevKv ? event.prevKv->value : previous->json(), revision,
+                          previous.get());
     type = EventType::kDeleted;
     objects_.erase(event.kv.key);
   }

@@ -295,7 +295,8 @@ class JobController : public Controller {
     const std::string ns = strField(job, "metadata", "namespace");
     const std::string jobName = strField(job, "metadata", "name");
     const std::string uid = strField(job, "metadata", "uid");
-    const json& spec = field(job, "spec");
+    // A copy: `job` is replaced by the status writes below, and a reference into it would dangle.
+    const json spec = field(job, "spec");
     const bool indexed = str(field(spec, "completionMode")) == "Indexed";
     const std::optional<int64_t> completions = optInt(field(spec, "completions"));
     const int64_t parallelism = optInt(field(spec, "parallelism")).value_or(1);

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <filesystem>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "engine/api/resource.h"
@@ -268,7 +269,7 @@ class WatchCacheTest : public QObject {
     // The re-listed state.
     QVERIFY(cache.get(key("b")) == nullptr);
     QVERIFY(cache.get(key("c")) != nullptr);
-    QVERIFY(cache.get(key("a"))->json.find("changed") != std::string::npos);
+    QVERIFY(cache.get(key("a"))->json().find("changed") != std::string::npos);
     QCOMPARE(cache.list({}, "", 0).items.size(), size_t(2));
 
     auto late = std::make_shared<Recorder>();
@@ -372,8 +373,15 @@ class WatchCacheTest : public QObject {
   // the history stays within its byte budget however many versions pass through it: a watch
   // from before the window gets 410, one inside it replays every event since.
   void historyKeepsToItsByteBudget() {
-    const std::string big(2000, 'x');
-    auto created = store_->inner().create(key("a"), labelled("a", "web", big + "0"));
+    // Versions of random text: nothing to compress, each costs its 2 KB.
+    std::mt19937 random(7);
+    auto noise = [&] {
+      std::string text(2000, 'x');
+      for (auto& c : text) c = static_cast<char>('a' + random() % 26);
+      return text;
+    };
+    const std::string big = noise();
+    auto created = store_->inner().create(key("a"), labelled("a", "web", big));
     QVERIFY(created.ok());
     apiserver::WatchCache cache(*store_, info_, 10000, 256u << 10);  // 256 KiB
     QVERIFY(cache.start().isOk());
@@ -381,7 +389,7 @@ class WatchCacheTest : public QObject {
     auto before = cache.get(key("a"));
     int64_t rev = *created;
     for (int i = 1; i <= 1000; ++i) {
-      auto r = store_->inner().compareAndSwap(key("a"), rev, labelled("a", "web", big + std::to_string(i)));
+      auto r = store_->inner().compareAndSwap(key("a"), rev, labelled("a", "web", noise()));
       QVERIFY(r.ok() && r->succeeded);
       rev = r->revision;
     }
@@ -403,6 +411,45 @@ class WatchCacheTest : public QObject {
     QCOMPARE(cache.addWatcher(window, rev - 130, false).code(), 410);
   }
 
+  // Cached objects are kept compressed against a sibling object; what is read back is the
+  // exact text the store holds, with its resourceVersion.
+  void objectsAreCompressedAgainstASibling() {
+    const std::string data(3000, 'd');
+    std::vector<int64_t> revisions;
+    for (int i = 0; i < 50; ++i) {
+      auto r = store_->inner().create(key("cm-" + std::to_string(i)), labelled("cm-" + std::to_string(i), "web", data));
+      QVERIFY(r.ok());
+      revisions.push_back(*r);
+    }
+    apiserver::WatchCache cache(*store_, info_);
+    QVERIFY(cache.start().isOk());
+    // And one that arrives through the watch.
+    auto late = store_->inner().create(key("late"), labelled("late", "web", data));
+    QVERIFY(late.ok());
+    QVERIFY(cache.waitUntilFresh(*late, 5000ms).isOk());
+    for (int i = 0; i < 50; ++i) {
+      auto object = cache.get(key("cm-" + std::to_string(i)));
+      QVERIFY(object);
+      auto expected = nlohmann::json::parse(labelled("cm-" + std::to_string(i), "web", data));
+      expected["metadata"]["resourceVersion"] = std::to_string(revisions[i]);
+      QCOMPARE(object->json(), expected.dump());
+      QCOMPARE(object->jsonSize(), expected.dump().size());
+      QVERIFY2(object->footprint < expected.dump().size() / 4, std::to_string(object->footprint).c_str());
+    }
+    auto object = cache.get(key("late"));
+    QVERIFY(object->footprint < object->jsonSize() / 4);
+    QCOMPARE(object->parse()["data"]["k"].get<std::string>(), data);
+    // A list is the same text, object after object.
+    auto page = cache.list(apiserver::Filter{}, "", 0);
+    QCOMPARE(page.items.size(), size_t(51));
+    std::string joined;
+    for (const auto& item : page.items) item->appendJson(&joined);
+    size_t expectedSize = 0;
+    for (const auto& item : page.items) expectedSize += item->jsonSize();
+    QCOMPARE(joined.size(), expectedSize);
+    QVERIFY(joined.find("\"name\":\"late\"") != std::string::npos);
+  }
+
   // Uncached (kube's disabled watch cache, used for Events): lists and gets read the store,
   // in pages with the same continue keys and counts as the cached lists.
   void uncachedReadsTheStore() {
@@ -422,7 +469,7 @@ class WatchCacheTest : public QObject {
     auto got = cache.get(key("f"));
     QVERIFY(got);
     QCOMPARE(got->revision, *f);
-    QVERIFY(got->json.find("\"resourceVersion\":\"" + std::to_string(*f) + "\"") != std::string::npos);
+    QVERIFY(got->json().find("\"resourceVersion\":\"" + std::to_string(*f) + "\"") != std::string::npos);
     QVERIFY(!cache.get(key("none")));
 
     auto page = cache.list(apiserver::Filter{}, "", 2);
