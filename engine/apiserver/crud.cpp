@@ -524,6 +524,46 @@ void ApiHandler::get(Call& call) {
   sendObject(call, 200, object->parse());
 }
 
+void ApiHandler::listFromStoreAt(Call& call, WatchCache& cache, const Filter& filter, std::string from, int64_t rv,
+                                 int64_t limit, const std::string& compactedMessage) {
+  const auto& info = *call.resource;
+  std::vector<CachedPtr> items;
+  std::string nextKey;
+  std::string end = info.storagePrefix;
+  end.back() = static_cast<char>(end.back() + 1);
+  if (!filter.ns.empty() && info.namespaced) {
+    end = info.storagePrefix + filter.ns + "0";  // '/' + 1
+    if (from.empty()) from = info.storagePrefix + filter.ns + "/";
+  }
+  if (from.empty()) from = info.storagePrefix;
+  bool more = false;
+  while (true) {
+    store::RangeRequest req;
+    req.key = from;
+    req.rangeEnd = end;
+    req.revision = rv;
+    req.limit = std::max<int64_t>(limit ? limit + 1 : 0, 256);
+    auto page = store_->range(req);
+    if (!page.ok()) {
+      if (page.status().code() == 410) return sendStatus(call, Status::expired(compactedMessage));
+      return sendStatus(call, page.status());
+    }
+    for (const auto& kv : page->kvs) {
+      auto obj = cache.makeCached(kv.key, kv.value, kv.modRevision);
+      if (!filter.matches(*obj)) continue;
+      if (limit && static_cast<int64_t>(items.size()) >= limit) {
+        more = true;
+        break;
+      }
+      items.push_back(std::move(obj));
+    }
+    if (more || !page->more || page->kvs.empty()) break;
+    from = page->kvs.back().key + std::string(1, '\0');
+  }
+  if (more) nextKey = items.back()->key().substr(info.storagePrefix.size());
+  sendList(call, items, rv, more ? encodeContinue(rv, nextKey) : "", std::nullopt);
+}
+
 void ApiHandler::list(Call& call) {
   const auto& info = *call.resource;
   auto parsedFilter = filterFromQuery(call);
@@ -557,44 +597,9 @@ void ApiHandler::list(Call& call) {
       if (!filter.labels && !filter.fields) remaining = page.remaining;
       return sendList(call, page.items, rv, next, remaining);
     }
-    std::vector<CachedPtr> items;
-    std::string nextKey;
-    std::string from = info.storagePrefix + start + std::string(1, '\0');
-    std::string end = info.storagePrefix;
-    end.back() = static_cast<char>(end.back() + 1);
-    if (!filter.ns.empty() && info.namespaced) {
-      end = info.storagePrefix + filter.ns + "0";  // '/' + 1
-    }
-    bool more = false;
-    while (true) {
-      store::RangeRequest req;
-      req.key = from;
-      req.rangeEnd = end;
-      req.revision = rv;
-      req.limit = std::max<int64_t>(limit ? limit + 1 : 0, 256);
-      auto page = store_->range(req);
-      if (!page.ok()) {
-        if (page.status().code() == 410) {
-          return sendStatus(call, Status::expired(
-              "The provided continue parameter is too old to display a consistent list result. "
-              "You can start a new list without the continue parameter."));
-        }
-        return sendStatus(call, page.status());
-      }
-      for (const auto& kv : page->kvs) {
-        auto obj = cache->makeCached(kv.key, kv.value, kv.modRevision);
-        if (!filter.matches(*obj)) continue;
-        if (limit && static_cast<int64_t>(items.size()) >= limit) {
-          more = true;
-          break;
-        }
-        items.push_back(std::move(obj));
-      }
-      if (more || !page->more || page->kvs.empty()) break;
-      from = page->kvs.back().key + std::string(1, '\0');
-    }
-    if (more) nextKey = items.back()->key().substr(info.storagePrefix.size());
-    return sendList(call, items, rv, more ? encodeContinue(rv, nextKey) : "", std::nullopt);
+    return listFromStoreAt(call, *cache, filter, info.storagePrefix + start + std::string(1, '\0'), rv, limit,
+                           "The provided continue parameter is too old to display a consistent list result. "
+                           "You can start a new list without the continue parameter.");
   }
 
   const std::string& rv = call.param("resourceVersion");
@@ -611,9 +616,13 @@ void ApiHandler::list(Call& call) {
     } catch (...) {
       return sendStatus(call, Status::badRequest("resourceVersion must be an integer, not \"" + rv + "\""));
     }
+    if (match == "Exact" && cache->mode() == WatchCache::Mode::kUncached) {
+      // Uncached (Events): the store's history has that revision until it is compacted.
+      return listFromStoreAt(call, *cache, filter, "", wanted, limit, "too old resource version: " + rv);
+    }
     if (match == "Exact") {
-      // TODO(store): serve exact-revision lists from the store's history; the cache serves
-      // them only when nothing changed since.
+      // TODO(store): serve exact-revision lists of cached resources from the store's history
+      // too; the cache serves them only when nothing changed since.
       if (cache->lastChangeRevision() > wanted) {
         return sendStatus(call, Status::expired("too old resource version: " + rv + " (" +
                                                 std::to_string(cache->lastChangeRevision()) + ")"));

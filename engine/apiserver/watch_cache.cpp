@@ -236,8 +236,9 @@ CachedPtr WatchCache::makeRetained(const std::string& key, const std::string& va
                                    const CachedObject* previous) {
   auto object = std::const_pointer_cast<CachedObject>(makeCached(key, value, revision, previous));
   const std::string& text = object->data_;
+  const size_t textSize = text.size();  // `text` is replaced by its compression below
   constexpr size_t kWorthCompressing = 256;
-  if (text.size() < kWorthCompressing) return object;
+  if (textSize < kWorthCompressing) return object;
   if (!dictionary_) {
     dictionary_ = std::make_shared<const std::string>(text);
     sinceDictionary_ = 0;
@@ -249,7 +250,7 @@ CachedPtr WatchCache::makeRetained(const std::string& key, const std::string& va
   int n = LZ4_compress_fast_continue(lz4_.get(), text.data(), packed.data(), static_cast<int>(text.size()),
                                      static_cast<int>(packed.size()), 1);
   const size_t before = object->data_.capacity();
-  if (n > 0 && static_cast<size_t>(n) < text.size() * 3 / 4) {
+  if (n > 0 && static_cast<size_t>(n) < textSize * 3 / 4) {
     packed.resize(static_cast<size_t>(n));
     packed.shrink_to_fit();
     object->data_ = std::move(packed);
@@ -261,7 +262,7 @@ CachedPtr WatchCache::makeRetained(const std::string& key, const std::string& va
   // long as an object compressed against it.
   ++sinceDictionary_;
   constexpr size_t kMinBetweenDictionaries = 32;
-  if ((n <= 0 || static_cast<size_t>(n) > text.size() / 4) && sinceDictionary_ >= kMinBetweenDictionaries) {
+  if ((n <= 0 || static_cast<size_t>(n) > textSize / 4) && sinceDictionary_ >= kMinBetweenDictionaries) {
     dictionary_ = std::make_shared<const std::string>(object->json());
     sinceDictionary_ = 0;
   }

@@ -71,6 +71,8 @@ struct CachedObject {
   /// Appends json() to `out`, without a temporary.
   void appendJson(std::string* out) const;
   size_t jsonSize() const { return size_; }
+  /// Whether both are compressed against the same dictionary (tests, diagnostics).
+  bool sharesDictionaryWith(const CachedObject& other) const { return dict_ && dict_ == other.dict_; }
   nlohmann::json parse() const { return nlohmann::json::parse(json()); }
 
   /// `{"type":"ADDED","object":{...}}\n`, built on first use and shared by every watcher

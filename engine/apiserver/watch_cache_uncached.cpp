@@ -41,64 +41,68 @@ bool hasSelectors(const Filter& filter) {
 }
 
 api::Status tooOld(int64_t revision, int64_t compacted) {
-  return api::Status::expired("too old resource version: " + std::to_string(revision) + " (" +
-                              std::to_string(compacted) + ")");
+  std::string message = "too old resource version: " + std::to_string(revision);
+  if (compacted > 0) message += " (" + std::to_string(compacted) + ")";
+  return api::Status::expired(message);
 }
 
 }  // namespace
 
 int64_t WatchCache::storeRevision() const {
-  store::RangeRequest request;
-  request.key = info_.storagePrefix;
-  request.prefix = true;
-  request.limit = 1;
-  request.keysOnly = true;
-  auto range = store_.range(request);
-  return range.ok() ? range->revision : 0;
+  // A count-only read of an empty key range: the store's revision, without touching a row.
+  store::RangeRequest probe;
+  probe.key = info_.storagePrefix + "\xff";
+  probe.countOnly = true;
+  auto head = store_.range(probe);
+  return head.ok() ? head->revision : 0;
 }
 
 WatchCache::ListResult WatchCache::listFromStore(const Filter& filter, const std::string& afterKey,
                                                  int64_t limit) const {
   ListResult result;
   const std::string prefix = rangePrefix(info_, filter);
-  store::RangeRequest request;
-  if (!afterKey.empty() && afterKey >= prefix) {
-    request.key = afterKey + std::string(1, '\0');
-    request.rangeEnd = prefixEnd(prefix);
-  } else {
-    request.key = prefix;
-    request.prefix = true;
-  }
-  auto range = store_.range(request);
-  if (!range.ok()) {
-    result.status = range.status();
-    return result;
-  }
-  result.revision = range->revision;
+  const std::string end = prefixEnd(prefix);
   const bool selective = hasSelectors(filter);
-  for (size_t i = 0; i < range->kvs.size(); ++i) {
-    const auto& kv = range->kvs[i];
-    const bool pageFull = limit > 0 && static_cast<int64_t>(result.items.size()) >= limit;
-    if (pageFull && !selective) {
-      // Every object matches: what is left is counted, not read.
-      result.more = true;
-      result.nextKey = result.items.back()->key();
-      result.remaining = static_cast<int64_t>(range->kvs.size() - i);
-      break;
+  // Read in chunks from one revision, so that a page reads about what it returns.
+  constexpr int64_t kChunk = 512;
+  std::string from = !afterKey.empty() && afterKey >= prefix ? afterKey + std::string(1, '\0') : prefix;
+  int64_t revision = 0;
+  while (true) {
+    store::RangeRequest request;
+    request.key = from;
+    request.rangeEnd = end;
+    request.revision = revision;  // 0 the first time: the current revision
+    request.limit = limit > 0 && !selective ? limit + 1 - static_cast<int64_t>(result.items.size()) : kChunk;
+    auto range = store_.range(request);
+    if (!range.ok()) {
+      result.status = range.status();
+      return result;
     }
-    auto object = makeCached(kv.key, kv.value, kv.modRevision);
-    if (!filter.matches(*object)) continue;
-    if (pageFull) {
-      if (!result.more) {
+    if (revision == 0) revision = result.revision = range->revision;
+    for (const auto& kv : range->kvs) {
+      const bool pageFull = limit > 0 && static_cast<int64_t>(result.items.size()) >= limit;
+      if (pageFull && !selective) {
+        // Every object matches: what is left is counted by the store, not read.
         result.more = true;
         result.nextKey = result.items.back()->key();
+        result.remaining = range->count - static_cast<int64_t>(&kv - range->kvs.data());
+        return result;
       }
-      ++result.remaining;
-      continue;
+      auto object = makeCached(kv.key, kv.value, kv.modRevision);
+      if (!filter.matches(*object)) continue;
+      if (pageFull) {
+        // A selector's count of what is left is not reported (as kube-apiserver); that
+        // there is more is enough.
+        result.more = true;
+        result.nextKey = result.items.back()->key();
+        result.remaining = 1;
+        return result;
+      }
+      result.items.push_back(std::move(object));
     }
-    result.items.push_back(std::move(object));
+    if (!range->more || range->kvs.empty()) return result;
+    from = range->kvs.back().key + std::string(1, '\0');
   }
-  return result;
 }
 
 CachedPtr WatchCache::getFromStore(const std::string& key) const {
@@ -115,30 +119,46 @@ CachedPtr WatchCache::getFromStore(const std::string& key) const {
 api::Status WatchCache::addDirectWatcher(std::shared_ptr<CacheWatcher> watcher, int64_t fromRevision,
                                          bool initialEvents, bool initialEventsEndBookmark) {
   const std::string prefix = rangePrefix(info_, watcher->filter);
+  auto direct = std::make_shared<DirectWatch>();
+  direct->watcher = watcher;
+  {
+    // Registered first, so that a client leaving while the initial events go out is removed
+    // (removeWatcher marks it ended, and it is not started below).
+    std::lock_guard lock(mu_);
+    if (stopping_) return api::Status::serviceUnavailable("the server is shutting down");
+    direct_.push_back(direct);
+  }
   int64_t from = fromRevision;
   if (initialEvents) {
     store::RangeRequest request;
     request.key = prefix;
     request.prefix = true;
     auto range = store_.range(request);
-    if (!range.ok()) return range.status();
+    if (!range.ok()) {
+      removeDirectWatcher(watcher.get());
+      return range.status();
+    }
+    std::lock_guard lock(direct->mu);
     for (const auto& kv : range->kvs) {
+      if (direct->ended) return {};
       auto object = makeCached(kv.key, kv.value, kv.modRevision);
       if (!watcher->filter.matches(*object)) continue;
-      if (!watcher->deliver(EventType::kAdded, object)) return {};
+      if (!watcher->deliver(EventType::kAdded, object)) {
+        direct->ended = true;  // the sweep removes it
+        return {};
+      }
     }
-    if (initialEventsEndBookmark && !watcher->bookmark(range->revision)) return {};
+    if (initialEventsEndBookmark && !watcher->bookmark(range->revision)) {
+      direct->ended = true;
+      return {};
+    }
     from = range->revision;
   }
-
-  auto direct = std::make_shared<DirectWatch>();
-  direct->watcher = watcher;
-  direct->revision = from;
   {
-    std::lock_guard lock(mu_);
-    if (stopping_) return api::Status::serviceUnavailable("the server is shutting down");
-    direct_.push_back(direct);  // before the store watch starts, so removeWatcher finds it
+    std::lock_guard lock(direct->mu);
+    direct->revision = from;
   }
+
   const bool selective = hasSelectors(watcher->filter);
   std::weak_ptr<DirectWatch> weak = direct;
   auto onEvents = [this, weak, selective, from](const store::WatchResponse& response) {
@@ -189,8 +209,14 @@ api::Status WatchCache::addDirectWatcher(std::shared_ptr<CacheWatcher> watcher, 
     if (handle.status().code() == 410) return tooOld(fromRevision, 0);
     return handle.status();
   }
-  std::lock_guard lock(direct->mu);
-  direct->handle = std::move(handle).value();
+  std::unique_ptr<store::WatchHandle> orphan;
+  {
+    std::lock_guard lock(direct->mu);
+    direct->handle = std::move(handle).value();
+    // Removed while it started: nothing else will cancel it.
+    if (direct->ended) orphan = std::move(direct->handle);
+  }
+  if (orphan) orphan->cancel();  // outside the watch's lock: cancel() waits for its callback
   return {};
 }
 

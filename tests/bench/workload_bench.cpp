@@ -280,7 +280,7 @@ int main(int argc, char** argv) {
                   after, s);
       // The idle control plane returns freed heap every 10 s; what stays is what it holds.
       std::this_thread::sleep_for(std::chrono::seconds(12));
-      std::printf("  12 s later: VmRSS %.1f MiB (anonymous %.1f, file-backed %.1f: the store's mmap), peak %.1f MiB\n",
+      std::printf("  12 s later: VmRSS %.1f MiB (anonymous %.1f, file-backed %.1f: the program and its libraries), peak %.1f MiB\n",
                   big.rssMiB(), big.rssMiB("RssAnon"), big.rssMiB("RssFile"), big.rssMiB("VmHWM"));
     }
   }
