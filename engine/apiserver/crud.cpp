@@ -524,44 +524,16 @@ void ApiHandler::get(Call& call) {
   sendObject(call, 200, object->parse());
 }
 
-void ApiHandler::listFromStoreAt(Call& call, WatchCache& cache, const Filter& filter, std::string from, int64_t rv,
-                                 int64_t limit, const std::string& compactedMessage) {
+void ApiHandler::listFromStoreAt(Call& call, WatchCache& cache, const Filter& filter, const std::string& afterKey,
+                                 int64_t rv, int64_t limit, const std::string& compactedMessage) {
   const auto& info = *call.resource;
-  std::vector<CachedPtr> items;
-  std::string nextKey;
-  std::string end = info.storagePrefix;
-  end.back() = static_cast<char>(end.back() + 1);
-  if (!filter.ns.empty() && info.namespaced) {
-    end = info.storagePrefix + filter.ns + "0";  // '/' + 1
-    if (from.empty()) from = info.storagePrefix + filter.ns + "/";
+  auto page = cache.listFromStore(filter, afterKey, limit, rv);
+  if (!page.status.isOk()) {
+    if (page.status.code() == 410) return sendStatus(call, Status::expired(compactedMessage));
+    return sendStatus(call, page.status);
   }
-  if (from.empty()) from = info.storagePrefix;
-  bool more = false;
-  while (true) {
-    store::RangeRequest req;
-    req.key = from;
-    req.rangeEnd = end;
-    req.revision = rv;
-    req.limit = std::max<int64_t>(limit ? limit + 1 : 0, 256);
-    auto page = store_->range(req);
-    if (!page.ok()) {
-      if (page.status().code() == 410) return sendStatus(call, Status::expired(compactedMessage));
-      return sendStatus(call, page.status());
-    }
-    for (const auto& kv : page->kvs) {
-      auto obj = cache.makeCached(kv.key, kv.value, kv.modRevision);
-      if (!filter.matches(*obj)) continue;
-      if (limit && static_cast<int64_t>(items.size()) >= limit) {
-        more = true;
-        break;
-      }
-      items.push_back(std::move(obj));
-    }
-    if (more || !page->more || page->kvs.empty()) break;
-    from = page->kvs.back().key + std::string(1, '\0');
-  }
-  if (more) nextKey = items.back()->key().substr(info.storagePrefix.size());
-  sendList(call, items, rv, more ? encodeContinue(rv, nextKey) : "", std::nullopt);
+  std::string next = page.more ? encodeContinue(rv, page.nextKey.substr(info.storagePrefix.size())) : "";
+  sendList(call, page.items, rv, next, std::nullopt);
 }
 
 void ApiHandler::list(Call& call) {
@@ -597,7 +569,7 @@ void ApiHandler::list(Call& call) {
       if (!filter.labels && !filter.fields) remaining = page.remaining;
       return sendList(call, page.items, rv, next, remaining);
     }
-    return listFromStoreAt(call, *cache, filter, info.storagePrefix + start + std::string(1, '\0'), rv, limit,
+    return listFromStoreAt(call, *cache, filter, info.storagePrefix + start, rv, limit,
                            "The provided continue parameter is too old to display a consistent list result. "
                            "You can start a new list without the continue parameter.");
   }

@@ -214,11 +214,11 @@ class ApiHandler {
   /// namespace, name, labelSelector and fieldSelector of a list, watch or deletecollection.
   api::Result<Filter> filterFromQuery(const Call& call) const;
   void sendObject(Call& call, int code, const nlohmann::json& object);
-  /// Lists `cache`'s resource from the store as of revision `rv`, keys from `from` on ("" =
-  /// the start of the filter's range): continued lists whose first page is no longer what the
-  /// cache holds, and exact-revision lists of uncached resources.
-  void listFromStoreAt(Call& call, WatchCache& cache, const Filter& filter, std::string from, int64_t rv,
-                       int64_t limit, const std::string& compactedMessage);
+  /// Answers a list from the store as of revision `rv`, keys after `afterKey` ("": from the
+  /// start): continued lists whose first page the cache no longer holds, and exact-revision
+  /// lists of uncached resources. `compactedMessage` is the 410's message.
+  void listFromStoreAt(Call& call, WatchCache& cache, const Filter& filter, const std::string& afterKey,
+                       int64_t rv, int64_t limit, const std::string& compactedMessage);
   void sendList(Call& call, const std::vector<CachedPtr>& items, int64_t revision,
                 const std::string& continueToken, std::optional<int64_t> remaining);
   const api::Schema* schemaFor(const api::ResourceInfo& info) const;

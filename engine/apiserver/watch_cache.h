@@ -177,6 +177,11 @@ class WatchCache {
   /// Objects matching `filter` with key > `afterKey` (continue), at most `limit` (0 = all).
   ListResult list(const Filter& filter, const std::string& afterKey, int64_t limit) const;
   CachedPtr get(const std::string& key) const;
+  /// As list(), but read from the store as of `revision` (0: its current revision), whatever
+  /// the mode: continued lists whose first page the cache no longer holds, exact-revision lists
+  /// of uncached resources. A compacted revision fails with the store's 410.
+  ListResult listFromStore(const Filter& filter, const std::string& afterKey, int64_t limit,
+                           int64_t revision = 0) const;
 
   /// Registers `watcher` for events after `fromRevision`. With `initialEvents`, first sends
   /// an ADDED event for every current matching object (watch from resourceVersion "0"/unset)
@@ -213,7 +218,6 @@ class WatchCache {
 
   // The uncached mode (watch_cache_uncached.cpp).
   struct DirectWatch;
-  ListResult listFromStore(const Filter& filter, const std::string& afterKey, int64_t limit) const;
   CachedPtr getFromStore(const std::string& key) const;
   api::Status addDirectWatcher(std::shared_ptr<CacheWatcher> watcher, int64_t fromRevision, bool initialEvents,
                                bool initialEventsEndBookmark);

@@ -58,7 +58,7 @@ int64_t WatchCache::storeRevision() const {
 }
 
 WatchCache::ListResult WatchCache::listFromStore(const Filter& filter, const std::string& afterKey,
-                                                 int64_t limit) const {
+                                                 int64_t limit, int64_t atRevision) const {
   ListResult result;
   const std::string prefix = rangePrefix(info_, filter);
   const std::string end = prefixEnd(prefix);
@@ -66,7 +66,7 @@ WatchCache::ListResult WatchCache::listFromStore(const Filter& filter, const std
   // Read in chunks from one revision, so that a page reads about what it returns.
   constexpr int64_t kChunk = 512;
   std::string from = !afterKey.empty() && afterKey >= prefix ? afterKey + std::string(1, '\0') : prefix;
-  int64_t revision = 0;
+  int64_t revision = atRevision;
   while (true) {
     store::RangeRequest request;
     request.key = from;
@@ -78,7 +78,8 @@ WatchCache::ListResult WatchCache::listFromStore(const Filter& filter, const std
       result.status = range.status();
       return result;
     }
-    if (revision == 0) revision = result.revision = range->revision;
+    if (revision == 0) revision = range->revision;
+    result.revision = revision;
     for (const auto& kv : range->kvs) {
       const bool pageFull = limit > 0 && static_cast<int64_t>(result.items.size()) >= limit;
       if (pageFull && !selective) {
