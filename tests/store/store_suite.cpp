@@ -411,6 +411,19 @@ void StoreSuite::rangeAtPastRevision() {
   QCOMPARE(page->kvs.size(), size_t{1});
   QVERIFY(page->more);
   QCOMPARE(page->count, int64_t{2});
+  // A page that stops before the end still counts the rest, without the deleted /k/a.
+  limited.revision = 6;
+  auto later = store_->range(limited);
+  CHECK_OK(later);
+  QCOMPARE(keysOf(later->kvs), (std::vector<std::string>{"/k/b"}));
+  QVERIFY(later->more);
+  QCOMPARE(later->count, int64_t{2});
+  limited.limit = 2;
+  auto whole = store_->range(limited);
+  CHECK_OK(whole);
+  QCOMPARE(keysOf(whole->kvs), (std::vector<std::string>{"/k/b", "/k/c"}));
+  QVERIFY(!whole->more);
+  QCOMPARE(whole->count, int64_t{2});
 
   RangeRequest single;
   single.key = "/k/a";
