@@ -232,12 +232,12 @@ api::Result<std::unique_ptr<ApiServer>> startApiServer(const ApiServerOptions& o
   http.ioThreads = std::max(1, options.threads);
   // Reads of one object, watches and discovery are answered on the I/O thread; lists go to a
   // worker so a large one streams out while it is being assembled, and so do watches of
-  // Events, which are not cached: their initial events are a read of the store.
+  // uncached resources (Events): their initial events are a read of the store.
   http.runInline = [](const HttpRequest& request) {
     if (request.method != "GET" && request.method != "HEAD") return false;
     auto info = parseRequestInfo(request);
     if (!info.isResourceRequest) return true;
-    if (info.verb == "watch" && info.resource == "events") return false;
+    if (info.verb == "watch" && servedUncached(info.group, info.resource)) return false;
     return info.verb != "list";
   };
   auto server = startHttpServer(http, [handler](HttpRequest& request, std::shared_ptr<Responder> responder) {

@@ -128,9 +128,9 @@ WatchCache* ApiHandler::cacheFor(const api::ResourceInfo& info, Status* error) {
   if (it != caches_.end()) return it->second.get();
   // As kube-apiserver: Events have no watch cache (they are the most numerous objects, and
   // what reads them, `kubectl describe` and `get events`, can afford a read of the store).
-  const bool events = info.resource == "events" && (info.group.empty() || info.group == "events.k8s.io");
   auto cache = std::make_unique<WatchCache>(*store_, info, 10000, 4u << 20,
-                                            events ? WatchCache::Mode::kUncached : WatchCache::Mode::kCached);
+                                            servedUncached(info.group, info.resource) ? WatchCache::Mode::kUncached
+                                                                                      : WatchCache::Mode::kCached);
   if (auto st = cache->start(); !st.isOk()) {
     *error = st;
     return nullptr;

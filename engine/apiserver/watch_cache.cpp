@@ -123,6 +123,10 @@ void CachedObject::releaseFrames() const {
   for (auto& slot : frames_) slot.reset();
 }
 
+bool servedUncached(const std::string& group, const std::string& resource) {
+  return resource == "events" && (group.empty() || group == "events.k8s.io");
+}
+
 const std::string& Selectable::field(const std::string& path) const {
   static const std::string kNone;
   if (!fieldPaths) return kNone;
@@ -188,10 +192,10 @@ WatchCache::~WatchCache() {
   endDirectWatches(direct, api::Status::serviceUnavailable("the server is shutting down"));
 }
 
-CachedPtr WatchCache::makeCached(const std::string& key, const std::string& value, int64_t revision,
-                                 const CachedObject* previous) const {
-  auto object = std::make_shared<CachedObject>();
-  object->revision = revision;
+namespace {
+
+// A store value as a JSON object (an empty one, with a warning, if it is not one).
+nlohmann::json parseStored(const std::string& key, const std::string& value) {
   nlohmann::json parsed = nlohmann::json::parse(value, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object()) {
     // Not an object we wrote: serve it as an empty object rather than crash a list.
@@ -200,28 +204,43 @@ CachedPtr WatchCache::makeCached(const std::string& key, const std::string& valu
   }
   auto& meta = parsed["metadata"];
   if (!meta.is_object()) meta = nlohmann::json::object();
-  meta["resourceVersion"] = std::to_string(revision);
+  return parsed;
+}
 
+}  // namespace
+
+SelectablePtr WatchCache::makeSelectable(const std::string& key, const nlohmann::json& parsed,
+                                         const SelectablePtr& reuse) const {
+  const nlohmann::json& meta = parsed["metadata"];
   auto labelsIt = meta.find("labels");
   const nlohmann::json noLabels = nlohmann::json::object();
   const nlohmann::json& labels = labelsIt != meta.end() && labelsIt->is_object() ? *labelsIt : noLabels;
   std::vector<std::string> fieldValues;
   fieldValues.reserve(fieldPaths_->size());
   for (const auto& path : *fieldPaths_) fieldValues.push_back(extractField(parsed, path));
-  const Selectable* before = previous ? previous->selectable.get() : nullptr;
-  if (before && before->key == key && before->labels == labels && before->fieldValues == fieldValues) {
-    object->selectable = previous->selectable;
-  } else {
-    auto selectable = std::make_shared<Selectable>();
-    selectable->key = key;
-    selectable->ns = meta.value("namespace", "");
-    selectable->name = meta.value("name", "");
-    selectable->labels = labels;
-    selectable->fieldPaths = fieldPaths_;
-    selectable->fieldValues = std::move(fieldValues);
-    object->footprint += selectable->footprint();
-    object->selectable = std::move(selectable);
-  }
+  if (reuse && reuse->key == key && reuse->labels == labels && reuse->fieldValues == fieldValues) return reuse;
+  auto selectable = std::make_shared<Selectable>();
+  selectable->key = key;
+  selectable->ns = meta.value("namespace", "");
+  selectable->name = meta.value("name", "");
+  selectable->labels = labels;
+  selectable->fieldPaths = fieldPaths_;
+  selectable->fieldValues = std::move(fieldValues);
+  return selectable;
+}
+
+SelectablePtr WatchCache::makeSelectable(const std::string& key, const std::string& value) const {
+  return makeSelectable(key, parseStored(key, value), nullptr);
+}
+
+CachedPtr WatchCache::makeCached(const std::string& key, const std::string& value, int64_t revision,
+                                 const CachedObject* previous) const {
+  auto object = std::make_shared<CachedObject>();
+  object->revision = revision;
+  nlohmann::json parsed = parseStored(key, value);
+  parsed["metadata"]["resourceVersion"] = std::to_string(revision);
+  object->selectable = makeSelectable(key, parsed, previous ? previous->selectable : nullptr);
+  if (!previous || object->selectable != previous->selectable) object->footprint += object->selectable->footprint();
   object->data_ = parsed.dump();
   object->size_ = object->data_.size();
   // dump() grows its string by doubling; tens of thousands of versions stay cached.

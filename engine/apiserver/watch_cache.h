@@ -91,6 +91,10 @@ struct CachedObject {
 };
 using CachedPtr = std::shared_ptr<const CachedObject>;
 
+/// Whether a resource is served without a watch cache (WatchCache::Mode::kUncached), as
+/// kube-apiserver's DefaultWatchCacheSizes: core/v1 and events.k8s.io Events.
+bool servedUncached(const std::string& group, const std::string& resource);
+
 /// Which objects a list or watch wants.
 struct Filter {
   std::string ns;  // "" = all namespaces
@@ -234,6 +238,11 @@ class WatchCache {
   Mode mode_;
   std::vector<std::shared_ptr<DirectWatch>> direct_;  // under mu_
   void dispatch(EventType type, const CachedPtr& object, const Selectable* previous);
+  /// What selectors read of a parsed object; `reuse` when it holds the same.
+  SelectablePtr makeSelectable(const std::string& key, const nlohmann::json& parsed,
+                               const SelectablePtr& reuse) const;
+  /// The same, of a store value (no text is serialized).
+  SelectablePtr makeSelectable(const std::string& key, const std::string& value) const;
   /// makeCached for a version the cache keeps: its text compressed against the resource's
   /// current dictionary (an earlier object), which it adopts when none fits well.
   CachedPtr makeRetained(const std::string& key, const std::string& value, int64_t revision,

@@ -182,7 +182,7 @@ api::Status WatchCache::addDirectWatcher(std::shared_ptr<CacheWatcher> watcher, 
         type = event.kv.version == 1 ? EventType::kAdded : EventType::kModified;
         if (type == EventType::kModified) {
           // Whether the version before matched: only a selector needs to read it.
-          if (selective && event.prevKv) previous = makeCached(event.prevKv->key, event.prevKv->value, 0)->selectable;
+          if (selective && event.prevKv) previous = makeSelectable(event.prevKv->key, event.prevKv->value);
           else previous = object->selectable;
         }
       } else {

@@ -102,12 +102,10 @@ uint16_t DecisionHistory::internPluginLocked(const std::string& plugin) {
 namespace {
 
 // The sum of a scored node's weighted scores (what the framework's total is).
-int64_t weightedTotal(const DecisionRecord& record, int32_t row) {
-  if (row < 0) return 0;
-  const size_t stride = record.scorePlugins.size();
+int64_t weightedTotal(const DecisionRecord& record, const NodeDecision& node) {
   int64_t total = 0;
-  for (size_t column = 0; column < stride; ++column)
-    total += record.scores[(row * stride + column) * 2 + 1] * record.scorePlugins[column].weight;
+  for (size_t plugin = 0; record.scored(node) && plugin < record.scorePlugins.size(); ++plugin)
+    total += record.weighted(node, plugin);
   return total;
 }
 
@@ -123,7 +121,7 @@ bool allFit(const std::vector<int64_t>& values) {
 void DecisionHistory::compactLocked(DecisionRecord& record, Stored& stored) {
   bool totalsDerivable = true;
   for (const auto& d : record.nodes) {
-    if (d.total != weightedTotal(record, d.scoreRow)) {
+    if (d.total != weightedTotal(record, d)) {
       totalsDerivable = false;
       break;
     }
@@ -168,7 +166,7 @@ std::shared_ptr<const DecisionRecord> DecisionHistory::expandLocked(const Stored
     d.reasons = reasonLists_[n.reasons];
     d.unresolvable = n.unresolvable;
     d.scoreRow = n.scoreRow;
-    d.total = stored.totals.empty() ? weightedTotal(*record, n.scoreRow) : stored.totals[i];
+    d.total = stored.totals.empty() ? weightedTotal(*record, d) : stored.totals[i];
     record->nodes.push_back(std::move(d));
   }
   return record;
