@@ -84,12 +84,6 @@ void DecisionHistory::add(DecisionRecord record) {
   }
 }
 
-uint32_t DecisionHistory::internLocked(const std::string& text) {
-  auto [it, added] = stringIds_.emplace(text, static_cast<uint32_t>(strings_.size()));
-  if (added) strings_.push_back(text);
-  return it->second;
-}
-
 uint16_t DecisionHistory::internPluginLocked(const std::string& plugin) {
   for (size_t i = 0; i < plugins_.size(); ++i)
     if (plugins_[i] == plugin) return static_cast<uint16_t>(i);
@@ -130,7 +124,7 @@ void DecisionHistory::compactLocked(DecisionRecord& record, Stored& stored) {
   if (!totalsDerivable) stored.totals.reserve(record.nodes.size());
   for (auto& d : record.nodes) {
     StoredNode n;
-    n.node = internLocked(d.node);
+    n.node = d.nodeId ? d.nodeId : internNodeName(d.node);
     n.rejectedBy = internPluginLocked(d.rejectedBy);
     if (!d.reasons.empty()) {
       auto [it, added] = reasonListIds_.emplace(d.reasons, static_cast<uint32_t>(reasonLists_.size()));
@@ -161,7 +155,8 @@ std::shared_ptr<const DecisionRecord> DecisionHistory::expandLocked(const Stored
   for (size_t i = 0; i < stored.nodes.size(); ++i) {
     const StoredNode& n = stored.nodes[i];
     NodeDecision d;
-    d.node = strings_[n.node];
+    d.node = nodeNameOf(n.node);
+    d.nodeId = n.node;
     d.rejectedBy = plugins_[n.rejectedBy];
     d.reasons = reasonLists_[n.reasons];
     d.unresolvable = n.unresolvable;

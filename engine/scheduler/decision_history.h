@@ -58,11 +58,12 @@ class DecisionHistory {
   int64_t bytes() const;
 
  private:
-  /// A NodeDecision as stored, 16 bytes: node names, plugin names and reason lists interned.
+  /// A NodeDecision as stored, 16 bytes: node names (internNodeName), plugin names and reason
+  /// lists interned.
   /// Its total is not stored: it is the sum of the node's weighted scores, recomputed when
   /// the record is read (unless it was not; then Stored::totals keeps them).
   struct StoredNode {
-    uint32_t node = 0;       // strings_ id
+    uint32_t node = 0;       // internNodeName id
     int32_t scoreRow = -1;
     uint32_t reasons = 0;    // reasonLists_ index; 0: none
     uint16_t rejectedBy = 0; // plugins_ id; 0: passed
@@ -86,7 +87,6 @@ class DecisionHistory {
   void compactLocked(DecisionRecord& record, Stored& stored);
   /// The whole record again.
   std::shared_ptr<const DecisionRecord> expandLocked(const Stored& stored) const;
-  uint32_t internLocked(const std::string& text);
   uint16_t internPluginLocked(const std::string& plugin);
   struct PodHistory {
     std::string uid;
@@ -106,10 +106,8 @@ class DecisionHistory {
   int64_t bytes_ = 0;
   size_t count_ = 0;
   int64_t resourceVersion_ = 0;
-  /// Interned node names, plugin names and reason lists. They grow with the distinct names
-  /// ever seen (nodes, plugins, reasons), not with the attempts.
-  std::vector<std::string> strings_{""};
-  std::unordered_map<std::string, uint32_t> stringIds_{{"", 0}};
+  /// Interned plugin names and reason lists (node names are interned process-wide). They grow
+  /// with the distinct names ever seen, not with the attempts.
   std::vector<std::string> plugins_{""};
   std::vector<std::vector<std::string>> reasonLists_{{}};
   std::map<std::vector<std::string>, uint32_t> reasonListIds_{{{}, 0}};

@@ -322,6 +322,7 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
           feasibleRecordIndex.push_back(0);
           NodeDecision d;
           d.node = nominated->name;
+          d.nodeId = nominated->nameId;
           record.nodes.push_back(std::move(d));
           record.nodesEvaluated = 1;
         }
@@ -376,6 +377,7 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
         PluginStatus& status = statuses[i];
         NodeDecision& d = record.nodes[i];
         d.node = node->name;
+        d.nodeId = node->nameId;
         if (status.ok()) {
           feasible.push_back(node);
           feasibleRecordIndex.push_back(i);

@@ -1,6 +1,10 @@
 // Nodes with the pods on them, the snapshot a cycle reads, and the cycle state copies.
 
 #include <algorithm>
+#include <deque>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
 
 #include "engine/scheduler/framework.h"
 #include "engine/scheduler/plugins/helpers.h"
@@ -29,6 +33,38 @@ bool eraseUid(Vec& v, const std::string& uid) {
 
 }  // namespace
 
+namespace {
+struct NodeNameTable {
+  std::shared_mutex mu;
+  std::unordered_map<std::string, uint32_t> ids;
+  std::deque<std::string> names{""};  // index = id; a deque keeps references stable
+};
+NodeNameTable& nodeNames() {
+  // Leaked on purpose: decision records may be read while statics are destroyed at exit.
+  static NodeNameTable* table = new NodeNameTable();
+  return *table;
+}
+}  // namespace
+
+uint32_t internNodeName(const std::string& name) {
+  if (name.empty()) return 0;
+  NodeNameTable& t = nodeNames();
+  {
+    std::shared_lock lock(t.mu);
+    if (auto it = t.ids.find(name); it != t.ids.end()) return it->second;
+  }
+  std::unique_lock lock(t.mu);
+  auto [it, added] = t.ids.emplace(name, static_cast<uint32_t>(t.names.size()));
+  if (added) t.names.push_back(name);
+  return it->second;
+}
+
+std::string nodeNameOf(uint32_t id) {
+  NodeNameTable& t = nodeNames();
+  std::shared_lock lock(t.mu);
+  return id < t.names.size() ? t.names[id] : std::string();
+}
+
 Result<std::shared_ptr<NodeInfo>> parseNode(const nlohmann::json& node) {
   return parseNode(std::make_shared<const nlohmann::json>(node));
 }
@@ -44,6 +80,7 @@ Result<std::shared_ptr<NodeInfo>> parseNode(std::shared_ptr<const nlohmann::json
     const nlohmann::json& status = memberOrEmpty(node, "status");
     info->name = stringMember(meta, "name");
     if (info->name.empty()) return Status::badRequest("metadata.name: Required value: name is required");
+    info->nameId = internNodeName(info->name);
     if (auto l = meta.find("labels"); l != meta.end() && l->is_object())
       for (auto it = l->begin(); it != l->end(); ++it)
         if (it->is_string()) info->labels[it.key()] = it->get<std::string>();
