@@ -102,6 +102,18 @@ class WorkerPool {
 std::atomic<size_t> gParallelThreshold{2048};
 constexpr size_t kChunk = 128;
 
+// A cycle filters a window of nodes that moves on every cycle (kube's rotating start index),
+// so each NodeInfo it reads is usually out of the cache: the filter loop was bound by those
+// misses (the first plugin to touch a node took the largest share of the cycle). Asking for
+// the hot fields a few nodes ahead lets the loads overlap.
+constexpr size_t kPrefetchDistance = 6;
+inline void prefetchNode(const Snapshot& snapshot, size_t index) {
+  const NodeInfo* node = snapshot.nodes[index].get();
+  // NodeInfo keeps what Filter and Score read in its first lines, up to imageSizes (framework.h).
+  const char* end = reinterpret_cast<const char*>(&node->imageSizes + 1);
+  for (const char* line = reinterpret_cast<const char*>(node); line < end; line += 64) __builtin_prefetch(line);
+}
+
 struct Timer {
   std::atomic<int64_t> ns{0};
 };
@@ -338,6 +350,7 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
           WorkerPool::instance().workers() == 0) {
         size_t found = 0, i = 0;
         for (; i < n && found < static_cast<size_t>(toFind); ++i) {
+          prefetchNode(snapshot, (startIndex + i + kPrefetchDistance) % n);
           const NodeInfo& node = *snapshot.nodes[(startIndex + i) % n];
           statuses[i] = filterWithNominated(state, pod, node, snapshot, sampleAll_ || i % 16 == 0);
           if (statuses[i].ok()) ++found;
@@ -355,6 +368,7 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
           size_t end = std::min(n, (c + 1) * kChunk);
           size_t local = 0;
           for (size_t i = c * kChunk; i < end; ++i) {
+            prefetchNode(snapshot, (startIndex + i + kPrefetchDistance) % n);
             const NodeInfo& node = *snapshot.nodes[(startIndex + i) % n];
             statuses[i] = filterWithNominated(state, pod, node, snapshot, i % 16 == 0);
             if (statuses[i].ok()) ++local;
