@@ -158,8 +158,8 @@ struct NodeInfo {
   Resources allocatable;
   Resources requested;         // sum of pods' requests
   Resources nonZeroRequested;  // sum of pods' nonZeroRequests
+  std::string name;  // the decision record copies it for every node a cycle looks at
   std::map<std::string, int64_t> imageSizes;  // every name of each image in status.images
-  std::string name;
   std::map<std::string, std::string> labels;
   std::shared_ptr<const nlohmann::json> object;
 
