@@ -69,7 +69,9 @@ Status ApiHandler::admitPriority(Call& call, json& pod) {
   // global default, not every PriorityClass.
   const api::GroupVersionResource priorityClasses{"scheduling.k8s.io", "v1", "priorityclasses"};
   for (const auto& item : cachedObjects(priorityClasses, "", className)) {
-    if (className.empty() && item->json().find("\"globalDefault\"") == std::string::npos) continue;
+    // Stored objects are compact JSON: a class that is the global default says so in these
+    // words (the parse below confirms it; the text could sit in an annotation).
+    if (className.empty() && item->json().find("\"globalDefault\":true") == std::string::npos) continue;
     json pc = item->parse();
     if (className.empty() ? pc.value("globalDefault", false) : api::metaString(pc, "name") == className) {
       found = std::move(pc);
