@@ -5,6 +5,8 @@
 #include <lz4.h>
 #include <spdlog/spdlog.h>
 
+#include "engine/apiserver/json_scan.h"
+
 namespace orrery::apiserver {
 
 namespace {
@@ -165,7 +167,12 @@ bool Filter::matches(const Selectable& object) const {
 WatchCache::WatchCache(store::Store& store, api::ResourceInfo info, size_t capacity,
                        size_t maxHistoryBytes, Mode mode)
     : store_(store), info_(std::move(info)), capacity_(capacity), maxHistoryBytes_(maxHistoryBytes),
-      fieldPaths_(std::make_shared<const std::vector<std::string>>(fieldPathsFor(info_))), mode_(mode) {}
+      fieldPaths_(std::make_shared<const std::vector<std::string>>(fieldPathsFor(info_))), mode_(mode) {
+  // What makeSelectable reads: the metadata it keeps and the selectable fields.
+  std::vector<std::string> scanned = {"metadata.name", "metadata.namespace", "metadata.labels"};
+  scanned.insert(scanned.end(), fieldPaths_->begin(), fieldPaths_->end());
+  scannedPaths_ = std::make_shared<const std::vector<std::string>>(std::move(scanned));
+}
 
 WatchCache::~WatchCache() {
   {
@@ -230,6 +237,7 @@ SelectablePtr WatchCache::makeSelectable(const std::string& key, const nlohmann:
 }
 
 SelectablePtr WatchCache::makeSelectable(const std::string& key, const std::string& value) const {
+  if (auto scanned = scanObject(value, *scannedPaths_)) return makeSelectable(key, scanned->partial, nullptr);
   return makeSelectable(key, parseStored(key, value), nullptr);
 }
 
@@ -237,14 +245,21 @@ CachedPtr WatchCache::makeCached(const std::string& key, const std::string& valu
                                  const CachedObject* previous) const {
   auto object = std::make_shared<CachedObject>();
   object->revision = revision;
-  nlohmann::json parsed = parseStored(key, value);
-  parsed["metadata"]["resourceVersion"] = std::to_string(revision);
-  object->selectable = makeSelectable(key, parsed, previous ? previous->selectable : nullptr);
+  const SelectablePtr& reuse = previous ? previous->selectable : nullptr;
+  if (auto scanned = scanObject(value, *scannedPaths_)) {
+    // The usual case: the text the API server stored, read without building it whole.
+    object->selectable = makeSelectable(key, scanned->partial, reuse);
+    object->data_ = withResourceVersion(value, *scanned, revision);
+  } else {
+    nlohmann::json parsed = parseStored(key, value);
+    parsed["metadata"]["resourceVersion"] = std::to_string(revision);
+    object->selectable = makeSelectable(key, parsed, reuse);
+    object->data_ = parsed.dump();
+    // dump() grows its string by doubling; tens of thousands of versions stay cached.
+    object->data_.shrink_to_fit();
+  }
   if (!previous || object->selectable != previous->selectable) object->footprint += object->selectable->footprint();
-  object->data_ = parsed.dump();
   object->size_ = object->data_.size();
-  // dump() grows its string by doubling; tens of thousands of versions stay cached.
-  object->data_.shrink_to_fit();
   object->footprint += sizeof(CachedObject) + 16 + object->data_.capacity() + 1;
   return object;
 }

@@ -436,7 +436,9 @@ class WatchCacheTest : public QObject {
       QVERIFY(object);
       auto expected = nlohmann::json::parse(labelled("cm-" + std::to_string(i), "web", data));
       expected["metadata"]["resourceVersion"] = std::to_string(revisions[i]);
-      QCOMPARE(object->json(), expected.dump());
+      // The same object; member order is not part of it (the cache puts resourceVersion
+      // first in metadata, where a parse-and-serialize would sort it in).
+      QCOMPARE(nlohmann::json::parse(object->json()), expected);
       QCOMPARE(object->jsonSize(), expected.dump().size());
       QVERIFY2(object->footprint < expected.dump().size() / 4, std::to_string(object->footprint).c_str());
     }

@@ -1,0 +1,198 @@
+#include "engine/apiserver/json_scan.h"
+
+namespace orrery::apiserver {
+
+namespace {
+
+class Scanner {
+ public:
+  Scanner(std::string_view text, const std::vector<std::string>& wanted) : text_(text), wanted_(wanted) {}
+
+  std::optional<ScannedObject> run() {
+    skipSpace();
+    if (!scanObjectMembers("", 0)) return std::nullopt;
+    skipSpace();
+    if (pos_ != text_.size() || !sawMetadata_) return std::nullopt;
+    return std::move(out_);
+  }
+
+ private:
+  void skipSpace() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' || text_[pos_] == '\t'))
+      ++pos_;
+  }
+
+  // A string starting at pos_ ('"'); leaves pos_ past its closing quote. `raw` gets its
+  // content when it has no escapes; `escaped` says whether it had any.
+  bool scanString(std::string_view* raw, bool* escaped) {
+    if (pos_ >= text_.size() || text_[pos_] != '"') return false;
+    size_t start = ++pos_;
+    *escaped = false;
+    while (pos_ < text_.size()) {
+      char c = text_[pos_];
+      if (c == '"') {
+        *raw = text_.substr(start, pos_ - start);
+        ++pos_;
+        return true;
+      }
+      if (c == '\\') {
+        *escaped = true;
+        pos_ += 2;
+        continue;
+      }
+      if (static_cast<unsigned char>(c) < 0x20) return false;
+      ++pos_;
+    }
+    return false;
+  }
+
+  // Any value starting at pos_; leaves pos_ past it. Containers are skipped by counting
+  // brackets outside strings; their well-formedness is checked only as far as that goes,
+  // which is enough for text the API server wrote itself (the only text it scans).
+  bool skipValue() {
+    if (pos_ >= text_.size()) return false;
+    char c = text_[pos_];
+    if (c == '"') {
+      std::string_view raw;
+      bool escaped = false;
+      return scanString(&raw, &escaped);
+    }
+    if (c == '{' || c == '[') {
+      int depth = 0;
+      while (pos_ < text_.size()) {
+        char d = text_[pos_];
+        if (d == '"') {
+          std::string_view raw;
+          bool escaped = false;
+          if (!scanString(&raw, &escaped)) return false;
+          continue;
+        }
+        if (d == '{' || d == '[') ++depth;
+        if (d == '}' || d == ']') {
+          if (--depth == 0) {
+            ++pos_;
+            return true;
+          }
+        }
+        ++pos_;
+      }
+      return false;
+    }
+    // A number or a literal: up to the next delimiter.
+    size_t start = pos_;
+    while (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '}' && text_[pos_] != ']' &&
+           text_[pos_] != ' ' && text_[pos_] != '\n' && text_[pos_] != '\r' && text_[pos_] != '\t')
+      ++pos_;
+    return pos_ > start;
+  }
+
+  enum class Want { kNone, kValue, kInside };
+  Want want(const std::string& path) const {
+    Want w = Want::kNone;
+    for (const auto& p : wanted_) {
+      if (p == path) return Want::kValue;
+      if (p.size() > path.size() && p.compare(0, path.size(), path) == 0 && p[path.size()] == '.') w = Want::kInside;
+    }
+    return w;
+  }
+
+  // The members of the object at pos_ ('{'), whose path is `path` ("" at the top).
+  bool scanObjectMembers(const std::string& path, int depth) {
+    if (pos_ >= text_.size() || text_[pos_] != '{') return false;
+    ++pos_;
+    const bool isMetadata = depth == 1 && path == "metadata";
+    if (isMetadata) {
+      sawMetadata_ = true;
+      out_.metadataBody = pos_;
+      out_.partial["metadata"] = nlohmann::json::object();
+    }
+    skipSpace();
+    if (pos_ < text_.size() && text_[pos_] == '}') {
+      ++pos_;
+      return true;
+    }
+    if (isMetadata) out_.metadataEmpty = false;
+    for (;;) {
+      skipSpace();
+      std::string_view key;
+      bool escaped = false;
+      if (!scanString(&key, &escaped)) return false;
+      skipSpace();
+      if (pos_ >= text_.size() || text_[pos_] != ':') return false;
+      ++pos_;
+      skipSpace();
+      // Only objects that hold wanted values are scanned member by member: an escaped key
+      // there could spell one of them, and the whole parse decides.
+      if (escaped) return false;
+      if (isMetadata && key == "resourceVersion") return false;  // not a stored form
+      std::string child = path.empty() ? std::string(key) : path + "." + std::string(key);
+      Want w = want(child);
+      if (w == Want::kValue) {
+        size_t start = pos_;
+        if (!skipValue()) return false;
+        nlohmann::json value = nlohmann::json::parse(text_.substr(start, pos_ - start), nullptr, false);
+        if (value.is_discarded()) return false;
+        out_.partial[nlohmann::json::json_pointer("/" + pointerPath(child))] = std::move(value);
+      } else if (w == Want::kInside && pos_ < text_.size() && text_[pos_] == '{') {
+        if (!scanObjectMembers(child, depth + 1)) return false;
+      } else if (depth == 0 && key == "metadata") {
+        if (!scanObjectMembers(child, depth + 1)) return false;
+      } else {
+        if (!skipValue()) return false;
+      }
+      skipSpace();
+      if (pos_ >= text_.size()) return false;
+      if (text_[pos_] == ',') {
+        ++pos_;
+        continue;
+      }
+      if (text_[pos_] == '}') {
+        ++pos_;
+        return true;
+      }
+      return false;
+    }
+  }
+
+  // "a.b~c" -> "a/b~0c" (JSON pointer tokens, split at the dots).
+  static std::string pointerPath(const std::string& dotted) {
+    std::string out;
+    out.reserve(dotted.size());
+    for (char c : dotted) {
+      if (c == '.') out += '/';
+      else if (c == '~') out += "~0";
+      else if (c == '/') out += "~1";
+      else out += c;
+    }
+    return out;
+  }
+
+  std::string_view text_;
+  const std::vector<std::string>& wanted_;
+  size_t pos_ = 0;
+  bool sawMetadata_ = false;
+  ScannedObject out_;
+};
+
+}  // namespace
+
+std::optional<ScannedObject> scanObject(std::string_view text, const std::vector<std::string>& wanted) {
+  try {
+    return Scanner(text, wanted).run();
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;  // e.g. a wanted path through a member that is not an object
+  }
+}
+
+std::string withResourceVersion(std::string_view text, const ScannedObject& scanned, int64_t revision) {
+  std::string member = "\"resourceVersion\":\"" + std::to_string(revision) + "\"";
+  if (!scanned.metadataEmpty) member += ',';
+  std::string out;
+  out.reserve(text.size() + member.size());
+  out.append(text.substr(0, scanned.metadataBody));
+  out.append(member);
+  out.append(text.substr(scanned.metadataBody));
+  return out;
+}
+
+}  // namespace orrery::apiserver
