@@ -271,13 +271,19 @@ Entry& entryFor(Managed& managed, const ManagerInfo& who, const char* operation)
 void recordUpdate(const json* live, const json& updated, Managed& managed, const ManagerInfo& who,
                   const Schema& schema, const FieldSet& ignored, bool liveIsEmptyObject) {
   Comparison cmp = fieldmanager::compare(live, &updated, &schema, liveIsEmptyObject);
-  FieldSet changed = cmp.changed().minusRecursive(ignored);
-  FieldSet touched = changed.unite(cmp.removed.minusRecursive(ignored));
-  for (auto& e : managed) e.set = e.set.minus(touched);
+  // Each set operation builds a whole new tree. On a create (every API create records one)
+  // most operands are empty: the steps that would only copy a set are skipped.
+  FieldSet changed = cmp.modified == FieldSet{} ? std::move(cmp.added) : cmp.added.unite(cmp.modified);
+  if (!(ignored == FieldSet{})) changed = changed.minusRecursive(ignored);
+  if (!managed.empty()) {
+    FieldSet removed = ignored == FieldSet{} ? std::move(cmp.removed) : cmp.removed.minusRecursive(ignored);
+    const FieldSet touched = removed == FieldSet{} ? changed : changed.unite(removed);
+    for (auto& e : managed) e.set = e.set.minus(touched);
+  }
   FieldSet mine = changed.minus(stripSet());
   if (!mine.empty()) {
     Entry& self = entryFor(managed, who, kUpdate);
-    self.set = self.set.unite(mine);
+    self.set = self.set == FieldSet{} ? std::move(mine) : self.set.unite(mine);
     self.apiVersion = who.apiVersion;
     self.time = who.time;
   }
