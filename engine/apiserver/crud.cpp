@@ -209,6 +209,11 @@ void ApiHandler::sendObject(Call& call, int code, const json& object) {
   }
 }
 
+void ApiHandler::sendObject(Call& call, int code, json&& object) {
+  if (representation(call) == Representation::kObject) return sendJson(call, code, std::move(object));
+  sendObject(call, code, static_cast<const json&>(object));
+}
+
 void ApiHandler::sendList(Call& call, const std::vector<CachedPtr>& items, int64_t revision,
                           const std::string& continueToken, std::optional<int64_t> remaining) {
   const auto& info = *call.resource;

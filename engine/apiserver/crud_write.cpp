@@ -274,7 +274,7 @@ void ApiHandler::create(Call& call) {
   if (auto st = checkAndPrune(call, object, schemaFor(info), call.http.body); !st.isOk()) return sendStatus(call, st);
   auto result = createObject(call, std::move(object), false);
   if (!result.ok()) return sendStatus(call, result.status());
-  sendObject(call, 201, *result);
+  sendObject(call, 201, std::move(*result));
 }
 
 void ApiHandler::update(Call& call) {
@@ -332,7 +332,7 @@ void ApiHandler::update(Call& call) {
     if (casFailed && wantedRv.empty()) continue;
     if (!result.ok()) return sendStatus(call, result.status());
     if (sub == "scale") return sendJson(call, 200, scaleOf(*result));
-    return sendObject(call, 200, *result);
+    return sendObject(call, 200, std::move(*result));
   }
   sendStatus(call, Status::conflict(info.group, info.resource, call.info.name,
                                     "the object has been modified; please apply your changes to the latest version and try again"));
@@ -400,7 +400,7 @@ void ApiHandler::patch(Call& call) {
           if (created.status().code() == 409 && created.status().reason() == api::reason::kAlreadyExists) continue;
           return sendStatus(call, created.status());
         }
-        return sendObject(call, 201, *created);
+        return sendObject(call, 201, std::move(*created));
       }
       return sendStatus(call, Status::notFound(info.group, info.resource, call.info.name));
     }
@@ -460,7 +460,7 @@ void ApiHandler::patch(Call& call) {
     if (casFailed || (fromCache && !result.ok())) continue;
     if (!result.ok()) return sendStatus(call, result.status());
     if (sub == "scale") return sendJson(call, 200, scaleOf(*result));
-    return sendObject(call, 200, *result);
+    return sendObject(call, 200, std::move(*result));
   }
   sendStatus(call, Status::conflict(info.group, info.resource, call.info.name,
                                     "the object has been modified; please apply your changes to the latest version and try again"));
@@ -600,7 +600,7 @@ void ApiHandler::remove(Call& call) {
   if (deletedNow && !isPod) {
     return sendJson(call, 200, successStatus(info, call.info.name, api::metaString(*result, "uid")));
   }
-  sendObject(call, 200, *result);
+  sendObject(call, 200, std::move(*result));
 }
 
 void ApiHandler::removeCollection(Call& call) {

@@ -64,6 +64,13 @@ void ApiHandler::sendJson(Call& call, int code, const nlohmann::json& body) {
   sendRaw(call, code, kJson, body.dump());
 }
 
+void ApiHandler::sendJson(Call& call, int code, nlohmann::json&& body) {
+  // An in-process client would parse the text straight back: serializing and parsing each
+  // answer cost a pod create about a tenth of its CPU.
+  if (call.responder->sendParsed(code, std::move(body))) return;
+  sendRaw(call, code, kJson, body.dump());
+}
+
 void ApiHandler::sendStatus(Call& call, const api::Status& status) {
   if (status.code() >= 500) {
     spdlog::warn("apiserver: {} {} -> {} {}", call.http.method, call.http.path, status.code(),

@@ -88,6 +88,8 @@ class ApiHandler {
 
   // --- responses
   void sendJson(Call& call, int code, const nlohmann::json& body);
+  /// The same, handing the object itself to a responder that takes it (an in-process client).
+  void sendJson(Call& call, int code, nlohmann::json&& body);
   void sendRaw(Call& call, int code, const std::string& contentType, std::string body);
   void sendStatus(Call& call, const api::Status& status);
 
@@ -214,6 +216,7 @@ class ApiHandler {
   /// namespace, name, labelSelector and fieldSelector of a list, watch or deletecollection.
   api::Result<Filter> filterFromQuery(const Call& call) const;
   void sendObject(Call& call, int code, const nlohmann::json& object);
+  void sendObject(Call& call, int code, nlohmann::json&& object);
   /// Answers a list from the store as of revision `rv`, keys after `afterKey` ("": from the
   /// start): continued lists whose first page the cache no longer holds, and exact-revision
   /// lists of uncached resources. `compactedMessage` is the 410's message.

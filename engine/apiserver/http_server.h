@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/api/status.h"
 
 namespace orrery::apiserver {
@@ -54,6 +56,10 @@ class Responder {
   virtual void endStream() = 0;
   /// Called once when the connection closes (client went away or server stopping).
   virtual void onClose(std::function<void()> callback) = 0;
+  /// A whole JSON response given as the object itself. A caller in the same process that
+  /// would only parse the text back takes the object (true); others return false, leave
+  /// `body` as it was, and the server sends its text instead.
+  virtual bool sendParsed(int status, nlohmann::json&& body) { return false; }
 };
 
 using HttpHandler = std::function<void(HttpRequest&, std::shared_ptr<Responder>)>;

@@ -33,12 +33,17 @@ struct Request {
   std::string body;
   std::string accept = "application/json";
   std::map<std::string, std::string> headers;  // extra headers, e.g. "user-agent"
+  /// The caller only parses a JSON answer: a transport in the server's process may hand
+  /// back the object itself (Response::object) instead of its text.
+  bool parsedAnswer = false;
 };
 
 struct Response {
   int code = 0;
   std::string contentType;
   std::string body;
+  /// The answer as an object, without `body` (only when the request allowed it).
+  std::optional<nlohmann::json> object;
 };
 
 /// A running streamed response (a watch). Destroying or cancelling it stops the stream;

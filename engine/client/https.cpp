@@ -203,7 +203,7 @@ class HttpsStream : public Stream {
     if (code_ < 200 || code_ >= 300) {
       char* ct = nullptr;
       curl_easy_getinfo(easy_, CURLINFO_CONTENT_TYPE, &ct);
-      onEnd_(statusFromResponse(Response{static_cast<int>(code_), ct ? ct : "", std::move(errorBody_)}));
+      onEnd_(statusFromResponse(Response{static_cast<int>(code_), ct ? ct : "", std::move(errorBody_), std::nullopt}));
       return;
     }
     if (!partial_.empty() && !cancelled_.load()) onLine_(partial_);
@@ -259,7 +259,7 @@ class HttpsTransport : public Transport {
       }
       return Status::serviceUnavailable(method + " \"" + url + "\": " + (error[0] ? error : curl_easy_strerror(rc)));
     }
-    return Response{static_cast<int>(code), std::move(ex.contentType), std::move(ex.body)};
+    return Response{static_cast<int>(code), std::move(ex.contentType), std::move(ex.body), std::nullopt};
   }
 
   Result<std::unique_ptr<Stream>> stream(const Request& request, LineHandler onLine, EndHandler onEnd) override {

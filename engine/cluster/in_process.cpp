@@ -90,15 +90,27 @@ class RoundTripResponder : public apiserver::Responder {
     finish(code, contentType, std::move(body));
   }
   void onClose(std::function<void()>) override {}  // an in-process caller never goes away
+  bool sendParsed(int status, nlohmann::json&& body) override {
+    if (!acceptParsed_) return false;
+    std::lock_guard lock(mu_);
+    if (done_) return true;
+    done_ = true;
+    client::Response response{status, "application/json", {}, std::move(body)};
+    promise_.set_value(std::move(response));
+    return true;
+  }
+  /// Whether the caller takes an answer as an object (client::Request::parsedAnswer).
+  void acceptParsed(bool accept) { acceptParsed_ = accept; }
 
  private:
   void finish(int code, const std::string& contentType, std::string body) {
     std::lock_guard lock(mu_);
     if (done_) return;
     done_ = true;
-    promise_.set_value(client::Response{code, contentType, std::move(body)});
+    promise_.set_value(client::Response{code, contentType, std::move(body), std::nullopt});
   }
 
+  bool acceptParsed_ = false;
   std::mutex mu_;
   bool done_ = false;
   int code_ = 0;
@@ -209,7 +221,7 @@ class StreamResponder : public apiserver::Responder {
       end(Status::ok());
       return;
     }
-    end(client::statusFromResponse(client::Response{status, contentType, std::move(body)}));
+    end(client::statusFromResponse(client::Response{status, contentType, std::move(body), std::nullopt}));
   }
   void startStream(int status, const std::string&, bool) override {
     std::lock_guard lock(state_->mu);
@@ -283,6 +295,7 @@ class InProcessTransport : public client::Transport {
   Result<client::Response> roundTrip(const client::Request& request) override {
     auto http = toHttpRequest(request, user_, groups_);
     auto responder = std::make_shared<RoundTripResponder>();
+    responder->acceptParsed(request.parsedAnswer);
     auto future = responder->future();
     {
       std::shared_lock lock(gate_->mu);

@@ -20,7 +20,7 @@ namespace {
 class NullTransport : public client::Transport {
  public:
   api::Result<client::Response> roundTrip(const client::Request&) override {
-    return client::Response{200, "application/json", "{}"};
+    return client::Response{200, "application/json", "{}", std::nullopt};
   }
   api::Result<std::unique_ptr<client::Stream>> stream(const client::Request&, client::LineHandler,
                                                       client::EndHandler) override {
