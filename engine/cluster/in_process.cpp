@@ -56,6 +56,10 @@ class RoundTripResponder : public apiserver::Responder {
   std::future<client::Response> future() { return promise_.get_future(); }
 
   ~RoundTripResponder() override {
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;  // answered: the usual case, with nothing to build
+    }
     // The server dropped the request without answering (it is stopping).
     finish(503, "application/json",
            Status::serviceUnavailable("the request was dropped by the server").toJson().dump());
