@@ -1,5 +1,7 @@
 #include "engine/apiserver/json_scan.h"
 
+#include <cctype>
+
 namespace orrery::apiserver {
 
 namespace {
@@ -46,42 +48,49 @@ class Scanner {
     return false;
   }
 
-  // Any value starting at pos_; leaves pos_ past it. Containers are skipped by counting
-  // brackets outside strings; their well-formedness is checked only as far as that goes,
-  // which is enough for text the API server wrote itself (the only text it scans).
+  // Any value starting at pos_; leaves pos_ past it. Brackets must pair up and scalars must
+  // look like JSON's, so that text the server did not write (another etcd client, damage)
+  // falls back to the whole parse rather than being served as it is.
   bool skipValue() {
-    if (pos_ >= text_.size()) return false;
-    char c = text_[pos_];
-    if (c == '"') {
-      std::string_view raw;
-      bool escaped = false;
-      return scanString(&raw, &escaped);
-    }
-    if (c == '{' || c == '[') {
-      int depth = 0;
-      while (pos_ < text_.size()) {
-        char d = text_[pos_];
-        if (d == '"') {
-          std::string_view raw;
-          bool escaped = false;
-          if (!scanString(&raw, &escaped)) return false;
-          continue;
-        }
-        if (d == '{' || d == '[') ++depth;
-        if (d == '}' || d == ']') {
-          if (--depth == 0) {
-            ++pos_;
-            return true;
-          }
-        }
+    std::string closers;  // the brackets still open, innermost last
+    do {
+      skipSpace();
+      if (pos_ >= text_.size()) return false;
+      char c = text_[pos_];
+      if (c == '"') {
+        std::string_view raw;
+        bool escaped = false;
+        if (!scanString(&raw, &escaped)) return false;
+      } else if (c == '{' || c == '[') {
+        closers += c == '{' ? '}' : ']';
         ++pos_;
+        continue;
+      } else if (c == '}' || c == ']') {
+        if (closers.empty() || closers.back() != c) return false;
+        closers.pop_back();
+        ++pos_;
+      } else if (c == ',' || c == ':') {
+        if (closers.empty()) return false;
+        ++pos_;
+        continue;
+      } else if (!skipScalar()) {
+        return false;
       }
-      return false;
+    } while (!closers.empty());
+    return true;
+  }
+
+  // true, false, null or a number.
+  bool skipScalar() {
+    for (std::string_view literal : {"true", "false", "null"}) {
+      if (text_.substr(pos_, literal.size()) == literal) {
+        pos_ += literal.size();
+        return true;
+      }
     }
-    // A number or a literal: up to the next delimiter.
     size_t start = pos_;
-    while (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '}' && text_[pos_] != ']' &&
-           text_[pos_] != ' ' && text_[pos_] != '\n' && text_[pos_] != '\r' && text_[pos_] != '\t')
+    while (pos_ < text_.size() && (std::isdigit(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '-' ||
+                                   text_[pos_] == '+' || text_[pos_] == '.' || text_[pos_] == 'e' || text_[pos_] == 'E'))
       ++pos_;
     return pos_ > start;
   }
@@ -124,6 +133,8 @@ class Scanner {
       // Only objects that hold wanted values are scanned member by member: an escaped key
       // there could spell one of them, and the whole parse decides.
       if (escaped) return false;
+      // Nor a dot: "metadata.name" as a key of its own is not the name in metadata.
+      if (key.find('.') != std::string_view::npos) return false;
       if (isMetadata && key == "resourceVersion") return false;  // not a stored form
       std::string child = path.empty() ? std::string(key) : path + "." + std::string(key);
       Want w = want(child);

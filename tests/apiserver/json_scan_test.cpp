@@ -64,8 +64,9 @@ std::string randomString(std::mt19937& rng) {
 }
 
 json randomValue(std::mt19937& rng, int depth) {
-  static const std::vector<std::string> keys = {"metadata", "name", "namespace", "labels", "spec", "nodeName",
-                                                "status",   "phase", "source",    "hostNetwork", "x", "items"};
+  static const std::vector<std::string> keys = {"metadata", "name",  "namespace",   "labels",        "spec",
+                                                "nodeName", "status", "phase",      "source",        "hostNetwork",
+                                                "x",        "items",  "metadata.name", "spec.nodeName", "metadata.labels"};
   int kind = std::uniform_int_distribution<int>(0, depth > 3 ? 4 : 6)(rng);
   switch (kind) {
     case 0: return randomString(rng);
@@ -133,6 +134,9 @@ class JsonScanTest : public QObject {
         R"({"metadata":{"na\u006de":"a"}})",                  // an escaped key could spell a wanted one
         R"({"metadata":{"name":"a"})",                        // cut short
         R"({"metadata":{"name":"a"}} trailing)",
+        R"({"metadata":{"name":"a"},"metadata.namespace":"other"})",  // a dotted key is no path
+        R"({"metadata":{"name":"a"},"spec":{"x":[1,2}}})",            // brackets that do not pair
+        R"({"metadata":{"name":"a"},"spec":{"x":tru}})",              // not a literal
     };
     for (const auto& text : texts) QVERIFY2(!scanObject(text, kWanted), text.c_str());
   }
