@@ -2,6 +2,7 @@
 // The API server: HTTPS, REST over the store, list/watch from a watch cache, discovery,
 // OpenAPI, patches, server-side apply, tables, authentication and authorization.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -41,6 +42,21 @@ class ObjectProvider {
   virtual std::optional<nlohmann::json> get(const std::string& ns, const std::string& name) = 0;
   /// Every object of a namespace ("" = all), with metadata.resourceVersion set.
   virtual std::vector<nlohmann::json> list(const std::string& ns) = 0;
+
+  // Watches (optional): a provider that can tell its changes since a revision is watchable.
+  struct Change {
+    std::string type;  // ADDED, MODIFIED, DELETED
+    int64_t revision = 0;
+    nlohmann::json object;
+  };
+  virtual bool watchable() const { return false; }
+  /// The provider's current revision (a list's resourceVersion).
+  virtual int64_t revision() { return 0; }
+  /// The changes after `revision`, oldest first, and the current revision; false when those
+  /// changes are no longer known (the watch ends with 410 Expired).
+  virtual bool changesSince(int64_t revision, std::vector<Change>* out, int64_t* current) { return false; }
+  /// Waits until the revision passes `revision`, or until `deadline`.
+  virtual void waitForChange(int64_t revision, std::chrono::steady_clock::time_point deadline) {}
 };
 
 class ApiServer {

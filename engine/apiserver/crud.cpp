@@ -470,7 +470,7 @@ void ApiHandler::serveResource(Call& call) {
   }
   const auto& r = *call.resource;
   if (r.custom) {
-    if (auto provider = providerFor(r.gvr())) return serveProvided(call, *provider);
+    if (auto provider = providerFor(r.gvr())) return serveProvided(call, provider);
   }
   if (!info.subresource.empty() && !r.hasSubresource(info.subresource)) {
     return sendStatus(call, Status(404, api::reason::kNotFound, "the server could not find the requested resource"));

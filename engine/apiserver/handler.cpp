@@ -29,6 +29,7 @@ ApiHandler::~ApiHandler() { shutdown(); }
 
 void ApiHandler::shutdown() {
   if (shuttingDown_.exchange(true)) return;
+  stopProvidedWatches();
   std::lock_guard lock(cachesMu_);
   caches_.clear();  // each cache ends its watchers
 }

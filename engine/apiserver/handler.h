@@ -253,7 +253,14 @@ class ApiHandler {
   std::mutex providersMu_;
   std::map<api::GroupVersionResource, std::shared_ptr<ObjectProvider>> providers_;
   std::shared_ptr<ObjectProvider> providerFor(const api::GroupVersionResource& gvr);
-  void serveProvided(Call& call, ObjectProvider& provider);
+  void serveProvided(Call& call, const std::shared_ptr<ObjectProvider>& provider);
+  void watchProvided(Call& call, const std::shared_ptr<ObjectProvider>& provider);
+  /// Ends every watch of a provided resource and joins its thread (shutdown).
+  void stopProvidedWatches();
+  /// Watches of provided resources, each on a thread of its own (they are few: kubectl -w).
+  struct ProvidedWatch;
+  std::mutex providedWatchesMu_;
+  std::vector<std::shared_ptr<ProvidedWatch>> providedWatches_;
 };
 
 }  // namespace orrery::apiserver

@@ -1,8 +1,12 @@
 // Read-only resources served from an in-process component's memory (ObjectProvider): the
 // scheduler's decision records. They take the same routing, RBAC, discovery and table paths
-// as stored resources; only get and list are served, from the provider instead of a cache.
+// as stored resources; get, list and (when the provider tells its changes) watch are served
+// from the provider instead of a cache.
 
 #include <algorithm>
+#include <atomic>
+#include <random>
+#include <thread>
 
 #include "engine/api/object.h"
 #include "engine/api/selector.h"
@@ -18,7 +22,8 @@ api::Status ApiHandler::registerProvider(api::ResourceInfo info, std::shared_ptr
   if (!provider) return Status::badRequest("registerProvider: no provider for " + info.qualifiedResource());
   // Provided resources print their columns from jsonPath, as custom resources do.
   info.custom = true;
-  info.verbs = {"get", "list"};
+  info.verbs = provider->watchable() ? std::vector<std::string>{"get", "list", "watch"}
+                                     : std::vector<std::string>{"get", "list"};
   auto gvr = info.gvr();
   {
     std::lock_guard lock(providersMu_);
@@ -36,31 +41,52 @@ std::shared_ptr<ObjectProvider> ApiHandler::providerFor(const api::GroupVersionR
   return it == providers_.end() ? nullptr : it->second;
 }
 
-void ApiHandler::serveProvided(Call& call, ObjectProvider& provider) {
+namespace {
+
+// Whether a provided object is one a request's filter (namespace, name, selectors) wants.
+bool wanted(const json& object, const Filter& filter) {
+  const json& meta = object.value("metadata", json::object());
+  if (!filter.ns.empty() && meta.value("namespace", "") != filter.ns) return false;
+  if (!filter.name.empty() && meta.value("name", "") != filter.name) return false;
+  if (filter.labels && !filter.labels->matches(meta.value("labels", json::object()))) return false;
+  if (filter.fields && !filter.fields->matches(object)) return false;
+  return true;
+}
+
+int64_t revisionOf(const json& object) {
+  try {
+    return std::stoll(object.value("metadata", json::object()).value("resourceVersion", "0"));
+  } catch (...) {
+    return 0;
+  }
+}
+
+bool truthy(const std::string& v) { return v == "1" || v == "true" || v == "True"; }
+
+}  // namespace
+
+void ApiHandler::serveProvided(Call& call, const std::shared_ptr<ObjectProvider>& provider) {
   const auto& info = *call.resource;
   const std::string& verb = call.info.verb;
+  if (verb == "watch" && call.info.subresource.empty() && provider->watchable()) return watchProvided(call, provider);
   if (!call.info.subresource.empty() || (verb != "get" && verb != "list")) {
     return sendStatus(call, Status::methodNotAllowed("the server does not allow this method on the requested resource"));
   }
   if (verb == "get") {
-    auto object = provider.get(call.info.ns, call.info.name);
+    auto object = provider->get(call.info.ns, call.info.name);
     if (!object) return sendStatus(call, Status::notFound(info.group, info.resource, call.info.name));
-    return sendObject(call, 200, *object);
+    return sendObject(call, 200, std::move(*object));
   }
   auto parsedFilter = filterFromQuery(call);
   if (!parsedFilter.ok()) return sendStatus(call, parsedFilter.status());
-  const Filter& filter = *parsedFilter;
+  Filter filter = std::move(*parsedFilter);
+  filter.ns = call.info.ns;
   std::vector<json> items;
-  int64_t revision = 0;
-  for (auto& object : provider.list(call.info.ns)) {
-    const json& meta = object.value("metadata", json::object());
-    if (!filter.name.empty() && meta.value("name", "") != filter.name) continue;
-    if (filter.labels && !filter.labels->matches(meta.value("labels", json::object()))) continue;
-    if (filter.fields && !filter.fields->matches(object)) continue;
-    try {
-      revision = std::max<int64_t>(revision, std::stoll(meta.value("resourceVersion", "0")));
-    } catch (...) {
-    }
+  // A watch from this list's resourceVersion sees every change after it.
+  int64_t revision = provider->revision();
+  for (auto& object : provider->list(call.info.ns)) {
+    if (!wanted(object, filter)) continue;
+    revision = std::max(revision, revisionOf(object));
     items.push_back(std::move(object));
   }
   std::sort(items.begin(), items.end(), [](const json& a, const json& b) {
@@ -76,6 +102,134 @@ void ApiHandler::serveProvided(Call& call, ObjectProvider& provider) {
                {"metadata", {{"resourceVersion", std::to_string(revision)}}},
                {"items", std::move(items)}};
   sendJson(call, 200, list);
+}
+
+// One watch of a provided resource: a thread that waits for the provider's changes and
+// writes them as watch events, until the client leaves, its time is up, or the server stops.
+struct ApiHandler::ProvidedWatch {
+  std::shared_ptr<ObjectProvider> provider;
+  std::shared_ptr<Responder> responder;
+  api::ResourceInfo info;
+  Filter filter;
+  bool table = false;
+  int64_t from = 0;            // send the changes after this revision
+  bool initialEvents = false;  // first, every current object as ADDED
+  std::chrono::steady_clock::time_point deadline;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> done{false};
+  std::thread thread;
+
+  bool send(const std::string& type, const json& object) {
+    json body = object;
+    if (table) {
+      body = api::buildTable(info, {object}, "Metadata", api::metaString(object, "resourceVersion"), "",
+                             std::chrono::system_clock::now());
+    }
+    return responder->writeChunk(
+        std::make_shared<std::string>(json{{"type", type}, {"object", std::move(body)}}.dump() + "\n"));
+  }
+
+  void run() {
+    int64_t seen = from;
+    if (initialEvents) {
+      // As a watch without a resourceVersion: the state now, then what changes after it.
+      seen = provider->revision();
+      auto objects = provider->list(filter.ns);
+      std::sort(objects.begin(), objects.end(), [](const json& a, const json& b) { return revisionOf(a) < revisionOf(b); });
+      for (const auto& object : objects) {
+        if (wanted(object, filter) && !send("ADDED", object)) return finish(false);
+      }
+    }
+    while (!stop) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return finish(true);
+      // Wakes at least every second to notice a client that left or a server that stops.
+      provider->waitForChange(seen, std::min(deadline, now + std::chrono::seconds(1)));
+      std::vector<ObjectProvider::Change> changes;
+      int64_t current = 0;
+      if (!provider->changesSince(seen, &changes, &current)) {
+        json event = {{"type", "ERROR"},
+                      {"object", Status::expired("too old resource version: " + std::to_string(seen) + " (" +
+                                                 std::to_string(current) + ")")
+                                     .toJson()}};
+        responder->writeChunk(std::make_shared<std::string>(event.dump() + "\n"));
+        return finish(true);
+      }
+      for (const auto& change : changes) {
+        if (wanted(change.object, filter) && !send(change.type, change.object)) return finish(false);
+      }
+      seen = std::max(seen, current);
+    }
+    finish(true);
+  }
+
+  void finish(bool endStream) {
+    if (endStream) responder->endStream();
+    done = true;
+  }
+};
+
+void ApiHandler::watchProvided(Call& call, const std::shared_ptr<ObjectProvider>& provider) {
+  auto parsedFilter = filterFromQuery(call);
+  if (!parsedFilter.ok()) return sendStatus(call, parsedFilter.status());
+  auto watch = std::make_shared<ProvidedWatch>();
+  watch->provider = provider;
+  watch->responder = call.responder;
+  watch->info = *call.resource;
+  watch->filter = std::move(*parsedFilter);
+  watch->filter.ns = call.info.ns;
+  watch->table = representation(call) == Representation::kTable;
+  const std::string& rv = call.param("resourceVersion");
+  watch->initialEvents = rv.empty() || rv == "0" || truthy(call.param("sendInitialEvents"));
+  if (!rv.empty()) {
+    try {
+      watch->from = std::stoll(rv);
+    } catch (...) {
+      return sendStatus(call, Status::badRequest("resourceVersion must be an integer, not \"" + rv + "\""));
+    }
+  }
+  int64_t timeout = 0;
+  if (!call.param("timeoutSeconds").empty()) {
+    try {
+      timeout = std::stoll(call.param("timeoutSeconds"));
+    } catch (...) {
+      return sendStatus(call, Status::badRequest("timeoutSeconds must be an integer"));
+    }
+  }
+  // kube-apiserver ends a watch after timeoutSeconds, or a random 30-60 minutes.
+  if (timeout <= 0) timeout = std::uniform_int_distribution<int64_t>(1800, 3600)(api::threadRandom());
+  watch->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+
+  call.responder->startStream(200, "application/json", true);
+  std::weak_ptr<ProvidedWatch> weak = watch;
+  call.responder->onClose([weak] {
+    if (auto w = weak.lock()) w->stop = true;
+  });
+  std::lock_guard lock(providedWatchesMu_);
+  // Threads of watches that ended are joined here, as new ones start (and at shutdown).
+  std::erase_if(providedWatches_, [](const std::shared_ptr<ProvidedWatch>& w) {
+    if (!w->done) return false;
+    w->thread.join();
+    return true;
+  });
+  if (shuttingDown_) {
+    watch->finish(true);
+    return;
+  }
+  watch->thread = std::thread([w = watch.get()] { w->run(); });
+  providedWatches_.push_back(std::move(watch));
+}
+
+void ApiHandler::stopProvidedWatches() {
+  std::vector<std::shared_ptr<ProvidedWatch>> watches;
+  {
+    std::lock_guard lock(providedWatchesMu_);
+    watches.swap(providedWatches_);
+  }
+  for (auto& w : watches) w->stop = true;
+  for (auto& w : watches) {
+    if (w->thread.joinable()) w->thread.join();
+  }
 }
 
 }  // namespace orrery::apiserver

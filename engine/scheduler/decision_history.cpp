@@ -19,13 +19,11 @@ DecisionHistory::DecisionHistory(Options options) : options_(options) {
 int32_t DecisionHistory::nextAttempt(const std::string& ns, const std::string& pod, const std::string& uid) {
   std::lock_guard lock(mu_);
   PodHistory& h = pods_[{ns, pod}];
+  h.ns = ns;
+  h.pod = pod;
   if (h.uid != uid) {
     // Another pod under this name: its attempts start over.
-    for (const auto& s : h.attempts) {
-      bytes_ -= static_cast<int64_t>(s.bytes);
-      --count_;
-    }
-    h.attempts.clear();
+    while (!h.attempts.empty()) popFrontLocked(h);
     h.lastAttempt = 0;
     h.uid = uid;
   }
@@ -36,12 +34,10 @@ void DecisionHistory::add(DecisionRecord record) {
   std::lock_guard lock(mu_);
   PodKey key{record.podNamespace, record.podName};
   PodHistory& h = pods_[key];
+  h.ns = record.podNamespace;
+  h.pod = record.podName;
   if (h.uid != record.podUid) {
-    for (const auto& s : h.attempts) {
-      bytes_ -= static_cast<int64_t>(s.bytes);
-      --count_;
-    }
-    h.attempts.clear();
+    while (!h.attempts.empty()) popFrontLocked(h);
     h.uid = record.podUid;
   }
   if (record.attempt <= 0) record.attempt = h.lastAttempt + 1;
@@ -53,18 +49,14 @@ void DecisionHistory::add(DecisionRecord record) {
             s.totals.capacity() * sizeof(int64_t) + kOverhead;
   s.record = std::make_shared<DecisionRecord>(std::move(record));
   s.uid = api::newUid();
-  s.resourceVersion = ++resourceVersion_;
   s.created = s.record->started.time_since_epoch().count() ? s.record->started : std::chrono::system_clock::now();
   int32_t attempt = s.record->attempt;
+  s.resourceVersion = noteLocked("ADDED", h.ns, h.pod, attempt, nullptr);
   bytes_ += static_cast<int64_t>(s.bytes);
   ++count_;
   h.attempts.push_back(std::move(s));
   order_.emplace_back(key, attempt);
-  while (static_cast<int32_t>(h.attempts.size()) > options_.perPod) {
-    bytes_ -= static_cast<int64_t>(h.attempts.front().bytes);
-    --count_;
-    h.attempts.pop_front();
-  }
+  while (static_cast<int32_t>(h.attempts.size()) > options_.perPod) popFrontLocked(h);
   while (bytes_ > options_.maxBytes && !order_.empty()) dropOldestLocked();
   // The order list keeps entries of records already dropped per pod; trim it when it grows
   // well past the records it indexes.
@@ -173,12 +165,67 @@ void DecisionHistory::dropOldestLocked() {
   auto it = pods_.find(key);
   if (it == pods_.end()) return;
   auto& attempts = it->second.attempts;
-  if (!attempts.empty() && attempts.front().record->attempt == attempt) {
-    bytes_ -= static_cast<int64_t>(attempts.front().bytes);
-    --count_;
-    attempts.pop_front();
-  }
+  if (!attempts.empty() && attempts.front().record->attempt == attempt) popFrontLocked(it->second);
   if (attempts.empty()) pods_.erase(it);
+}
+
+void DecisionHistory::popFrontLocked(PodHistory& h) {
+  const Stored& s = h.attempts.front();
+  noteLocked("DELETED", h.ns, h.pod, s.record->attempt, &s);
+  bytes_ -= static_cast<int64_t>(s.bytes);
+  --count_;
+  h.attempts.pop_front();
+}
+
+int64_t DecisionHistory::noteLocked(const char* type, const std::string& ns, const std::string& pod, int32_t attempt,
+                                    const Stored* stored) {
+  int64_t revision = ++resourceVersion_;
+  LoggedChange change{type, revision, ns, pod, attempt, nlohmann::json()};
+  if (stored) {
+    // What a watcher is told of a dropped attempt: its identity and spec (the record is gone).
+    change.tombstone = objectWithoutStatus(*stored);
+    change.tombstone["metadata"]["resourceVersion"] = std::to_string(revision);
+  }
+  changes_.push_back(std::move(change));
+  if (changes_.size() > kChangesKept) changes_.pop_front();
+  changed_.notify_all();
+  return revision;
+}
+
+bool DecisionHistory::changesSince(int64_t revision, std::vector<Change>* out, int64_t* current) const {
+  std::lock_guard lock(mu_);
+  *current = resourceVersion_;
+  if (revision >= resourceVersion_) return true;
+  // Every change took the next revision: a gap before the oldest kept means some are lost.
+  if (changes_.empty() || changes_.front().revision > revision + 1) return false;
+  auto first = std::lower_bound(changes_.begin(), changes_.end(), revision + 1,
+                                [](const LoggedChange& c, int64_t r) { return c.revision < r; });
+  for (auto it = first; it != changes_.end(); ++it) {
+    if (it->tombstone.is_object()) {
+      out->push_back({it->type, it->revision, it->tombstone});
+      continue;
+    }
+    // ADDED or MODIFIED: the attempt as it is now. One dropped since has its DELETED later
+    // in the log.
+    auto pod = pods_.find({it->ns, it->pod});
+    if (pod == pods_.end()) continue;
+    for (const auto& s : pod->second.attempts) {
+      if (s.record->attempt != it->attempt) continue;
+      out->push_back({it->type, it->revision, toObject(s)});
+      break;
+    }
+  }
+  return true;
+}
+
+void DecisionHistory::waitForChange(int64_t revision, std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lock(mu_);
+  changed_.wait_until(lock, deadline, [&] { return resourceVersion_ > revision; });
+}
+
+int64_t DecisionHistory::revision() const {
+  std::lock_guard lock(mu_);
+  return resourceVersion_;
 }
 
 void DecisionHistory::amend(const std::string& ns, const std::string& pod, int32_t attempt,
@@ -190,19 +237,23 @@ void DecisionHistory::amend(const std::string& ns, const std::string& pod, int32
     if (s.record->attempt != attempt) continue;
     s.record->result = result;
     s.record->message = message;
-    s.resourceVersion = ++resourceVersion_;
+    s.resourceVersion = noteLocked("MODIFIED", ns, pod, attempt, nullptr);
     return;
   }
 }
 
 nlohmann::json DecisionHistory::toObject(const Stored& s) const {
-  const DecisionRecord& r = *s.record;
-  nlohmann::json status;
+  nlohmann::json object = objectWithoutStatus(s);
   try {
-    status = expandLocked(s)->toJson();
+    object["status"] = expandLocked(s)->toJson();
   } catch (const std::exception& e) {
-    status = {{"error", e.what()}};
+    object["status"] = {{"error", e.what()}};
   }
+  return object;
+}
+
+nlohmann::json DecisionHistory::objectWithoutStatus(const Stored& s) const {
+  const DecisionRecord& r = *s.record;
   return {
       {"apiVersion", std::string(kSchedulingGroup) + "/" + kSchedulingVersion},
       {"kind", kSchedulingAttemptKind},
@@ -217,7 +268,6 @@ nlohmann::json DecisionHistory::toObject(const Stored& s) const {
        {{"pod", {{"namespace", r.podNamespace}, {"name", r.podName}, {"uid", r.podUid}}},
         {"attempt", r.attempt},
         {"schedulerName", r.profile}}},
-      {"status", std::move(status)},
   };
 }
 

@@ -6,6 +6,7 @@
 // two-line adapter (this library does not link the API server).
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -52,6 +53,25 @@ class DecisionHistory {
   /// Every SchedulingAttempt of `ns` ("" = all namespaces).
   std::vector<nlohmann::json> list(const std::string& ns);
 
+  /// What a watch of SchedulingAttempts is told: an attempt added (kept), amended, or dropped
+  /// (by the budget, the per-pod bound, or a new pod under the same name). `object` is the
+  /// SchedulingAttempt: as it is now for ADDED and MODIFIED, its last metadata and spec for
+  /// DELETED.
+  struct Change {
+    std::string type;  // "ADDED", "MODIFIED", "DELETED"
+    int64_t revision = 0;
+    nlohmann::json object;
+  };
+  /// The changes after `revision`, oldest first, up to the history's current revision (which
+  /// `current` receives). False when changes after `revision` are no longer remembered (the
+  /// last `kChangesKept`): a watch from there must start over (410 Expired).
+  bool changesSince(int64_t revision, std::vector<Change>* out, int64_t* current) const;
+  /// Waits until the history's revision passes `revision`, or until `deadline`.
+  void waitForChange(int64_t revision, std::chrono::steady_clock::time_point deadline) const;
+  /// The revision of the last change (lists report it as their resourceVersion).
+  int64_t revision() const;
+  static constexpr size_t kChangesKept = 4096;
+
   /// A pod's records, oldest first (tests, UI).
   std::vector<std::shared_ptr<const DecisionRecord>> records(const std::string& ns, const std::string& pod) const;
   size_t size() const;
@@ -89,6 +109,7 @@ class DecisionHistory {
   std::shared_ptr<const DecisionRecord> expandLocked(const Stored& stored) const;
   uint16_t internPluginLocked(const std::string& plugin);
   struct PodHistory {
+    std::string ns, pod;
     std::string uid;
     int32_t lastAttempt = 0;
     std::deque<Stored> attempts;  // attempt order
@@ -96,7 +117,24 @@ class DecisionHistory {
   using PodKey = std::pair<std::string, std::string>;  // namespace, pod name
 
   nlohmann::json toObject(const Stored& stored) const;
+  /// The SchedulingAttempt's apiVersion, kind, metadata and spec.
+  nlohmann::json objectWithoutStatus(const Stored& stored) const;
   void dropOldestLocked();
+  /// Drops a pod's oldest stored attempt and notes the deletion.
+  void popFrontLocked(PodHistory& history);
+  /// Notes a change at a new revision (the revision it took).
+  int64_t noteLocked(const char* type, const std::string& ns, const std::string& pod, int32_t attempt,
+                     const Stored* stored);
+  /// A change as the log keeps it: which attempt, not the object (built when a watch reads it).
+  struct LoggedChange {
+    const char* type;
+    int64_t revision;
+    std::string ns, pod;
+    int32_t attempt;
+    nlohmann::json tombstone;  // DELETED: the dropped attempt's metadata and spec
+  };
+  std::deque<LoggedChange> changes_;
+  mutable std::condition_variable changed_;
 
   Options options_;
   mutable std::mutex mu_;

@@ -762,7 +762,7 @@ api::ResourceInfo schedulingAttemptResource() {
   info.listKind = std::string(kSchedulingAttemptKind) + "List";
   info.singular = "schedulingattempt";
   info.shortNames = {"attempt"};
-  info.verbs = {"get", "list"};
+  info.verbs = {"get", "list", "watch"};
   info.namespaced = true;
   auto column = [](std::string name, std::string type, std::string path, std::string description, int priority = 0) {
     api::TableColumn c;

@@ -193,8 +193,22 @@ class WorkloadsE2E(unittest.TestCase):
         for node in NODES:
             self.kubectl("taint", "nodes", node, "dedicated=infra:NoSchedule")
             self.addCleanup(lambda n=node: self.kubectl("taint", "nodes", n, "dedicated=infra:NoSchedule-", check=False))
+        # `kubectl get -w` follows the scheduler's attempts as they are made.
+        watch_out = os.path.join(self.cluster.dir, "attempts-watch.txt")
+        with open(watch_out, "w") as out:
+            watcher = subprocess.Popen([KUBECTL, "get", "schedulingattempts", "-n", ns, "-w", "--output-watch-events"],
+                                       env=self.cluster.env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(watcher.kill)
+        time.sleep(1)  # the watch is open before the pod is created
         self.kubectl("run", "lonely", "--image=nginx", "-n", ns)
         expected = "0/3 nodes are available: 3 node(s) had untolerated taint {dedicated: infra}."
+
+        def watched_attempt():
+            lines = open(watch_out).read().splitlines()
+            return [l for l in lines if l.split()[:2] == ["ADDED", "lonely-1"] and "Unschedulable" in l]
+        self.wait_for("the attempt in `kubectl get schedulingattempts -w`", watched_attempt, timeout=30)
+        self.assertIsNone(watcher.poll(), open(watch_out).read())
+        watcher.kill()
 
         def failed_event():
             events = self.get_json("events", "-n", ns, "--field-selector", "involvedObject.name=lonely")["items"]

@@ -317,6 +317,53 @@ class SchedulerRuntimeTest : public QObject {
     QVERIFY(!h.get("default", "web-5"));
   }
 
+  // What a watch of SchedulingAttempts reads: every change after a revision, in order, with
+  // the attempt as it is now (or its identity once dropped), and 410 past what is remembered.
+  void historyTellsItsChanges() {
+    DecisionHistory h({2, 1 << 20});
+    auto attempt = [&](const std::string& pod) {
+      DecisionRecord r;
+      r.podNamespace = "default";
+      r.podName = pod;
+      r.podUid = "uid-" + pod;
+      r.attempt = h.nextAttempt("default", pod, r.podUid);
+      r.result = "Unschedulable";
+      h.add(r);
+    };
+    attempt("a");
+    const int64_t listed = h.revision();
+    attempt("a");
+    h.amend("default", "a", 2, "Error", "binding failed");
+    attempt("a");  // a-1 is dropped: two per pod
+
+    std::vector<DecisionHistory::Change> changes;
+    int64_t current = 0;
+    QVERIFY(h.changesSince(listed, &changes, &current));
+    QCOMPARE(current, h.revision());
+    std::vector<std::string> seen;
+    for (const auto& c : changes) seen.push_back(c.type + " " + c.object["metadata"]["name"].get<std::string>());
+    QCOMPARE(seen, (std::vector<std::string>{"ADDED a-2", "MODIFIED a-2", "ADDED a-3", "DELETED a-1"}));
+    // ADDED and MODIFIED carry the attempt as it is now; DELETED its identity at the drop.
+    QCOMPARE(changes[1].object["status"]["result"].get<std::string>(), std::string("Error"));
+    QCOMPARE(changes[3].object["spec"]["attempt"].get<int>(), 1);
+    QVERIFY(!changes[3].object.contains("status"));
+    QCOMPARE(changes[3].object["metadata"]["resourceVersion"].get<std::string>(), std::to_string(changes[3].revision));
+    for (size_t i = 1; i < changes.size(); ++i) QVERIFY(changes[i].revision > changes[i - 1].revision);
+
+    // Nothing new: nothing, and no wait past the deadline.
+    changes.clear();
+    QVERIFY(h.changesSince(current, &changes, &current));
+    QVERIFY(changes.empty());
+    auto start = std::chrono::steady_clock::now();
+    h.waitForChange(current, start + std::chrono::milliseconds(50));
+    QVERIFY(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+
+    // Past the log's length, a watch from the first revision must start over.
+    for (size_t i = 0; i < DecisionHistory::kChangesKept; ++i) attempt("p" + std::to_string(i));
+    QVERIFY(!h.changesSince(listed, &changes, &current));
+    QVERIFY(h.changesSince(h.revision() - 10, &changes, &current));
+  }
+
   void historyDropsTheOldestBeyondItsByteBound() {
     DecisionRecord sample;
     sample.podNamespace = "ns";
