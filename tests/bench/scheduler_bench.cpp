@@ -220,7 +220,13 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
     result.seconds = std::chrono::duration<double>(*last - start).count();
     result.podsPerSecond = measurePods / result.seconds;
     result.createPerSecond = measurePods / std::chrono::duration<double>(createdAt - start).count();
+    // A bind worker counts its binding once the API call returns, which can be just after
+    // the watch saw it persisted.
     auto stats = (*sched)->stats();
+    for (int i = 0; i < 100 && stats.bound < static_cast<uint64_t>(initPods + measurePods); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      stats = (*sched)->stats();
+    }
     double cycleUs = stats.attempts ? stats.cycleTime.count() / 1e3 / stats.attempts : 0;
     double cpuUs = stats.attempts ? stats.cycleCpuTime.count() / 1e3 / stats.attempts : 0;
     std::printf("  attempts %llu, bound %llu, bind failures %llu; scheduling cycle %.0f us on average, "
