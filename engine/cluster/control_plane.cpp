@@ -8,6 +8,7 @@
 
 #include "engine/api/yaml.h"
 #include "engine/client/informer.h"
+#include "engine/cluster/attempts_provider.h"
 #include "engine/cluster/in_process.h"
 #include "engine/cluster/layout.h"
 #include "engine/controllers/controller.h"
@@ -17,34 +18,6 @@
 namespace orrery::cluster {
 
 using api::Status;
-
-namespace {
-
-/// The scheduler's decision history as the API server's read-only, watchable SchedulingAttempts.
-class AttemptsProvider : public apiserver::ObjectProvider {
- public:
-  explicit AttemptsProvider(std::shared_ptr<scheduler::DecisionHistory> history) : history_(std::move(history)) {}
-  std::optional<nlohmann::json> get(const std::string& ns, const std::string& name) override {
-    return history_->get(ns, name);
-  }
-  std::vector<nlohmann::json> list(const std::string& ns) override { return history_->list(ns); }
-  bool watchable() const override { return true; }
-  int64_t revision() override { return history_->revision(); }
-  bool changesSince(int64_t revision, std::vector<Change>* out, int64_t* current) override {
-    std::vector<scheduler::DecisionHistory::Change> changes;
-    if (!history_->changesSince(revision, &changes, current)) return false;
-    for (auto& c : changes) out->push_back({std::move(c.type), c.revision, std::move(c.object)});
-    return true;
-  }
-  void waitForChange(int64_t revision, std::chrono::steady_clock::time_point deadline) override {
-    history_->waitForChange(revision, deadline);
-  }
-
- private:
-  std::shared_ptr<scheduler::DecisionHistory> history_;
-};
-
-}  // namespace
 
 struct ControlPlaneComponents::Impl {
   std::shared_ptr<client::Client> controllerClient, schedulerClient, nodesClient;

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/apiserver/apiserver.h"
+#include "engine/cluster/attempts_provider.h"
 #include "engine/cluster/in_process.h"
 #include "engine/scheduler/scheduler.h"
 
@@ -27,17 +28,6 @@ inline const api::GroupVersionResource kNodesGvr{"", "v1", "nodes"};
 inline const api::GroupVersionResource kEventsGvr{"", "v1", "events"};
 inline const api::GroupVersionResource kPriorityClassesGvr{"scheduling.k8s.io", "v1", "priorityclasses"};
 inline const api::GroupVersionResource kAttemptsGvr{"scheduling.orrery.dev", "v1alpha1", "schedulingattempts"};
-
-/// Serves the decision history through the API server, as the control plane does.
-class HistoryProvider : public apiserver::ObjectProvider {
- public:
-  explicit HistoryProvider(std::shared_ptr<DecisionHistory> history) : history_(std::move(history)) {}
-  std::optional<json> get(const std::string& ns, const std::string& name) override { return history_->get(ns, name); }
-  std::vector<json> list(const std::string& ns) override { return history_->list(ns); }
-
- private:
-  std::shared_ptr<DecisionHistory> history_;
-};
 
 struct NodeSpec {
   std::string name;
@@ -74,7 +64,7 @@ class SchedulerCluster {
     if (!s.ok()) return s.status();
     scheduler_ = std::move(s).value();
     return api_->server().registerProvider(schedulingAttemptResource(),
-                                           std::make_shared<HistoryProvider>(scheduler_->history()));
+                                           std::make_shared<cluster::AttemptsProvider>(scheduler_->history()));
   }
 
   void stop() {

@@ -132,6 +132,69 @@ class SchedulerScenariosTest : public QObject {
     QCOMPARE(t["rows"][0]["cells"][3].get<std::string>(), std::string("Unschedulable"));
   }
 
+  // `kubectl get schedulingattempts -w` over the in-process client: an attempt arrives as it
+  // is made; a watch from a revision the history no longer remembers ends with 410 Expired.
+  void attemptsCanBeWatched() {
+    SchedulerCluster c;
+    QVERIFY(c.start().isOk());
+    QVERIFY(c.createNode({.name = "only"}).isOk());
+    auto listed = c.client().list(kAttemptsGvr, "default");
+    QVERIFY(listed.ok());
+    client::ListOptions from;
+    from.resourceVersion = (*listed)["metadata"].value("resourceVersion", "");
+    from.allowWatchBookmarks = false;
+
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<client::WatchEvent> events;
+    auto collect = [&](client::WatchEvent&& e) {
+      std::lock_guard lock(mu);
+      events.push_back(std::move(e));
+      cv.notify_all();
+    };
+    auto waitForEvents = [&](size_t n) {
+      std::unique_lock lock(mu);
+      return cv.wait_for(lock, std::chrono::seconds(10), [&] { return events.size() >= n; });
+    };
+    auto stream = c.client().watch(kAttemptsGvr, "default", from, collect, [](const api::Status&) {});
+    QVERIFY(stream.ok());
+    QVERIFY(c.createPod(SchedulerCluster::podManifest("watched")).ok());
+    QVERIFY(waitForEvents(1));
+    {
+      std::lock_guard lock(mu);
+      QCOMPARE(events[0].type, std::string("ADDED"));
+      QCOMPARE(events[0].object["metadata"]["name"].get<std::string>(), std::string("watched-1"));
+      QCOMPARE(events[0].object["status"]["result"].get<std::string>(), std::string("Scheduled"));
+      QCOMPARE(events[0].object["status"]["node"].get<std::string>(), std::string("only"));
+      // From here on, a resourceVersion the log knows (the list's was "0": any).
+      from.resourceVersion = events[0].object["metadata"].value("resourceVersion", "");
+    }
+    (*stream)->cancel();
+    QVERIFY(from.resourceVersion != "0");
+
+    // Past the history's change log, the first revision is gone.
+    auto history = c.scheduler().history();
+    for (size_t i = 0; i <= DecisionHistory::kChangesKept; ++i) {
+      DecisionRecord r;
+      r.podNamespace = "default";
+      r.podName = "filler-" + std::to_string(i);
+      r.podUid = r.podName;
+      r.attempt = history->nextAttempt(r.podNamespace, r.podName, r.podUid);
+      history->add(r);
+    }
+    {
+      std::lock_guard lock(mu);
+      events.clear();
+    }
+    auto expired = c.client().watch(kAttemptsGvr, "default", from, collect, [](const api::Status&) {});
+    QVERIFY(expired.ok());
+    QVERIFY(waitForEvents(1));
+    std::lock_guard lock(mu);
+    QCOMPARE(events[0].type, std::string("ERROR"));
+    QCOMPARE(events[0].object.value("code", 0), 410);
+    QCOMPARE(events[0].object.value("reason", ""), std::string("Expired"));
+  }
+
   void preferredAffinityChangesTheWinner() {
     SchedulerCluster c;
     QVERIFY(c.start().isOk());
