@@ -56,8 +56,6 @@ Result<std::pair<int64_t, std::string>> decodeContinue(const std::string& token)
   return std::make_pair(j["rv"].get<int64_t>(), start);
 }
 
-bool truthy(const std::string& v) { return v == "1" || v == "true" || v == "True"; }
-
 
 
 std::string kindOfList(const api::ResourceInfo& info) {

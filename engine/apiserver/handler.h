@@ -255,6 +255,11 @@ class ApiHandler {
   std::shared_ptr<ObjectProvider> providerFor(const api::GroupVersionResource& gvr);
   void serveProvided(Call& call, const std::shared_ptr<ObjectProvider>& provider);
   void watchProvided(Call& call, const std::shared_ptr<ObjectProvider>& provider);
+  /// A watch's ?resourceVersion as a revision (0 when absent); 400 when it is not an integer.
+  static api::Result<int64_t> watchRevision(const Call& call);
+  /// When a watch ends: after ?timeoutSeconds, or a random 30-60 minutes as kube-apiserver
+  /// ends watches; 400 when it is not an integer.
+  static api::Result<std::chrono::steady_clock::time_point> watchDeadline(const Call& call);
   /// Ends every watch of a provided resource and joins its thread (shutdown).
   void stopProvidedWatches();
   /// Watches of provided resources, each on a thread of its own (they are few: kubectl -w).

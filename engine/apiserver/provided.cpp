@@ -5,13 +5,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <random>
 #include <thread>
 
 #include "engine/api/object.h"
 #include "engine/api/selector.h"
 #include "engine/api/table.h"
 #include "engine/apiserver/handler.h"
+#include "engine/apiserver/rest_util.h"
 
 namespace orrery::apiserver {
 
@@ -60,8 +60,6 @@ int64_t revisionOf(const json& object) {
     return 0;
   }
 }
-
-bool truthy(const std::string& v) { return v == "1" || v == "true" || v == "True"; }
 
 }  // namespace
 
@@ -180,25 +178,13 @@ void ApiHandler::watchProvided(Call& call, const std::shared_ptr<ObjectProvider>
   watch->filter.ns = call.info.ns;
   watch->table = representation(call) == Representation::kTable;
   const std::string& rv = call.param("resourceVersion");
-  watch->initialEvents = rv.empty() || rv == "0" || truthy(call.param("sendInitialEvents"));
-  if (!rv.empty()) {
-    try {
-      watch->from = std::stoll(rv);
-    } catch (...) {
-      return sendStatus(call, Status::badRequest("resourceVersion must be an integer, not \"" + rv + "\""));
-    }
-  }
-  int64_t timeout = 0;
-  if (!call.param("timeoutSeconds").empty()) {
-    try {
-      timeout = std::stoll(call.param("timeoutSeconds"));
-    } catch (...) {
-      return sendStatus(call, Status::badRequest("timeoutSeconds must be an integer"));
-    }
-  }
-  // kube-apiserver ends a watch after timeoutSeconds, or a random 30-60 minutes.
-  if (timeout <= 0) timeout = std::uniform_int_distribution<int64_t>(1800, 3600)(api::threadRandom());
-  watch->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+  watch->initialEvents = rv.empty() || rv == "0" || truthyParam(call.param("sendInitialEvents"));
+  auto revision = watchRevision(call);
+  if (!revision.ok()) return sendStatus(call, revision.status());
+  watch->from = *revision;
+  auto deadline = watchDeadline(call);
+  if (!deadline.ok()) return sendStatus(call, deadline.status());
+  watch->deadline = *deadline;
 
   call.responder->startStream(200, "application/json", true);
   std::weak_ptr<ProvidedWatch> weak = watch;

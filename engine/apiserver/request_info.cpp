@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/apiserver/rest_util.h"
+
 namespace orrery::apiserver {
 namespace {
 
@@ -18,7 +20,6 @@ std::vector<std::string> splitPath(const std::string& path) {
   return parts;
 }
 
-bool truthy(const std::string& v) { return v == "1" || v == "true" || v == "True"; }
 
 }  // namespace
 
@@ -86,7 +87,7 @@ RequestInfo parseRequestInfo(const HttpRequest& request) {
 
   if (method == "get" || method == "head") {
     if (info.name.empty()) {
-      info.verb = watchPrefix || truthy(request.param("watch")) ? "watch" : "list";
+      info.verb = watchPrefix || truthyParam(request.param("watch")) ? "watch" : "list";
     } else {
       info.verb = watchPrefix ? "watch" : "get";
     }

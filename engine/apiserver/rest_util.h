@@ -8,6 +8,9 @@
 
 namespace orrery::apiserver {
 
+/// A boolean query parameter as kube-apiserver reads one (?watch=1, ?watch=true).
+inline bool truthyParam(const std::string& v) { return v == "1" || v == "true" || v == "True"; }
+
 /// "application/json; charset=utf-8" -> "application/json".
 inline std::string mediaType(const std::string& contentType) {
   auto semi = contentType.find(';');

@@ -7,6 +7,7 @@
 #include "engine/api/selector.h"
 #include "engine/api/table.h"
 #include "engine/apiserver/handler.h"
+#include "engine/apiserver/rest_util.h"
 
 namespace orrery::apiserver {
 
@@ -75,9 +76,31 @@ class HttpWatcher : public CacheWatcher {
   bool annotateNextBookmark_;
 };
 
-bool truthy(const std::string& v) { return v == "1" || v == "true" || v == "True"; }
-
 }  // namespace
+
+api::Result<int64_t> ApiHandler::watchRevision(const Call& call) {
+  const std::string& rv = call.param("resourceVersion");
+  if (rv.empty()) return int64_t{0};
+  try {
+    return static_cast<int64_t>(std::stoll(rv));
+  } catch (...) {
+    return Status::badRequest("resourceVersion must be an integer, not \"" + rv + "\"");
+  }
+}
+
+api::Result<std::chrono::steady_clock::time_point> ApiHandler::watchDeadline(const Call& call) {
+  int64_t timeout = 0;
+  if (!call.param("timeoutSeconds").empty()) {
+    try {
+      timeout = std::stoll(call.param("timeoutSeconds"));
+    } catch (...) {
+      return Status::badRequest("timeoutSeconds must be an integer");
+    }
+  }
+  // kube-apiserver ends a watch after timeoutSeconds, or a random 30-60 minutes.
+  if (timeout <= 0) timeout = std::uniform_int_distribution<int64_t>(1800, 3600)(api::threadRandom());
+  return std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+}
 
 void ApiHandler::watch(Call& call) {
   const auto& info = *call.resource;
@@ -85,8 +108,8 @@ void ApiHandler::watch(Call& call) {
   if (!parsedFilter.ok()) return sendStatus(call, parsedFilter.status());
   Filter filter = std::move(*parsedFilter);
   const std::string& rv = call.param("resourceVersion");
-  const bool bookmarks = truthy(call.param("allowWatchBookmarks"));
-  const bool sendInitialEvents = truthy(call.param("sendInitialEvents"));
+  const bool bookmarks = truthyParam(call.param("allowWatchBookmarks"));
+  const bool sendInitialEvents = truthyParam(call.param("sendInitialEvents"));
   if (call.http.hasParam("sendInitialEvents") &&
       (call.param("resourceVersionMatch") != "NotOlderThan" || !bookmarks)) {
     return sendStatus(call, Status::invalid("meta.k8s.io", "ListOptions", "",
@@ -95,15 +118,10 @@ void ApiHandler::watch(Call& call) {
                                               "to NotOlderThan and allowWatchBookmarks",
                                               "sendInitialEvents"}}));
   }
-  int64_t from = 0;
   bool initialEvents = rv.empty() || rv == "0" || sendInitialEvents;
-  if (!rv.empty()) {
-    try {
-      from = std::stoll(rv);
-    } catch (...) {
-      return sendStatus(call, Status::badRequest("resourceVersion must be an integer, not \"" + rv + "\""));
-    }
-  }
+  auto revision = watchRevision(call);
+  if (!revision.ok()) return sendStatus(call, revision.status());
+  const int64_t from = *revision;
   Status error;
   auto* cache = cacheFor(info, &error);
   if (!cache) return sendStatus(call, error);
@@ -117,19 +135,9 @@ void ApiHandler::watch(Call& call) {
   auto watcher = std::make_shared<HttpWatcher>(call.responder, info, table, sendInitialEvents);
   watcher->filter = std::move(filter);
   watcher->wantsBookmarks = bookmarks;
-  // kube-apiserver ends a watch after timeoutSeconds, or a random 30-60 minutes.
-  int64_t timeout = 0;
-  if (!call.param("timeoutSeconds").empty()) {
-    try {
-      timeout = std::stoll(call.param("timeoutSeconds"));
-    } catch (...) {
-      return sendStatus(call, Status::badRequest("timeoutSeconds must be an integer"));
-    }
-  }
-  if (timeout <= 0) {
-    timeout = std::uniform_int_distribution<int64_t>(1800, 3600)(api::threadRandom());
-  }
-  watcher->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+  auto deadline = watchDeadline(call);
+  if (!deadline.ok()) return sendStatus(call, deadline.status());
+  watcher->deadline = *deadline;
 
   call.responder->startStream(200, "application/json", true);
   std::weak_ptr<HttpWatcher> weak = watcher;
