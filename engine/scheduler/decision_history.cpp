@@ -180,11 +180,10 @@ void DecisionHistory::popFrontLocked(PodHistory& h) {
 int64_t DecisionHistory::noteLocked(const char* type, const std::string& ns, const std::string& pod, int32_t attempt,
                                     const Stored* stored) {
   int64_t revision = ++resourceVersion_;
-  LoggedChange change{type, revision, ns, pod, attempt, nlohmann::json()};
+  LoggedChange change{type, revision, ns, pod, attempt, nullptr};
   if (stored) {
-    // What a watcher is told of a dropped attempt: its identity and spec (the record is gone).
-    change.tombstone = objectWithoutStatus(*stored);
-    change.tombstone["metadata"]["resourceVersion"] = std::to_string(revision);
+    // A watcher is told of a dropped attempt by its identity (the record itself goes).
+    change.dropped.reset(new AttemptIdentity{stored->uid, stored->record->podUid, stored->record->profile, stored->created});
   }
   changes_.push_back(std::move(change));
   if (changes_.size() > kChangesKept) changes_.pop_front();
@@ -201,8 +200,8 @@ bool DecisionHistory::changesSince(int64_t revision, std::vector<Change>* out, i
   auto first = std::lower_bound(changes_.begin(), changes_.end(), revision + 1,
                                 [](const LoggedChange& c, int64_t r) { return c.revision < r; });
   for (auto it = first; it != changes_.end(); ++it) {
-    if (it->tombstone.is_object()) {
-      out->push_back({it->type, it->revision, it->tombstone});
+    if (it->dropped) {
+      out->push_back({it->type, it->revision, identityObject(it->ns, it->pod, it->attempt, *it->dropped, it->revision)});
       continue;
     }
     // ADDED or MODIFIED: the attempt as it is now. One dropped since has its DELETED later
@@ -243,7 +242,9 @@ void DecisionHistory::amend(const std::string& ns, const std::string& pod, int32
 }
 
 nlohmann::json DecisionHistory::toObject(const Stored& s) const {
-  nlohmann::json object = objectWithoutStatus(s);
+  const DecisionRecord& r = *s.record;
+  nlohmann::json object =
+      identityObject(r.podNamespace, r.podName, r.attempt, {s.uid, r.podUid, r.profile, s.created}, s.resourceVersion);
   try {
     object["status"] = expandLocked(s)->toJson();
   } catch (const std::exception& e) {
@@ -252,22 +253,22 @@ nlohmann::json DecisionHistory::toObject(const Stored& s) const {
   return object;
 }
 
-nlohmann::json DecisionHistory::objectWithoutStatus(const Stored& s) const {
-  const DecisionRecord& r = *s.record;
+nlohmann::json DecisionHistory::identityObject(const std::string& ns, const std::string& pod, int32_t attempt,
+                                               const AttemptIdentity& identity, int64_t resourceVersion) {
   return {
       {"apiVersion", std::string(kSchedulingGroup) + "/" + kSchedulingVersion},
       {"kind", kSchedulingAttemptKind},
       {"metadata",
-       {{"name", r.podName + "-" + std::to_string(r.attempt)},
-        {"namespace", r.podNamespace},
-        {"uid", s.uid},
-        {"resourceVersion", std::to_string(s.resourceVersion)},
-        {"creationTimestamp", api::formatTime(s.created)},
-        {"labels", {{kAttemptPodLabel, r.podName}}}}},
+       {{"name", pod + "-" + std::to_string(attempt)},
+        {"namespace", ns},
+        {"uid", identity.uid},
+        {"resourceVersion", std::to_string(resourceVersion)},
+        {"creationTimestamp", api::formatTime(identity.created)},
+        {"labels", {{kAttemptPodLabel, pod}}}}},
       {"spec",
-       {{"pod", {{"namespace", r.podNamespace}, {"name", r.podName}, {"uid", r.podUid}}},
-        {"attempt", r.attempt},
-        {"schedulerName", r.profile}}},
+       {{"pod", {{"namespace", ns}, {"name", pod}, {"uid", identity.podUid}}},
+        {"attempt", attempt},
+        {"schedulerName", identity.profile}}},
   };
 }
 

@@ -117,22 +117,28 @@ class DecisionHistory {
   using PodKey = std::pair<std::string, std::string>;  // namespace, pod name
 
   nlohmann::json toObject(const Stored& stored) const;
-  /// The SchedulingAttempt's apiVersion, kind, metadata and spec.
-  nlohmann::json objectWithoutStatus(const Stored& stored) const;
   void dropOldestLocked();
   /// Drops a pod's oldest stored attempt and notes the deletion.
   void popFrontLocked(PodHistory& history);
   /// Notes a change at a new revision (the revision it took).
   int64_t noteLocked(const char* type, const std::string& ns, const std::string& pod, int32_t attempt,
                      const Stored* stored);
-  /// A change as the log keeps it: which attempt, not the object (built when a watch reads it).
+  /// What names an attempt beyond its pod and number (kept for a dropped one's DELETED event).
+  struct AttemptIdentity {
+    std::string uid, podUid, profile;
+    std::chrono::system_clock::time_point created;
+  };
+  /// A change as the log keeps it: which attempt, not its object (built when a watch reads it).
   struct LoggedChange {
     const char* type;
     int64_t revision;
     std::string ns, pod;
     int32_t attempt;
-    nlohmann::json tombstone;  // DELETED: the dropped attempt's metadata and spec
+    std::unique_ptr<AttemptIdentity> dropped;  // DELETED only
   };
+  /// A SchedulingAttempt's apiVersion, kind, metadata and spec.
+  static nlohmann::json identityObject(const std::string& ns, const std::string& pod, int32_t attempt,
+                                       const AttemptIdentity& identity, int64_t resourceVersion);
   std::deque<LoggedChange> changes_;
   mutable std::condition_variable changed_;
 
