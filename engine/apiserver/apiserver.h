@@ -52,6 +52,13 @@ class ObjectProvider {
   virtual bool watchable() const { return false; }
   /// The provider's current revision (a list's resourceVersion).
   virtual int64_t revision() { return 0; }
+  /// list() and the revision it shows, read together: a watch that starts from there misses
+  /// no change and sees none twice. The default reads the revision first (a change in
+  /// between then comes twice, never not at all).
+  virtual std::vector<nlohmann::json> listAt(const std::string& ns, int64_t* revision) {
+    *revision = this->revision();
+    return list(ns);
+  }
   /// The changes after `revision`, oldest first, and the current revision; false when those
   /// changes are no longer known (the watch ends with 410 Expired).
   virtual bool changesSince(int64_t revision, std::vector<Change>* out, int64_t* current) { return false; }

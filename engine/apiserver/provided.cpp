@@ -81,8 +81,8 @@ void ApiHandler::serveProvided(Call& call, const std::shared_ptr<ObjectProvider>
   filter.ns = call.info.ns;
   std::vector<json> items;
   // A watch from this list's resourceVersion sees every change after it.
-  int64_t revision = provider->revision();
-  for (auto& object : provider->list(call.info.ns)) {
+  int64_t revision = 0;
+  for (auto& object : provider->listAt(call.info.ns, &revision)) {
     if (!wanted(object, filter)) continue;
     revision = std::max(revision, revisionOf(object));
     items.push_back(std::move(object));
@@ -131,8 +131,7 @@ struct ApiHandler::ProvidedWatch {
     int64_t seen = from;
     if (initialEvents) {
       // As a watch without a resourceVersion: the state now, then what changes after it.
-      seen = provider->revision();
-      auto objects = provider->list(filter.ns);
+      auto objects = provider->listAt(filter.ns, &seen);
       std::sort(objects.begin(), objects.end(), [](const json& a, const json& b) { return revisionOf(a) < revisionOf(b); });
       for (const auto& object : objects) {
         if (wanted(object, filter) && !send("ADDED", object)) return finish(false);

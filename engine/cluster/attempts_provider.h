@@ -20,6 +20,9 @@ class AttemptsProvider : public apiserver::ObjectProvider {
   std::vector<nlohmann::json> list(const std::string& ns) override { return history_->list(ns); }
   bool watchable() const override { return true; }
   int64_t revision() override { return history_->revision(); }
+  std::vector<nlohmann::json> listAt(const std::string& ns, int64_t* revision) override {
+    return history_->list(ns, revision);
+  }
   bool changesSince(int64_t revision, std::vector<Change>* out, int64_t* current) override {
     std::vector<scheduler::DecisionHistory::Change> changes;
     if (!history_->changesSince(revision, &changes, current)) return false;

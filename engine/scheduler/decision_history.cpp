@@ -289,8 +289,9 @@ std::optional<nlohmann::json> DecisionHistory::get(const std::string& ns, const 
   return std::nullopt;
 }
 
-std::vector<nlohmann::json> DecisionHistory::list(const std::string& ns) {
+std::vector<nlohmann::json> DecisionHistory::list(const std::string& ns, int64_t* revision) {
   std::lock_guard lock(mu_);
+  if (revision) *revision = resourceVersion_;
   std::vector<nlohmann::json> out;
   auto it = ns.empty() ? pods_.begin() : pods_.lower_bound({ns, ""});
   for (; it != pods_.end(); ++it) {

@@ -51,7 +51,8 @@ class DecisionHistory {
   /// The SchedulingAttempt "<pod>-<attempt>" in `ns`, or nullopt.
   std::optional<nlohmann::json> get(const std::string& ns, const std::string& name);
   /// Every SchedulingAttempt of `ns` ("" = all namespaces).
-  std::vector<nlohmann::json> list(const std::string& ns);
+  /// `revision` (optional) receives the history's revision, read with the list.
+  std::vector<nlohmann::json> list(const std::string& ns, int64_t* revision = nullptr);
 
   /// What a watch of SchedulingAttempts is told: an attempt added (kept), amended, or dropped
   /// (by the budget, the per-pod bound, or a new pod under the same name). `object` is the

@@ -331,7 +331,9 @@ class SchedulerRuntimeTest : public QObject {
       h.add(r);
     };
     attempt("a");
-    const int64_t listed = h.revision();
+    int64_t listed = 0;
+    QCOMPARE(h.list("default", &listed).size(), size_t(1));
+    QCOMPARE(listed, h.revision());  // the revision the list shows, read with it
     attempt("a");
     h.amend("default", "a", 2, "Error", "binding failed");
     attempt("a");  // a-1 is dropped: two per pod
