@@ -56,8 +56,6 @@ Result<std::pair<int64_t, std::string>> decodeContinue(const std::string& token)
   return std::make_pair(j["rv"].get<int64_t>(), start);
 }
 
-
-
 std::string kindOfList(const api::ResourceInfo& info) {
   return info.listKind.empty() ? info.kind + "List" : info.listKind;
 }
@@ -589,12 +587,9 @@ void ApiHandler::list(Call& call) {
   if (rv.empty()) {
     if (auto st = cache->waitUntilFresh(consistentRevision(), kFreshTimeout); !st.isOk()) return sendStatus(call, st);
   } else if (rv != "0") {
-    int64_t wanted = 0;
-    try {
-      wanted = std::stoll(rv);
-    } catch (...) {
-      return sendStatus(call, Status::badRequest("resourceVersion must be an integer, not \"" + rv + "\""));
-    }
+    auto parsedRv = resourceVersionParam(call);
+    if (!parsedRv.ok()) return sendStatus(call, parsedRv.status());
+    const int64_t wanted = *parsedRv;
     if (match == "Exact" && cache->mode() == WatchCache::Mode::kUncached) {
       // Uncached (Events): the store's history has that revision until it is compacted.
       return listFromStoreAt(call, *cache, filter, "", wanted, limit, "too old resource version: " + rv);

@@ -48,6 +48,12 @@ struct Call {
   bool dryRun() const { return http.param("dryRun") == "All"; }
 };
 
+/// One event of a watch stream as sent: `{"type":...,"object":...}` and a newline.
+std::shared_ptr<const std::string> watchEventLine(const std::string& type, nlohmann::json object);
+/// Queues a line on a watch stream. False once the client is gone, or so far behind (64 MiB
+/// queued) that the stream is ended, as kube-apiserver drops watchers that stop reading.
+bool writeWatchLine(Responder& responder, std::shared_ptr<const std::string> line);
+
 /// How a response body is wanted (Accept header).
 enum class Representation { kObject, kTable, kPartialMetadata };
 
@@ -255,8 +261,9 @@ class ApiHandler {
   std::shared_ptr<ObjectProvider> providerFor(const api::GroupVersionResource& gvr);
   void serveProvided(Call& call, const std::shared_ptr<ObjectProvider>& provider);
   void watchProvided(Call& call, const std::shared_ptr<ObjectProvider>& provider);
-  /// A watch's ?resourceVersion as a revision (0 when absent); 400 when it is not an integer.
-  static api::Result<int64_t> watchRevision(const Call& call);
+  /// A list's or watch's ?resourceVersion as a revision (0 when absent); 400 when it is not an
+  /// integer.
+  static api::Result<int64_t> resourceVersionParam(const Call& call);
   /// When a watch ends: after ?timeoutSeconds, or a random 30-60 minutes as kube-apiserver
   /// ends watches; 400 when it is not an integer.
   static api::Result<std::chrono::steady_clock::time_point> watchDeadline(const Call& call);

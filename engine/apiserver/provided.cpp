@@ -117,14 +117,11 @@ struct ApiHandler::ProvidedWatch {
   std::atomic<bool> done{false};
   std::thread thread;
 
-  bool send(const std::string& type, const json& object) {
-    json body = object;
-    if (table) {
-      body = api::buildTable(info, {object}, "Metadata", api::metaString(object, "resourceVersion"), "",
-                             std::chrono::system_clock::now());
-    }
-    return responder->writeChunk(
-        std::make_shared<std::string>(json{{"type", type}, {"object", std::move(body)}}.dump() + "\n"));
+  bool send(const std::string& type, json object) {
+    if (!table) return writeWatchLine(*responder, watchEventLine(type, std::move(object)));
+    json row = api::buildTable(info, {object}, "Metadata", api::metaString(object, "resourceVersion"), "",
+                               std::chrono::system_clock::now());
+    return writeWatchLine(*responder, watchEventLine(type, std::move(row)));
   }
 
   void run() {
@@ -133,8 +130,8 @@ struct ApiHandler::ProvidedWatch {
       // As a watch without a resourceVersion: the state now, then what changes after it.
       auto objects = provider->listAt(filter.ns, &seen);
       std::sort(objects.begin(), objects.end(), [](const json& a, const json& b) { return revisionOf(a) < revisionOf(b); });
-      for (const auto& object : objects) {
-        if (wanted(object, filter) && !send("ADDED", object)) return finish(false);
+      for (auto& object : objects) {
+        if (wanted(object, filter) && !send("ADDED", std::move(object))) return finish(false);
       }
     }
     while (!stop) {
@@ -145,15 +142,13 @@ struct ApiHandler::ProvidedWatch {
       std::vector<ObjectProvider::Change> changes;
       int64_t current = 0;
       if (!provider->changesSince(seen, &changes, &current)) {
-        json event = {{"type", "ERROR"},
-                      {"object", Status::expired("too old resource version: " + std::to_string(seen) + " (" +
-                                                 std::to_string(current) + ")")
-                                     .toJson()}};
-        responder->writeChunk(std::make_shared<std::string>(event.dump() + "\n"));
+        Status expired = Status::expired("too old resource version: " + std::to_string(seen) + " (" +
+                                         std::to_string(current) + ")");
+        responder->writeChunk(watchEventLine("ERROR", expired.toJson()));
         return finish(true);
       }
-      for (const auto& change : changes) {
-        if (wanted(change.object, filter) && !send(change.type, change.object)) return finish(false);
+      for (auto& change : changes) {
+        if (wanted(change.object, filter) && !send(change.type, std::move(change.object))) return finish(false);
       }
       seen = std::max(seen, current);
     }
@@ -178,7 +173,7 @@ void ApiHandler::watchProvided(Call& call, const std::shared_ptr<ObjectProvider>
   watch->table = representation(call) == Representation::kTable;
   const std::string& rv = call.param("resourceVersion");
   watch->initialEvents = rv.empty() || rv == "0" || truthyParam(call.param("sendInitialEvents"));
-  auto revision = watchRevision(call);
+  auto revision = resourceVersionParam(call);
   if (!revision.ok()) return sendStatus(call, revision.status());
   watch->from = *revision;
   auto deadline = watchDeadline(call);

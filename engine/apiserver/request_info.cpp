@@ -20,7 +20,6 @@ std::vector<std::string> splitPath(const std::string& path) {
   return parts;
 }
 
-
 }  // namespace
 
 RequestInfo parseRequestInfo(const HttpRequest& request) {

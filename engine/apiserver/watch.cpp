@@ -28,16 +28,10 @@ class HttpWatcher : public CacheWatcher {
         annotateNextBookmark_(annotateFirstBookmark) {}
 
   bool deliver(EventType type, const CachedPtr& object) override {
-    std::shared_ptr<const std::string> frame;
-    if (table_) {
-      json row = api::buildTable(info_, {object->parse()}, "Metadata", std::to_string(object->revision), "",
-                                 std::chrono::system_clock::now());
-      frame = std::make_shared<std::string>(
-          json{{"type", eventTypeName(type)}, {"object", row}}.dump() + "\n");
-    } else {
-      frame = object->frame(type);
-    }
-    return write(std::move(frame));
+    if (!table_) return writeWatchLine(*responder_, object->frame(type));
+    json row = api::buildTable(info_, {object->parse()}, "Metadata", std::to_string(object->revision), "",
+                               std::chrono::system_clock::now());
+    return writeWatchLine(*responder_, watchEventLine(eventTypeName(type), std::move(row)));
   }
 
   bool bookmark(int64_t revision) override {
@@ -46,30 +40,18 @@ class HttpWatcher : public CacheWatcher {
       meta["annotations"] = {{"k8s.io/initial-events-end", "true"}};
       annotateNextBookmark_ = false;
     }
-    json event = {{"type", "BOOKMARK"},
-                  {"object", {{"kind", info_.kind}, {"apiVersion", info_.apiVersion()}, {"metadata", meta}}}};
-    return write(std::make_shared<std::string>(event.dump() + "\n"));
+    json object = {{"kind", info_.kind}, {"apiVersion", info_.apiVersion()}, {"metadata", meta}};
+    return writeWatchLine(*responder_, watchEventLine("BOOKMARK", std::move(object)));
   }
 
   void terminate(const Status& status) override {
-    json event = {{"type", "ERROR"}, {"object", status.toJson()}};
-    responder_->writeChunk(std::make_shared<std::string>(event.dump() + "\n"));
+    responder_->writeChunk(watchEventLine("ERROR", status.toJson()));
     responder_->endStream();
   }
 
   void finish() override { responder_->endStream(); }
 
  private:
-  bool write(std::shared_ptr<const std::string> frame) {
-    size_t pending = 0;
-    if (!responder_->writeChunk(std::move(frame), &pending)) return false;
-    if (pending > kMaxPendingBytes) {
-      responder_->endStream();
-      return false;
-    }
-    return true;
-  }
-
   std::shared_ptr<Responder> responder_;
   api::ResourceInfo info_;
   bool table_;
@@ -78,7 +60,21 @@ class HttpWatcher : public CacheWatcher {
 
 }  // namespace
 
-api::Result<int64_t> ApiHandler::watchRevision(const Call& call) {
+std::shared_ptr<const std::string> watchEventLine(const std::string& type, json object) {
+  return std::make_shared<std::string>(json{{"type", type}, {"object", std::move(object)}}.dump() + "\n");
+}
+
+bool writeWatchLine(Responder& responder, std::shared_ptr<const std::string> line) {
+  size_t pending = 0;
+  if (!responder.writeChunk(std::move(line), &pending)) return false;
+  if (pending > kMaxPendingBytes) {
+    responder.endStream();
+    return false;
+  }
+  return true;
+}
+
+api::Result<int64_t> ApiHandler::resourceVersionParam(const Call& call) {
   const std::string& rv = call.param("resourceVersion");
   if (rv.empty()) return int64_t{0};
   try {
@@ -119,7 +115,7 @@ void ApiHandler::watch(Call& call) {
                                               "sendInitialEvents"}}));
   }
   bool initialEvents = rv.empty() || rv == "0" || sendInitialEvents;
-  auto revision = watchRevision(call);
+  auto revision = resourceVersionParam(call);
   if (!revision.ok()) return sendStatus(call, revision.status());
   const int64_t from = *revision;
   Status error;

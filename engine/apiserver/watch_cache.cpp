@@ -169,9 +169,8 @@ WatchCache::WatchCache(store::Store& store, api::ResourceInfo info, size_t capac
     : store_(store), info_(std::move(info)), capacity_(capacity), maxHistoryBytes_(maxHistoryBytes),
       fieldPaths_(std::make_shared<const std::vector<std::string>>(fieldPathsFor(info_))), mode_(mode) {
   // What makeSelectable reads: the metadata it keeps and the selectable fields.
-  std::vector<std::string> scanned = {"metadata.name", "metadata.namespace", "metadata.labels"};
-  scanned.insert(scanned.end(), fieldPaths_->begin(), fieldPaths_->end());
-  scannedPaths_ = std::make_shared<const std::vector<std::string>>(std::move(scanned));
+  scannedPaths_ = {"metadata.name", "metadata.namespace", "metadata.labels"};
+  scannedPaths_.insert(scannedPaths_.end(), fieldPaths_->begin(), fieldPaths_->end());
 }
 
 WatchCache::~WatchCache() {
@@ -237,7 +236,7 @@ SelectablePtr WatchCache::makeSelectable(const std::string& key, const nlohmann:
 }
 
 SelectablePtr WatchCache::makeSelectable(const std::string& key, const std::string& value) const {
-  if (auto scanned = scanObject(value, *scannedPaths_)) return makeSelectable(key, scanned->partial, nullptr);
+  if (auto scanned = scanObject(value, scannedPaths_)) return makeSelectable(key, scanned->partial, nullptr);
   return makeSelectable(key, parseStored(key, value), nullptr);
 }
 
@@ -246,7 +245,7 @@ CachedPtr WatchCache::makeCached(const std::string& key, const std::string& valu
   auto object = std::make_shared<CachedObject>();
   object->revision = revision;
   const SelectablePtr& reuse = previous ? previous->selectable : nullptr;
-  if (auto scanned = scanObject(value, *scannedPaths_)) {
+  if (auto scanned = scanObject(value, scannedPaths_)) {
     // The usual case: the text the API server stored, read without building it whole.
     object->selectable = makeSelectable(key, scanned->partial, reuse);
     object->data_ = withResourceVersion(value, *scanned, revision);

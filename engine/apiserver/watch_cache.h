@@ -255,7 +255,7 @@ class WatchCache {
   size_t historyBytes_ = 0;  // the footprint of the versions in history_
   std::shared_ptr<const std::vector<std::string>> fieldPaths_;
   /// The paths makeCached scans a stored text for (scanObject): what makeSelectable reads.
-  std::shared_ptr<const std::vector<std::string>> scannedPaths_;
+  std::vector<std::string> scannedPaths_;
   std::shared_ptr<const std::string> dictionary_;  // under mu_
   struct Lz4StreamFree {
     void operator()(void* stream) const;

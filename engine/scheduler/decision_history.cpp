@@ -18,12 +18,11 @@ DecisionHistory::DecisionHistory(Options options) : options_(options) {
 
 int32_t DecisionHistory::nextAttempt(const std::string& ns, const std::string& pod, const std::string& uid) {
   std::lock_guard lock(mu_);
-  PodHistory& h = pods_[{ns, pod}];
-  h.ns = ns;
-  h.pod = pod;
+  PodKey key{ns, pod};
+  PodHistory& h = pods_[key];
   if (h.uid != uid) {
     // Another pod under this name: its attempts start over.
-    while (!h.attempts.empty()) popFrontLocked(h);
+    while (!h.attempts.empty()) popFrontLocked(key, h);
     h.lastAttempt = 0;
     h.uid = uid;
   }
@@ -34,10 +33,8 @@ void DecisionHistory::add(DecisionRecord record) {
   std::lock_guard lock(mu_);
   PodKey key{record.podNamespace, record.podName};
   PodHistory& h = pods_[key];
-  h.ns = record.podNamespace;
-  h.pod = record.podName;
   if (h.uid != record.podUid) {
-    while (!h.attempts.empty()) popFrontLocked(h);
+    while (!h.attempts.empty()) popFrontLocked(key, h);
     h.uid = record.podUid;
   }
   if (record.attempt <= 0) record.attempt = h.lastAttempt + 1;
@@ -51,12 +48,12 @@ void DecisionHistory::add(DecisionRecord record) {
   s.uid = api::newUid();
   s.created = s.record->started.time_since_epoch().count() ? s.record->started : std::chrono::system_clock::now();
   int32_t attempt = s.record->attempt;
-  s.resourceVersion = noteLocked("ADDED", h.ns, h.pod, attempt, nullptr);
+  s.resourceVersion = noteLocked("ADDED", key, attempt, nullptr);
   bytes_ += static_cast<int64_t>(s.bytes);
   ++count_;
   h.attempts.push_back(std::move(s));
   order_.emplace_back(key, attempt);
-  while (static_cast<int32_t>(h.attempts.size()) > options_.perPod) popFrontLocked(h);
+  while (static_cast<int32_t>(h.attempts.size()) > options_.perPod) popFrontLocked(key, h);
   while (bytes_ > options_.maxBytes && !order_.empty()) dropOldestLocked();
   // The order list keeps entries of records already dropped per pod; trim it when it grows
   // well past the records it indexes.
@@ -165,25 +162,24 @@ void DecisionHistory::dropOldestLocked() {
   auto it = pods_.find(key);
   if (it == pods_.end()) return;
   auto& attempts = it->second.attempts;
-  if (!attempts.empty() && attempts.front().record->attempt == attempt) popFrontLocked(it->second);
+  if (!attempts.empty() && attempts.front().record->attempt == attempt) popFrontLocked(key, it->second);
   if (attempts.empty()) pods_.erase(it);
 }
 
-void DecisionHistory::popFrontLocked(PodHistory& h) {
+void DecisionHistory::popFrontLocked(const PodKey& key, PodHistory& h) {
   const Stored& s = h.attempts.front();
-  noteLocked("DELETED", h.ns, h.pod, s.record->attempt, &s);
+  noteLocked("DELETED", key, s.record->attempt, &s);
   bytes_ -= static_cast<int64_t>(s.bytes);
   --count_;
   h.attempts.pop_front();
 }
 
-int64_t DecisionHistory::noteLocked(const char* type, const std::string& ns, const std::string& pod, int32_t attempt,
-                                    const Stored* stored) {
+int64_t DecisionHistory::noteLocked(const char* type, const PodKey& pod, int32_t attempt, const Stored* dropped) {
   int64_t revision = ++resourceVersion_;
-  LoggedChange change{type, revision, ns, pod, attempt, nullptr};
-  if (stored) {
+  LoggedChange change{type, revision, pod, attempt, nullptr};
+  if (dropped) {
     // A watcher is told of a dropped attempt by its identity (the record itself goes).
-    change.dropped.reset(new AttemptIdentity{stored->uid, stored->record->podUid, stored->record->profile, stored->created});
+    change.dropped.reset(new AttemptIdentity{dropped->uid, dropped->record->podUid, dropped->record->profile, dropped->created});
   }
   changes_.push_back(std::move(change));
   if (changes_.size() > kChangesKept) changes_.pop_front();
@@ -201,12 +197,13 @@ bool DecisionHistory::changesSince(int64_t revision, std::vector<Change>* out, i
                                 [](const LoggedChange& c, int64_t r) { return c.revision < r; });
   for (auto it = first; it != changes_.end(); ++it) {
     if (it->dropped) {
-      out->push_back({it->type, it->revision, identityObject(it->ns, it->pod, it->attempt, *it->dropped, it->revision)});
+      out->push_back({it->type, it->revision,
+                      identityObject(it->pod.first, it->pod.second, it->attempt, *it->dropped, it->revision)});
       continue;
     }
     // ADDED or MODIFIED: the attempt as it is now. One dropped since has its DELETED later
     // in the log.
-    auto pod = pods_.find({it->ns, it->pod});
+    auto pod = pods_.find(it->pod);
     if (pod == pods_.end()) continue;
     for (const auto& s : pod->second.attempts) {
       if (s.record->attempt != it->attempt) continue;
@@ -236,7 +233,7 @@ void DecisionHistory::amend(const std::string& ns, const std::string& pod, int32
     if (s.record->attempt != attempt) continue;
     s.record->result = result;
     s.record->message = message;
-    s.resourceVersion = noteLocked("MODIFIED", ns, pod, attempt, nullptr);
+    s.resourceVersion = noteLocked("MODIFIED", it->first, attempt, nullptr);
     return;
   }
 }

@@ -110,7 +110,6 @@ class DecisionHistory {
   std::shared_ptr<const DecisionRecord> expandLocked(const Stored& stored) const;
   uint16_t internPluginLocked(const std::string& plugin);
   struct PodHistory {
-    std::string ns, pod;
     std::string uid;
     int32_t lastAttempt = 0;
     std::deque<Stored> attempts;  // attempt order
@@ -120,10 +119,10 @@ class DecisionHistory {
   nlohmann::json toObject(const Stored& stored) const;
   void dropOldestLocked();
   /// Drops a pod's oldest stored attempt and notes the deletion.
-  void popFrontLocked(PodHistory& history);
-  /// Notes a change at a new revision (the revision it took).
-  int64_t noteLocked(const char* type, const std::string& ns, const std::string& pod, int32_t attempt,
-                     const Stored* stored);
+  void popFrontLocked(const PodKey& pod, PodHistory& history);
+  /// Notes a change at a new revision (the revision it took). `dropped`: the attempt a
+  /// DELETED change drops.
+  int64_t noteLocked(const char* type, const PodKey& pod, int32_t attempt, const Stored* dropped);
   /// What names an attempt beyond its pod and number (kept for a dropped one's DELETED event).
   struct AttemptIdentity {
     std::string uid, podUid, profile;
@@ -133,15 +132,13 @@ class DecisionHistory {
   struct LoggedChange {
     const char* type;
     int64_t revision;
-    std::string ns, pod;
+    PodKey pod;
     int32_t attempt;
     std::unique_ptr<AttemptIdentity> dropped;  // DELETED only
   };
   /// A SchedulingAttempt's apiVersion, kind, metadata and spec.
   static nlohmann::json identityObject(const std::string& ns, const std::string& pod, int32_t attempt,
                                        const AttemptIdentity& identity, int64_t resourceVersion);
-  std::deque<LoggedChange> changes_;
-  mutable std::condition_variable changed_;
 
   Options options_;
   mutable std::mutex mu_;
@@ -151,6 +148,9 @@ class DecisionHistory {
   int64_t bytes_ = 0;
   size_t count_ = 0;
   int64_t resourceVersion_ = 0;
+  /// The last kChangesKept changes, for watches; `changed_` wakes them.
+  std::deque<LoggedChange> changes_;
+  mutable std::condition_variable changed_;
   /// Interned plugin names and reason lists (node names are interned process-wide). They grow
   /// with the distinct names ever seen, not with the attempts.
   std::vector<std::string> plugins_{""};

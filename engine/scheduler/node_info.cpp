@@ -31,9 +31,6 @@ bool eraseUid(Vec& v, const std::string& uid) {
   return false;
 }
 
-}  // namespace
-
-namespace {
 struct NodeNameTable {
   std::shared_mutex mu;
   std::unordered_map<std::string, uint32_t> ids;
@@ -44,6 +41,7 @@ NodeNameTable& nodeNames() {
   static NodeNameTable* table = new NodeNameTable();
   return *table;
 }
+
 }  // namespace
 
 uint32_t internNodeName(const std::string& name) {

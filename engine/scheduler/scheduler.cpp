@@ -762,7 +762,7 @@ api::ResourceInfo schedulingAttemptResource() {
   info.listKind = std::string(kSchedulingAttemptKind) + "List";
   info.singular = "schedulingattempt";
   info.shortNames = {"attempt"};
-  info.verbs = {"get", "list", "watch"};
+  // Verbs: the API server's registerProvider sets them from what the provider can do.
   info.namespaced = true;
   auto column = [](std::string name, std::string type, std::string path, std::string description, int priority = 0) {
     api::TableColumn c;

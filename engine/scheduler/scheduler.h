@@ -88,7 +88,7 @@ class Scheduler {
 };
 
 /// The API description of the decision history (scheduling.orrery.dev/v1alpha1
-/// schedulingattempts, kind SchedulingAttempt, namespaced, short name "attempt", get/list)
+/// schedulingattempts, kind SchedulingAttempt, namespaced, short name "attempt")
 /// with `kubectl get` columns from jsonPath: NAME, POD, ATTEMPT, RESULT, NODE, FEASIBLE,
 /// MESSAGE (-o wide), AGE. For ApiServer::registerProvider with the history as provider.
 api::ResourceInfo schedulingAttemptResource();
