@@ -220,8 +220,9 @@ Result<SchedulerConfig> parseSchedulerConfig(const std::string& text) {
         "podMaxBackoffSeconds", "profiles", "extenders", "leaderElection", "clientConnection",
         "healthzBindAddress", "metricsBindAddress", "enableProfiling", "enableContentionProfiling",
         "delayCacheUntilActive",
-        // Orrery's own: the decision history's bounds.
-        "decisionsPerPod", "decisionHistoryBytes"};
+        // Orrery's own: the decision history's bounds, and kube's OpportunisticBatching
+        // feature gate (a command-line flag of kube-scheduler).
+        "decisionsPerPod", "decisionHistoryBytes", "opportunisticBatching"};
     for (auto it = j.begin(); it != j.end(); ++it)
       if (!known.count(it.key())) return Status::badRequest("strict decoding error: unknown field \"" + it.key() + "\"");
     if (j.contains("extenders") && j["extenders"].is_array() && !j["extenders"].empty())
@@ -251,6 +252,10 @@ Result<SchedulerConfig> parseSchedulerConfig(const std::string& text) {
     if (config.podMaxBackoffSeconds < config.podInitialBackoffSeconds)
       return invalid("podMaxBackoffSeconds", std::to_string(config.podMaxBackoffSeconds) +
                                                  ": must be greater than or equal to PodInitialBackoffSeconds");
+    if (auto it = j.find("opportunisticBatching"); it != j.end() && !it->is_null()) {
+      if (!it->is_boolean()) return invalid("opportunisticBatching", it->dump() + ": must be a boolean");
+      config.opportunisticBatching = it->get<bool>();
+    }
     if (config.decisionsPerPod <= 0)
       return invalid("decisionsPerPod", std::to_string(config.decisionsPerPod) + ": must be greater than 0");
 

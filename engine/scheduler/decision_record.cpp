@@ -54,6 +54,12 @@ nlohmann::json DecisionRecord::toJson() const {
   status["nodesTotal"] = nodesTotal;
   status["nodesEvaluated"] = nodesEvaluated;
   status["nodesFeasible"] = nodesFeasible;
+  if (batch) {
+    json reuse = {{"fromAttempt", {{"pod", batch->fromPod}, {"attempt", batch->fromAttempt}}},
+                  {"candidates", batch->candidates}};
+    if (!batch->rescoredNode.empty()) reuse["rescoredNode"] = batch->rescoredNode;
+    status["batch"] = std::move(reuse);
+  }
 
   json plugins = json::array();
   for (const auto& p : scorePlugins) plugins.push_back({{"name", p.name}, {"weight", p.weight}});
@@ -125,6 +131,7 @@ size_t DecisionRecord::approximateBytes() const {
   }
   bytes += scores.capacity() * sizeof(int64_t);
   bytes += s(preemption.nominatedNode) + s(preemption.message);
+  if (batch) bytes += s(batch->fromPod) + s(batch->rescoredNode);
   bytes += preemption.victims.capacity() * sizeof(PodInfoPtr);
   bytes += victimNames.capacity() * sizeof(std::string);
   for (const auto& v : victimNames) bytes += s(v);

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -147,6 +148,49 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
   std::vector<PluginStatus> statuses_;
   std::vector<int64_t> totals_, scoreBuffer_;  // Score's per-node buffers, reused across cycles
   bool sampleAll_ = true;
+
+  // Opportunistic batching (KEP-5598). After a full cycle, the feasible nodes it scored stay
+  // ranked by total; the next pod with the same signature, in the very next cycle, takes the
+  // best of them once it is refiltered. The node chosen last is refiltered first: if the pod
+  // no longer fits there it leaves the ranking, else it is rescored with its new pod (kube's
+  // rescoring of the last chosen node) and moves to its new place. Every other node keeps
+  // the score the full cycle gave it: within the batch's 500 ms only this scheduler's own
+  // placements are assumed to change nodes, as in kube.
+  struct BatchCandidate {
+    uint32_t nodeId = 0;
+    int64_t total = 0;
+    size_t row = 0;  // of Batch::scores
+  };
+  struct Batch {
+    std::string signature;
+    std::string fromPod;  // "ns/name" of the full cycle's attempt
+    int32_t fromAttempt = 0;
+    Clock::time_point created;
+    int64_t lastCycle = 0;
+    uint32_t lastChosen = 0;
+    std::vector<PluginRef> scorePlugins;  // as in the full cycle's record
+    std::vector<char> scoreSkipped;       // by score_ index
+    std::vector<int64_t> scores;          // the full cycle's record.scores: rows of raw, normalized
+    std::vector<BatchCandidate> ranking;  // by total, best first
+  };
+  static constexpr std::chrono::milliseconds kMaxBatchAge{500};
+  bool batching_ = true;
+  std::vector<const Plugin*> signers_;  // every PreFilter, Filter, PreScore and Score plugin once
+  std::optional<Batch> batch_;
+  std::atomic<int64_t> batchedCycles_{0};  // read by Scheduler::stats() from any thread
+
+  void dropBatch() override { batch_.reset(); }
+  int64_t batchedCycles() const override { return batchedCycles_.load(std::memory_order_relaxed); }
+
+  /// The pod's scheduling signature: every plugin's part, or nullopt when one cannot sign.
+  std::optional<std::string> signPod(const PodInfo& pod, const Snapshot& snapshot) const {
+    std::string signature;
+    for (const Plugin* p : signers_) {
+      signValue(signature, p->name());
+      if (!p->sign(pod, snapshot, signature)) return std::nullopt;
+    }
+    return signature;
+  }
   const Snapshot* snapshot_ = nullptr;
 
   const ProfileConfig& profile() const override { return profile_; }
@@ -232,7 +276,8 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
 
   // ---- the cycle
 
-  Outcome schedule(const PodInfo& pod, const Snapshot& snapshot, size_t startIndex, DecisionRecord& record) override {
+  Outcome schedule(const PodInfo& pod, const Snapshot& snapshot, size_t startIndex, int64_t cycle,
+                   DecisionRecord& record) override {
     auto cycleStart = Clock::now();
     snapshot_ = &snapshot;
     const size_t n = snapshot.nodes.size();
@@ -244,6 +289,7 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
     record.scorePlugins.clear();
     record.scores.clear();
     record.preFilterRejection.clear();
+    record.batch.reset();
 
     auto finishError = [&](const PluginStatus& s, const std::string& where) {
       record.result = "Error";
@@ -314,6 +360,17 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
       filterTimerCount_ = filter_.size();
     }
     for (size_t i = 0; i < filter_.size(); ++i) filterTimers_[i].ns.store(0, std::memory_order_relaxed);
+
+    // Opportunistic batching: a pod like the last one may take the next node of its ranking.
+    std::optional<std::string> signature;
+    if (batching_ && cycle > 0 && pod.nominatedNodeName.empty()) signature = signPod(pod, snapshot);
+    if (batch_) {
+      if (signature) {
+        if (auto o = scheduleFromBatch(pod, snapshot, cycle, *signature, state, record, cycleStart)) return std::move(*o);
+      }
+      batch_.reset();
+    }
+
     std::vector<const NodeInfo*> feasible;
     std::vector<size_t> feasibleRecordIndex;
     bool filterError = false;
@@ -501,6 +558,165 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
       }
     }
     outcome.node = feasible[best]->name;
+    if (signature) {
+      Batch b;
+      b.signature = std::move(*signature);
+      b.fromPod = record.podNamespace + "/" + record.podName;
+      b.fromAttempt = record.attempt;
+      b.created = Clock::now();
+      b.lastCycle = cycle;
+      b.lastChosen = feasible[best]->nameId;
+      b.scorePlugins = record.scorePlugins;
+      b.scoreSkipped = std::move(scoreSkipped);
+      b.scores = record.scores;
+      b.ranking.resize(f);
+      for (size_t k = 0; k < f; ++k) b.ranking[k] = {feasible[k]->nameId, totals[k], k};
+      std::stable_sort(b.ranking.begin(), b.ranking.end(),
+                       [](const BatchCandidate& a, const BatchCandidate& c) { return a.total > c.total; });
+      batch_ = std::move(b);
+    }
+    return finishScheduled(pod, record, outcome, cycleStart);
+  }
+
+  // A cycle from the kept ranking (see Batch). nullopt: the ranking cannot serve this pod (the
+  // caller drops it and runs a full cycle, which starts a new one); `record` is then as the
+  // PreFilter left it.
+  std::optional<Outcome> scheduleFromBatch(const PodInfo& pod, const Snapshot& snapshot, int64_t cycle,
+                                           const std::string& signature, CycleState& state,
+                                           DecisionRecord& record, Clock::time_point cycleStart) {
+    Batch& b = *batch_;
+    if (cycle != b.lastCycle + 1 || signature != b.signature || Clock::now() - b.created > kMaxBatchAge ||
+        b.ranking.empty())
+      return std::nullopt;
+    const size_t timingsBefore = record.timings.size();
+    auto giveUp = [&]() -> std::optional<Outcome> {
+      record.nodes.clear();
+      record.timings.resize(timingsBefore);
+      for (size_t i = 0; i < filter_.size(); ++i) filterTimers_[i].ns.store(0, std::memory_order_relaxed);
+      return std::nullopt;
+    };
+    auto addTiming = [&](const std::string& plugin, const char* point, Clock::duration spent) {
+      record.timings.push_back({plugin, point, std::chrono::duration_cast<std::chrono::nanoseconds>(spent)});
+    };
+    const size_t width = b.scorePlugins.size() * 2;  // a row: raw and normalized per plugin
+    auto rankOf = [&](uint32_t nodeId) {
+      size_t i = 0;
+      while (i < b.ranking.size() && b.ranking[i].nodeId != nodeId) ++i;
+      return i;
+    };
+
+    // The node chosen last now holds the previous pod: refilter it, and rescore it if it fits.
+    const NodeInfo* last = snapshot.find(nodeNameOf(b.lastChosen));
+    size_t lastRank = rankOf(b.lastChosen);
+    if (!last || lastRank == b.ranking.size()) return giveUp();
+    int32_t filtered = 1, feasibleCount = 0;
+    NodeDecision lastDecision;
+    lastDecision.node = last->name;
+    lastDecision.nodeId = last->nameId;
+    const size_t lastRow = b.ranking[lastRank].row;
+    PluginStatus lastStatus = filterWithNominated(state, pod, *last, snapshot, true);
+    if (lastStatus.code == PluginStatus::Code::kError) return giveUp();
+    const bool lastFits = lastStatus.ok();
+    if (!lastFits) {
+      lastDecision.rejectedBy = std::move(lastStatus.plugin);
+      lastDecision.reasons = std::move(lastStatus.reasons);
+      lastDecision.unresolvable = lastStatus.code == PluginStatus::Code::kUnschedulableAndUnresolvable;
+      b.ranking.erase(b.ranking.begin() + static_cast<std::ptrdiff_t>(lastRank));
+    } else {
+      ++feasibleCount;
+      // PreScore with this node as the only feasible one: the plugins that scored in the full
+      // cycle must score now, and no other.
+      const std::vector<const NodeInfo*> only{last};
+      std::vector<char> skipped(score_.size(), 0);
+      for (const auto& p : preScore_) {
+        auto t0 = Clock::now();
+        PluginStatus s = p->preScore(state, pod, snapshot, only);
+        addTiming(p->name(), "PreScore", Clock::now() - t0);
+        if (s.code == PluginStatus::Code::kSkip) {
+          for (size_t i = 0; i < score_.size(); ++i)
+            if (score_[i]->name() == p->name()) skipped[i] = 1;
+        } else if (!s.ok()) {
+          return giveUp();
+        }
+      }
+      if (skipped != b.scoreSkipped) return giveUp();
+      int64_t* row = b.scores.data() + lastRow * width;
+      int64_t total = 0;
+      for (size_t i = 0, column = 0; i < score_.size(); ++i) {
+        if (skipped[i]) continue;
+        auto t0 = Clock::now();
+        int64_t raw = score_[i]->score(state, pod, *last);
+        addTiming(score_[i]->name(), "Score", Clock::now() - t0);
+        int64_t normalized = raw;
+        if (raw == row[column * 2]) {
+          normalized = row[column * 2 + 1];
+        } else if (score_[i]->normalizesAcrossNodes()) {
+          return giveUp();  // its new score depends on every node's: only a full cycle can tell
+        }
+        if (normalized < 0 || normalized > kMaxNodeScore) return giveUp();
+        row[column * 2] = raw;
+        row[column * 2 + 1] = normalized;
+        total += normalized * scoreWeights_[i];
+        ++column;
+      }
+      lastDecision.total = total;
+      BatchCandidate moved = b.ranking[lastRank];
+      moved.total = total;
+      b.ranking.erase(b.ranking.begin() + static_cast<std::ptrdiff_t>(lastRank));
+      auto at = std::find_if(b.ranking.begin(), b.ranking.end(),
+                             [&](const BatchCandidate& c) { return c.total < total; });
+      b.ranking.insert(at, moved);
+    }
+    if (b.ranking.empty()) return giveUp();
+
+    // The best node of the ranking, ties broken uniformly at random as selectHost breaks them.
+    size_t ties = 1;
+    while (ties < b.ranking.size() && b.ranking[ties].total == b.ranking[0].total) ++ties;
+    const BatchCandidate best = b.ranking[ties > 1 ? std::uniform_int_distribution<size_t>(0, ties - 1)(rng_) : 0];
+    const bool chosenIsLast = best.nodeId == b.lastChosen;
+    const NodeInfo* chosen = chosenIsLast ? last : snapshot.find(nodeNameOf(best.nodeId));
+    if (!chosen) return giveUp();
+    if (!chosenIsLast) {
+      // The ranking is as old as the batch: the node must still fit (kube's evaluation of the
+      // hinted node). When it does not, a full cycle decides.
+      ++filtered;
+      PluginStatus s = filterWithNominated(state, pod, *chosen, snapshot, true);
+      if (!s.ok()) return giveUp();
+      ++feasibleCount;
+    }
+
+    record.scorePlugins = b.scorePlugins;
+    record.scores.clear();
+    auto withRow = [&](NodeDecision d, size_t row) {
+      d.scoreRow = width ? static_cast<int32_t>(record.scores.size() / width) : 0;
+      record.scores.insert(record.scores.end(), b.scores.begin() + static_cast<std::ptrdiff_t>(row * width),
+                           b.scores.begin() + static_cast<std::ptrdiff_t>((row + 1) * width));
+      return d;
+    };
+    record.nodes.clear();
+    if (chosenIsLast) {
+      record.nodes.push_back(withRow(std::move(lastDecision), lastRow));
+    } else {
+      record.nodes.push_back(lastFits ? withRow(std::move(lastDecision), lastRow) : std::move(lastDecision));
+      NodeDecision d;
+      d.node = chosen->name;
+      d.nodeId = chosen->nameId;
+      d.total = best.total;
+      record.nodes.push_back(withRow(std::move(d), best.row));
+    }
+    record.nodesEvaluated = filtered;
+    record.nodesFeasible = feasibleCount;
+    for (size_t i = 0; i < filter_.size(); ++i) {
+      if (filterSkipped_[i]) continue;
+      record.timings.push_back({filter_[i]->name(), "Filter", std::chrono::nanoseconds(filterTimers_[i].ns.load())});
+    }
+    record.batch = DecisionRecord::BatchReuse{b.fromPod, b.fromAttempt, static_cast<int32_t>(b.ranking.size()),
+                                              lastFits ? last->name : std::string()};
+    b.lastCycle = cycle;
+    b.lastChosen = chosen->nameId;
+    batchedCycles_.fetch_add(1, std::memory_order_relaxed);
+    Outcome outcome;
+    outcome.node = chosen->name;
     return finishScheduled(pod, record, outcome, cycleStart);
   }
 
@@ -578,10 +794,12 @@ std::string fitErrorMessage(int32_t nodes, const std::vector<NodeDecision>& deci
   return msg + ".";
 }
 
-Result<std::unique_ptr<Framework>> Framework::create(const ProfileConfig& profile, int32_t percentageOfNodesToScore) {
+Result<std::unique_ptr<Framework>> Framework::create(const ProfileConfig& profile, int32_t percentageOfNodesToScore,
+                                                     bool opportunisticBatching) {
   auto fw = std::make_unique<FrameworkImpl>();
   fw->profile_ = profile;
   fw->percentage_ = percentageOfNodesToScore;
+  fw->batching_ = opportunisticBatching;
   const auto& registry = pluginRegistry();
   std::map<std::string, std::shared_ptr<Plugin>> instances;
 
@@ -631,6 +849,11 @@ Result<std::unique_ptr<Framework>> Framework::create(const ProfileConfig& profil
     if (r == registry.end()) continue;
     auto made = r->second(args);
     if (!made) return Status::badRequest("initializing plugin \"" + name + "\": " + made.status().message());
+  }
+  for (const auto& [name, plugin] : instances) {
+    if (hasName(fw->preFilter_, name) || hasName(fw->filter_, name) || hasName(fw->preScore_, name) ||
+        hasName(fw->score_, name))
+      fw->signers_.push_back(plugin.get());
   }
   (void)pointName;
   return std::unique_ptr<Framework>(std::move(fw));

@@ -264,6 +264,13 @@ class Plugin {
  public:
   virtual ~Plugin() = default;
   virtual std::string name() const = 0;
+  /// kube's SignPod (opportunistic batching, KEP-5598): appends to `signature` what of `pod`
+  /// decides this plugin's PreFilter, Filter, PreScore and Score results, so that two pods
+  /// with equal signatures get equal results on every node, and placing one of them on a
+  /// node changes no other node's results for the other. Returns false when the results
+  /// depend on more than the pod and the node (other pods' placement, for instance): the pod
+  /// is then "unsignable" and always gets a full cycle. Default: unsignable.
+  virtual bool sign(const PodInfo& pod, const Snapshot& snapshot, std::string& signature) const { return false; }
 };
 
 class PreFilterPlugin : public virtual Plugin {
@@ -302,6 +309,9 @@ class ScorePlugin : public virtual Plugin {
   virtual int64_t score(const CycleState& state, const PodInfo& pod, const NodeInfo& node) const = 0;
   /// Maps raw scores to [0, 100] in place (NormalizeScore); default: leave as they are.
   virtual void normalize(const CycleState& state, const PodInfo& pod, std::vector<int64_t>& scores) const {}
+  /// Whether normalize() depends on the other nodes' scores. Opportunistic batching can
+  /// rescore one node of such a plugin only while its raw score stays what it was.
+  virtual bool normalizesAcrossNodes() const { return false; }
 };
 
 /// PostFilter (DefaultPreemption): when no node fits, find a node where evicting
@@ -383,6 +393,9 @@ struct SchedulerConfig {
   /// Orrery: attempts kept per pod, and across all pods, in the decision history.
   int32_t decisionsPerPod = 8;
   int64_t decisionHistoryBytes = 16ll << 20;
+  /// kube's OpportunisticBatching feature gate (KEP-5598; beta and on by default since 1.35),
+  /// which a KubeSchedulerConfiguration cannot set: Orrery reads `opportunisticBatching`.
+  bool opportunisticBatching = true;
 };
 
 /// kube-scheduler's defaults: one profile "default-scheduler" with the default plugins and
@@ -444,6 +457,17 @@ struct DecisionRecord {
   std::vector<int64_t> scores;
   PreemptionResult preemption;
   std::vector<std::string> victimNames;  // "ns/name" of preemption victims
+  /// Set when the attempt reused the ranking of an earlier attempt of a pod with the same
+  /// signature (kube's opportunistic batching, KEP-5598) instead of filtering and scoring
+  /// nodesEvaluated nodes afresh: `nodes` then holds only the nodes filtered this time (the
+  /// node chosen last, rescored with the pod placed there, and the node chosen now).
+  struct BatchReuse {
+    std::string fromPod;          // "ns/name" of the attempt that ranked the nodes
+    int32_t fromAttempt = 0;
+    int32_t candidates = 0;       // nodes the ranking still held when this node was taken
+    std::string rescoredNode;     // the node chosen last, rescored ("" if it no longer fit)
+  };
+  std::optional<BatchReuse> batch;
   std::vector<PluginTiming> timings;
 
   /// A scored node's score from plugin `plugin` (scorePlugins index): raw (the plugin's Score),
@@ -465,8 +489,11 @@ struct DecisionRecord {
 /// One profile's plugins, run in kube-scheduler's order.
 class Framework {
  public:
+  /// `opportunisticBatching`: kube's OpportunisticBatching feature gate (beta, on by default
+  /// since 1.35).
   static Result<std::unique_ptr<Framework>> create(const ProfileConfig& profile,
-                                                   int32_t percentageOfNodesToScore = 0);
+                                                   int32_t percentageOfNodesToScore = 0,
+                                                   bool opportunisticBatching = true);
   virtual ~Framework() = default;
 
   struct Outcome {
@@ -478,8 +505,20 @@ class Framework {
   /// (preemption) when none fits, PreScore, Score, NormalizeScore, weights, selectHost (ties
   /// broken at random, as kube does). Fills every part of `record` but its identity and
   /// timestamps. Thread-compatible: one cycle at a time per Framework.
-  virtual Outcome schedule(const PodInfo& pod, const Snapshot& snapshot, size_t startIndex,
+  ///
+  /// `cycle` counts the pods the scheduler has taken from its queue (kube's scheduling
+  /// cycle). With opportunistic batching on, a cycle that directly follows a successful one
+  /// of the same profile, for a pod with the same signature and within 500 ms of the full
+  /// cycle whose ranking it reuses, takes the best node of that ranking after refiltering it
+  /// (and refiltering and rescoring the node chosen last) instead of filtering and scoring
+  /// afresh. Cycle 0 never batches.
+  virtual Outcome schedule(const PodInfo& pod, const Snapshot& snapshot, size_t startIndex, int64_t cycle,
                            DecisionRecord& record) = 0;
+  /// Forgets the ranking kept for batching: the last decision did not take effect (the
+  /// scheduler could not assume the pod).
+  virtual void dropBatch() = 0;
+  /// How many cycles reused a ranking since the framework was made.
+  virtual int64_t batchedCycles() const = 0;
   virtual const ProfileConfig& profile() const = 0;
 };
 

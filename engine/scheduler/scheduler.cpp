@@ -213,6 +213,9 @@ struct Scheduler::Core : std::enable_shared_from_this<Scheduler::Core> {
 
   Snapshot snapshot;  // the loop's
   size_t nextStartIndex = 0;
+  /// Pods taken from the queue (kube's scheduling cycle): a framework batches only a cycle
+  /// that directly follows its own successful one. Scheduling loop only.
+  int64_t cycle = 0;
 
   // Last parsed version of every pod we heard of, by ns/name (handlers' thread).
   std::mutex podsMu;
@@ -377,6 +380,7 @@ void Scheduler::Core::run() {
 }
 
 void Scheduler::Core::scheduleOne(QueuedPod queued) {
+  ++cycle;
   PodInfoPtr pod = queued.pod;
   auto fw = frameworks.find(pod->schedulerName);
   // kube's skipPodSchedule: deleted, being deleted, or already assumed/bound.
@@ -413,7 +417,8 @@ void Scheduler::Core::scheduleOne(QueuedPod queued) {
     return;
   }
 
-  Framework::Outcome outcome = fw->second->schedule(*pod, snapshot, nextStartIndex % snapshot.nodes.size(), record);
+  Framework::Outcome outcome =
+      fw->second->schedule(*pod, snapshot, nextStartIndex % snapshot.nodes.size(), cycle, record);
   if (record.duration.count() == 0) record.duration = std::chrono::steady_clock::now() - t0;
   int32_t processed = std::max<int32_t>(1, record.nodesEvaluated);
   nextStartIndex = (nextStartIndex + processed) % snapshot.nodes.size();
@@ -423,6 +428,7 @@ void Scheduler::Core::scheduleOne(QueuedPod queued) {
     assumed->nodeName = outcome.node;
     Status st = cache.assumePod(assumed);
     if (!st.isOk()) {
+      fw->second->dropBatch();
       record.result = "Error";
       record.message = st.message();
       ++errors;
@@ -626,7 +632,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::start(SchedulerOptions options) {
     }
     int32_t pct = profile.percentageOfNodesToScore ? profile.percentageOfNodesToScore
                                                    : options.config.percentageOfNodesToScore;
-    auto fw = Framework::create(profile, pct);
+    auto fw = Framework::create(profile, pct, options.config.opportunisticBatching);
     if (!fw.ok()) return fw.status();
     core->frameworks[profile.schedulerName] = std::move(fw).value();
     core->recorders[profile.schedulerName] =
@@ -741,6 +747,7 @@ Scheduler::Stats Scheduler::stats() const {
   s.bound = core_->bound;
   s.bindFailures = core_->bindFailures;
   s.preemptions = core_->preemptions;
+  for (const auto& [name, fw] : core_->frameworks) s.batched += static_cast<uint64_t>(fw->batchedCycles());
   s.cycleTime = std::chrono::nanoseconds(core_->cycleNanos.load());
   s.cycleCpuTime = std::chrono::nanoseconds(core_->cycleCpuNanos.load());
   return s;

@@ -68,6 +68,8 @@ class Scheduler {
     uint64_t bound = 0;          // bindings the API accepted
     uint64_t bindFailures = 0;
     uint64_t preemptions = 0;    // nominations made by preemption
+    /// Cycles that took a node from an earlier cycle's ranking (opportunistic batching).
+    uint64_t batched = 0;
     /// Time the scheduling loop spent in cycles (snapshot, plugins, record, assume, hand-off):
     /// attempts / cycleTime is the rate one loop could sustain if pods arrived instantly.
     std::chrono::nanoseconds cycleTime{0};

@@ -8,7 +8,8 @@
 //   scheduler_bench [rounds] [nodes] [workload...]    workload: initPods:measurePods
 //   default: 3 5000 1000:10000 5000:50000  (the 50,000-pod workload runs once)
 //   TMPDIR: where the store lives (/dev/shm: no fsync, the scheduler's own limit shows);
-//   SCHED_BENCH_BIND_WORKERS: SchedulerOptions::bindWorkers.
+//   SCHED_BENCH_BIND_WORKERS: SchedulerOptions::bindWorkers;
+//   SCHED_BENCH_BATCHING=0: opportunistic batching off (kube's OpportunisticBatching gate).
 
 #include <algorithm>
 #include <atomic>
@@ -183,6 +184,7 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
     scheduler::SchedulerOptions options;
     options.client = (*server)->adminClient("orrery-scheduler");
     if (const char* w = std::getenv("SCHED_BENCH_BIND_WORKERS")) options.bindWorkers = std::max(1, std::atoi(w));
+    if (const char* b = std::getenv("SCHED_BENCH_BATCHING")) options.config.opportunisticBatching = std::atoi(b) != 0;
     auto sched = scheduler::Scheduler::start(options);
     if (!sched.ok()) {
       std::fprintf(stderr, "scheduler: %s\n", sched.status().message().c_str());
@@ -229,9 +231,9 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
     }
     double cycleUs = stats.attempts ? stats.cycleTime.count() / 1e3 / stats.attempts : 0;
     double cpuUs = stats.attempts ? stats.cycleCpuTime.count() / 1e3 / stats.attempts : 0;
-    std::printf("  attempts %llu, bound %llu, bind failures %llu; scheduling cycle %.0f us on average, "
-                "%.0f us of it on a CPU (the loop alone, given a core: %.0f pods/s)\n",
-                (unsigned long long)stats.attempts, (unsigned long long)stats.bound,
+    std::printf("  attempts %llu (%llu from a batch's ranking), bound %llu, bind failures %llu; scheduling cycle %.0f us "
+                "on average, %.0f us of it on a CPU (the loop alone, given a core: %.0f pods/s)\n",
+                (unsigned long long)stats.attempts, (unsigned long long)stats.batched, (unsigned long long)stats.bound,
                 (unsigned long long)stats.bindFailures, cycleUs, cpuUs, cpuUs > 0 ? 1e6 / cpuUs : 0.0);
     // What the decision history keeps within its budget (kubectl get schedulingattempts).
     auto history = (*sched)->history();

@@ -89,7 +89,7 @@ inline Run schedule(const json& p, const Snapshot& s, const ProfileConfig& profi
   auto fw = Framework::create(profile);
   if (!fw) qFatal("Framework::create: %s", fw.status().message().c_str());
   Run r;
-  r.outcome = (*fw)->schedule(*parse(p), s, start, r.record);
+  r.outcome = (*fw)->schedule(*parse(p), s, start, 0, r.record);
   return r;
 }
 

@@ -26,6 +26,29 @@ json priorityPod(const std::string& name, int priority, const std::string& cpu, 
 class SchedulerFrameworkTest : public QObject {
   Q_OBJECT
 
+ private:
+  // What the scheduler fills in before a cycle.
+  static DecisionRecord recordFor(const PodInfo& pod) {
+    DecisionRecord r;
+    r.podNamespace = pod.ns;
+    r.podName = pod.name;
+    r.podUid = pod.uid;
+    r.attempt = 1;
+    return r;
+  }
+  // Assumes `pod` on `nodeName` in the snapshot, as the scheduler's cache does after a cycle.
+  static void place(Snapshot& s, const PodInfo& pod, const std::string& nodeName) {
+    for (auto& n : s.nodes) {
+      if (n->name != nodeName) continue;
+      auto changed = std::make_shared<NodeInfo>(*n);
+      auto bound = std::make_shared<PodInfo>(pod);
+      bound->nodeName = nodeName;
+      changed->addPod(bound);
+      n = changed;
+    }
+    s.reindex();
+  }
+
  private slots:
   void parsePodEffectiveRequests() {
     auto p = pod("p", "1", "1Gi");
@@ -203,9 +226,149 @@ class SchedulerFrameworkTest : public QObject {
     std::set<std::string> chosen;
     for (int i = 0; i < 60; ++i) {
       DecisionRecord r;
-      chosen.insert((*fw)->schedule(*p, s, 0, r).node);
+      chosen.insert((*fw)->schedule(*p, s, 0, 0, r).node);
     }
     QCOMPARE(chosen.size(), size_t{3});
+  }
+
+  // Opportunistic batching (KEP-5598). A pod like the last one takes the best node of the
+  // last full cycle's ranking, the node chosen last rescored with its new pod. With every
+  // node in view and only this scheduler placing pods, it must choose a node a full cycle
+  // would choose (ties aside).
+  void batchedCyclesChooseWhatAFullCycleWould() {
+    std::vector<NodeSpec> specs;
+    const char* cpus[] = {"2", "3", "4", "6", "8", "12"};  // scores differ and move as pods land
+    for (int i = 0; i < 6; ++i) specs.push_back({node("n" + std::to_string(i), cpus[i], "16Gi"), {}});
+    auto s = snapshot(specs);
+    auto batched = Framework::create(defaultProfile(), 0, /*opportunisticBatching=*/true);
+    auto full = Framework::create(defaultProfile(), 0, /*opportunisticBatching=*/false);
+    QVERIFY(batched.ok() && full.ok());
+    int fromRanking = 0;
+    std::set<std::string> rescored;
+    for (int cycle = 1; cycle <= 60; ++cycle) {
+      auto p = parse(pod("p" + std::to_string(cycle), "500m", "1Gi"));
+      DecisionRecord got = recordFor(*p), want = recordFor(*p);
+      auto chosen = (*batched)->schedule(*p, s, 0, cycle, got);
+      auto best = (*full)->schedule(*p, s, 0, cycle, want);
+      QVERIFY2(!chosen.node.empty(), got.message.c_str());
+      const NodeDecision* asFullCycleSawIt = decisionFor(want, chosen.node);
+      QVERIFY(asFullCycleSawIt && asFullCycleSawIt->rejectedBy.empty());
+      QCOMPARE(asFullCycleSawIt->total, decisionFor(want, best.node)->total);
+      if (got.batch) {
+        ++fromRanking;
+        QVERIFY(got.nodesEvaluated <= 2);
+        // The chosen node carries the total the ranking gave it, which a full cycle agrees with.
+        QCOMPARE(decisionFor(got, chosen.node)->total, asFullCycleSawIt->total);
+        if (!got.batch->rescoredNode.empty()) rescored.insert(got.batch->rescoredNode);
+      }
+      place(s, *p, chosen.node);
+    }
+    // 35 CPUs hold 70 such pods: every cycle after the first reuses the ranking, and every
+    // node chosen was rescored on the next cycle.
+    QCOMPARE(fromRanking, 59);
+    QCOMPARE((*batched)->batchedCycles(), int64_t{59});
+    QCOMPARE(rescored.size(), size_t{6});
+  }
+
+  void batchedRecordsShowWhatWasReused() {
+    // One pod per node: the node chosen last no longer fits and leaves the ranking.
+    auto s = snapshot({{node("n1", "4", "32Gi", 1), {}}, {node("n2", "4", "32Gi", 1), {}}, {node("n3", "4", "32Gi", 1), {}}});
+    auto fw = Framework::create(defaultProfile());
+    QVERIFY(fw.ok());
+    std::vector<DecisionRecord> records;
+    for (int cycle = 1; cycle <= 4; ++cycle) {
+      auto p = parse(pod("p" + std::to_string(cycle), "100m"));
+      DecisionRecord r = recordFor(*p);
+      auto o = (*fw)->schedule(*p, s, 0, cycle, r);
+      if (!o.node.empty()) place(s, *p, o.node);
+      records.push_back(std::move(r));
+    }
+    QVERIFY(!records[0].batch);
+    QCOMPARE(records[0].nodesEvaluated, 3);
+    const DecisionRecord& second = records[1];
+    QVERIFY(second.batch);
+    QCOMPARE(second.batch->fromPod, std::string("default/p1"));
+    QCOMPARE(second.batch->fromAttempt, 1);
+    QCOMPARE(second.batch->candidates, 2);
+    QVERIFY(second.batch->rescoredNode.empty());
+    QCOMPARE(second.nodesEvaluated, 2);
+    QCOMPARE(second.nodesFeasible, 1);
+    QCOMPARE(second.nodes.size(), size_t{2});
+    QCOMPARE(second.nodes[0].node, records[0].node);
+    QCOMPARE(second.nodes[0].rejectedBy, std::string("NodeResourcesFit"));
+    QCOMPARE(second.nodes[0].reasons, std::vector<std::string>{"Too many pods"});
+    QCOMPARE(second.nodes[1].node, second.node);
+    QVERIFY(second.scored(second.nodes[1]));
+    auto j = second.toJson();
+    QCOMPARE(j["batch"]["fromAttempt"]["pod"], json("default/p1"));
+    QCOMPARE(j["batch"]["fromAttempt"]["attempt"], json(1));
+    QCOMPARE(j["batch"]["candidates"], json(2));
+    QVERIFY(!j["batch"].contains("rescoredNode"));
+    QCOMPARE(j["nodes"].size(), size_t{2});
+    QCOMPARE(records[2].batch->candidates, 1);
+    // Nothing left in the ranking: a full cycle, which finds every node full.
+    QVERIFY(!records[3].batch);
+    QCOMPARE(records[3].result, std::string("Unschedulable"));
+    QVERIFY2(records[3].message.rfind("0/3 nodes are available: 3 Too many pods.", 0) == 0, records[3].message.c_str());
+
+    // Room for more than one pod: the node chosen last is rescored, its total lower now.
+    auto roomy = snapshot({{node("a"), {}}, {node("b"), {}}});
+    auto p1 = parse(pod("q1", "1")), p2 = parse(pod("q2", "1"));
+    DecisionRecord r1 = recordFor(*p1), r2 = recordFor(*p2);
+    auto o1 = (*fw)->schedule(*p1, roomy, 0, 10, r1);
+    place(roomy, *p1, o1.node);
+    auto o2 = (*fw)->schedule(*p2, roomy, 0, 11, r2);
+    QVERIFY(r2.batch);
+    QCOMPARE(r2.batch->rescoredNode, o1.node);
+    QCOMPARE(r2.nodes.front().node, o1.node);
+    QVERIFY(r2.nodes.front().total < decisionFor(r1, o1.node)->total);
+    QVERIFY(o2.node != o1.node);  // the other node now scores higher
+  }
+
+  void unsignableOrDifferentPodsGetFullCycles() {
+    auto s = snapshot({{node("a"), {}}, {node("b"), {}}, {node("c"), {}}});
+    auto fw = Framework::create(defaultProfile());
+    QVERIFY(fw.ok());
+    auto run = [&](const json& p, int64_t cycle) {
+      auto info = parse(p);
+      DecisionRecord r = recordFor(*info);
+      auto o = (*fw)->schedule(*info, s, 0, cycle, r);
+      if (!o.node.empty()) place(s, *info, o.node);
+      return r;
+    };
+    QVERIFY(!run(pod("x1", "100m"), 1).batch);
+    QVERIFY(run(pod("x2", "100m"), 2).batch);
+    QVERIFY(!run(pod("x3", "200m"), 3).batch);  // another signature
+    QVERIFY(!run(pod("x4", "200m"), 5).batch);  // not the very next cycle
+    QVERIFY(!run(pod("x5", "200m"), 0).batch);  // cycle 0: never
+    json affine = pod("y1", "100m", "", {{"app", "y"}});
+    affine["spec"]["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] = json::array(
+        {{{"weight", 10},
+          {"podAffinityTerm",
+           {{"labelSelector", {{"matchLabels", {{"app", "y"}}}}}, {"topologyKey", "kubernetes.io/hostname"}}}}});
+    QVERIFY(!run(affine, 6).batch);
+    affine["metadata"]["name"] = "y2";
+    affine["metadata"]["uid"] = "uid-y2";
+    QVERIFY(!run(affine, 7).batch);  // placed relative to other pods: unsignable
+    json spread = pod("z1", "100m", "", {{"app", "z"}});
+    spread["spec"]["topologySpreadConstraints"] = json::array(
+        {{{"maxSkew", 1}, {"topologyKey", "kubernetes.io/hostname"}, {"whenUnsatisfiable", "DoNotSchedule"},
+          {"labelSelector", {{"matchLabels", {{"app", "z"}}}}}}});
+    QVERIFY(!run(spread, 8).batch);
+    spread["metadata"]["name"] = "z2";
+    spread["metadata"]["uid"] = "uid-z2";
+    QVERIFY(!run(spread, 9).batch);
+
+    auto off = Framework::create(defaultProfile(), 0, /*opportunisticBatching=*/false);
+    QVERIFY(off.ok());
+    for (int cycle = 1; cycle <= 3; ++cycle) {
+      auto p = parse(pod("w" + std::to_string(cycle), "100m"));
+      DecisionRecord r = recordFor(*p);
+      (*off)->schedule(*p, s, 0, cycle, r);
+      QVERIFY(!r.batch);
+      QCOMPARE(r.nodesEvaluated, 3);
+    }
+    QCOMPARE((*off)->batchedCycles(), int64_t{0});
   }
 
   void nominatedPodsOfHigherPriorityHoldTheirRoom() {
@@ -367,6 +530,17 @@ profiles:
         "podMaxBackoffSeconds: 1\n");
     QVERIFY(!backoff.ok());
     QVERIFY(backoff.status().message().rfind("podMaxBackoffSeconds: Invalid value: 1", 0) == 0);
+
+    auto gate = parseSchedulerConfig(
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nopportunisticBatching: sometimes\n");
+    QVERIFY(!gate.ok());
+    QCOMPARE(gate.status().message(),
+             std::string("opportunisticBatching: Invalid value: \"sometimes\": must be a boolean"));
+    auto gateOff = parseSchedulerConfig(
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nopportunisticBatching: false\n");
+    QVERIFY(gateOff.ok());
+    QVERIFY(!gateOff->opportunisticBatching);
+    QVERIFY(defaultSchedulerConfig().opportunisticBatching);
 
     ProfileConfig unknown = defaultProfile();
     unknown.filter.push_back({"Bar", 0});

@@ -15,6 +15,11 @@ namespace {
 class BalancedAllocation final : public PreScorePlugin, public ScorePlugin {
  public:
   std::string name() const override { return "NodeResourcesBalancedAllocation"; }
+  bool sign(const PodInfo& pod, const Snapshot&, std::string& signature) const override {
+    signResources(signature, pod.requests);
+    signResources(signature, pod.nonZeroRequests);
+    return true;
+  }
   std::vector<ResourceSpec> resources{{"cpu", 1}, {"memory", 1}};
   std::vector<ResourceKind> kinds{ResourceKind::kCpu, ResourceKind::kMemory};
 

@@ -185,4 +185,50 @@ Result<int64_t> argInt(const nlohmann::json& args, const char* field, int64_t de
   return v;
 }
 
+void signValue(std::string& signature, const std::string& value) {
+  signature += std::to_string(value.size());
+  signature += ':';
+  signature += value;
+}
+
+void signNumber(std::string& signature, int64_t value) {
+  signature += std::to_string(value);
+  signature += ';';
+}
+
+void signResources(std::string& signature, const Resources& resources) {
+  signNumber(signature, resources.milliCpu);
+  signNumber(signature, resources.memory);
+  signNumber(signature, resources.ephemeralStorage);
+  signNumber(signature, static_cast<int64_t>(resources.scalar.size()));
+  for (const auto& [name, quantity] : resources.scalar) {
+    signValue(signature, name);
+    signNumber(signature, quantity);
+  }
+}
+
+void signTolerations(std::string& signature, const std::vector<Toleration>& tolerations) {
+  signNumber(signature, static_cast<int64_t>(tolerations.size()));
+  for (const auto& t : tolerations) {
+    signValue(signature, t.key);
+    signValue(signature, t.op);
+    signValue(signature, t.value);
+    signValue(signature, t.effect);
+    signNumber(signature, t.tolerationSeconds.has_value());
+    signNumber(signature, t.tolerationSeconds.value_or(0));
+  }
+}
+
+void signNodeSelectorTerm(std::string& signature, const NodeSelectorTerm& term) {
+  for (const auto* requirements : {&term.matchExpressions, &term.matchFields}) {
+    signNumber(signature, static_cast<int64_t>(requirements->size()));
+    for (const auto& r : *requirements) {
+      signValue(signature, r.key);
+      signValue(signature, r.op);
+      signNumber(signature, static_cast<int64_t>(r.values.size()));
+      for (const auto& v : r.values) signValue(signature, v);
+    }
+  }
+}
+
 }  // namespace orrery::scheduler

@@ -69,6 +69,14 @@ std::string stringMember(const nlohmann::json& j, const char* key);
 inline constexpr const char* kSnapshotStateKey = "orrery.dev/snapshot";
 const Snapshot* cycleSnapshot(const CycleState& state);
 
+/// Pieces of a pod's scheduling signature (Plugin::sign). Each value is written with its
+/// length first, so two different inputs never give the same text.
+void signValue(std::string& signature, const std::string& value);
+void signNumber(std::string& signature, int64_t value);
+void signResources(std::string& signature, const Resources& resources);
+void signTolerations(std::string& signature, const std::vector<Toleration>& tolerations);
+void signNodeSelectorTerm(std::string& signature, const NodeSelectorTerm& term);
+
 /// Reads an integer field of plugin args with a range check; errors name the field.
 Result<int64_t> argInt(const nlohmann::json& args, const char* field, int64_t defaultValue,
                        int64_t min, int64_t max);

@@ -18,6 +18,11 @@ constexpr int64_t kMaxContainerThreshold = 1000 * kMb;
 class ImageLocality final : public ScorePlugin {
  public:
   std::string name() const override { return "ImageLocality"; }
+  bool sign(const PodInfo& pod, const Snapshot&, std::string& signature) const override {
+    signNumber(signature, static_cast<int64_t>(pod.images.size()));
+    for (const auto& image : pod.images) signValue(signature, image);
+    return true;
+  }
 
   int64_t score(const CycleState& state, const PodInfo& pod, const NodeInfo& node) const override {
     int64_t sum = 0;

@@ -63,6 +63,21 @@ struct ScoreState : CycleState::Data {
 class InterPodAffinity final : public PreFilterPlugin, public FilterPlugin, public PreScorePlugin, public ScorePlugin {
  public:
   std::string name() const override { return "InterPodAffinity"; }
+  // A pod with affinity terms of its own is placed relative to other pods: unsignable. Without
+  // them, only existing pods' terms matter, and those select it by namespace and labels.
+  bool sign(const PodInfo& pod, const Snapshot&, std::string& signature) const override {
+    if (!pod.requiredAffinity.empty() || !pod.requiredAntiAffinity.empty() || !pod.preferredAffinity.empty() ||
+        !pod.preferredAntiAffinity.empty())
+      return false;
+    signValue(signature, pod.ns);
+    signNumber(signature, static_cast<int64_t>(pod.labels.size()));
+    for (const auto& [k, v] : pod.labels) {
+      signValue(signature, k);
+      signValue(signature, v);
+    }
+    return true;
+  }
+  bool normalizesAcrossNodes() const override { return true; }
   int64_t hardPodAffinityWeight = 1;
   bool ignorePreferredTermsOfExistingPods = false;
 

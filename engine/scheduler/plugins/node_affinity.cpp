@@ -12,6 +12,22 @@ namespace {
 class NodeAffinity final : public PreFilterPlugin, public FilterPlugin, public PreScorePlugin, public ScorePlugin {
  public:
   std::string name() const override { return "NodeAffinity"; }
+  bool sign(const PodInfo& pod, const Snapshot&, std::string& signature) const override {
+    signNumber(signature, static_cast<int64_t>(pod.nodeSelector.size()));
+    for (const auto& [k, v] : pod.nodeSelector) {
+      signValue(signature, k);
+      signValue(signature, v);
+    }
+    signNumber(signature, static_cast<int64_t>(pod.requiredNodeAffinity.size()));
+    for (const auto& term : pod.requiredNodeAffinity) signNodeSelectorTerm(signature, term);
+    signNumber(signature, static_cast<int64_t>(pod.preferredNodeAffinity.size()));
+    for (const auto& term : pod.preferredNodeAffinity) {
+      signNumber(signature, term.weight);
+      signNodeSelectorTerm(signature, term.preference);
+    }
+    return true;
+  }
+  bool normalizesAcrossNodes() const override { return true; }
 
   PluginStatus preFilter(CycleState&, const PodInfo& pod, const Snapshot&) override {
     if (pod.nodeSelector.empty() && pod.requiredNodeAffinity.empty()) return PluginStatus::skip();

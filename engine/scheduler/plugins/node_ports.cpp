@@ -12,6 +12,15 @@ namespace {
 class NodePorts final : public PreFilterPlugin, public FilterPlugin {
  public:
   std::string name() const override { return "NodePorts"; }
+  bool sign(const PodInfo& pod, const Snapshot&, std::string& signature) const override {
+    signNumber(signature, static_cast<int64_t>(pod.hostPorts.size()));
+    for (const auto& p : pod.hostPorts) {
+      signValue(signature, p.protocol);
+      signValue(signature, p.hostIP);
+      signNumber(signature, p.port);
+    }
+    return true;
+  }
 
   PluginStatus preFilter(CycleState&, const PodInfo& pod, const Snapshot&) override {
     return pod.hostPorts.empty() ? PluginStatus::skip() : PluginStatus::success();

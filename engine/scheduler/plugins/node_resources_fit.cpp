@@ -36,6 +36,11 @@ int64_t brokenLinear(const std::vector<ShapePoint>& shape, int64_t p) {
 class NodeResourcesFit final : public PreFilterPlugin, public FilterPlugin, public PreScorePlugin, public ScorePlugin {
  public:
   std::string name() const override { return "NodeResourcesFit"; }
+  bool sign(const PodInfo& pod, const Snapshot&, std::string& signature) const override {
+    signResources(signature, pod.requests);
+    signResources(signature, pod.nonZeroRequests);
+    return true;
+  }
 
   Strategy strategy = Strategy::kLeastAllocated;
   std::vector<ResourceSpec> resources{{"cpu", 1}, {"memory", 1}};

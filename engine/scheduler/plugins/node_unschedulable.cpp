@@ -12,6 +12,10 @@ namespace {
 class NodeUnschedulable final : public FilterPlugin {
  public:
   std::string name() const override { return "NodeUnschedulable"; }
+  bool sign(const PodInfo& pod, const Snapshot&, std::string& signature) const override {
+    signTolerations(signature, pod.tolerations);
+    return true;
+  }
   PluginStatus filter(const CycleState&, const PodInfo& pod, const NodeInfo& node) const override {
     if (!node.unschedulable) return PluginStatus::success();
     static const Taint kUnschedulable{"node.kubernetes.io/unschedulable", "", "NoSchedule"};

@@ -110,6 +110,14 @@ struct ScoreState : CycleState::Data {
 class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, public PreScorePlugin, public ScorePlugin {
  public:
   std::string name() const override { return "PodTopologySpread"; }
+  // Spreading places a pod relative to the others it selects, so a pod that any constraint
+  // (its own or the defaults) applies to is unsignable.
+  bool sign(const PodInfo& pod, const Snapshot& snapshot, std::string&) const override {
+    if (!pod.topologySpread.empty()) return false;
+    return constraintsFor(pod, snapshot, /*doNotSchedule=*/true).empty() &&
+           constraintsFor(pod, snapshot, /*doNotSchedule=*/false).empty();
+  }
+  bool normalizesAcrossNodes() const override { return true; }
 
   std::vector<TopologySpreadConstraint> defaultConstraints;
   bool systemDefaulted = true;

@@ -12,6 +12,13 @@ namespace {
 class TaintToleration final : public FilterPlugin, public PreScorePlugin, public ScorePlugin {
  public:
   std::string name() const override { return "TaintToleration"; }
+  bool sign(const PodInfo& pod, const Snapshot&, std::string& signature) const override {
+    signTolerations(signature, pod.tolerations);
+    return true;
+  }
+  // The raw score (untolerated PreferNoSchedule taints) is the node's own, so placing a pod
+  // does not change it, but normalizing scales it by the worst node's.
+  bool normalizesAcrossNodes() const override { return true; }
 
   PluginStatus filter(const CycleState&, const PodInfo& pod, const NodeInfo& node) const override {
     if (node.taints.empty()) return PluginStatus::success();
