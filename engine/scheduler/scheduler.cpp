@@ -792,6 +792,8 @@ api::ResourceInfo schedulingAttemptResource() {
       column("Result", "string", ".status.result", "Scheduled, Unschedulable or Error."),
       column("Node", "string", ".status.node", "The node chosen."),
       column("Feasible", "integer", ".status.nodesFeasible", "Nodes that passed every filter."),
+      column("Ranked-By", "string", ".status.batch.fromAttempt.pod",
+             "The pod whose full cycle ranked the nodes this attempt took its node from (opportunistic batching).", 1),
       column("Message", "string", ".status.message", "The event message of the attempt.", 1),
       column("Age", "date", ".metadata.creationTimestamp", "Time since the attempt."),
   };

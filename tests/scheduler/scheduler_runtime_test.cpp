@@ -450,7 +450,7 @@ class SchedulerRuntimeTest : public QObject {
     QCOMPARE(info.shortNames, std::vector<std::string>{"attempt"});
     std::vector<std::string> names;
     for (const auto& c : info.columns) names.push_back(c.name);
-    QCOMPARE(names, (std::vector<std::string>{"Name", "Pod", "Attempt", "Result", "Node", "Feasible", "Message", "Age"}));
+    QCOMPARE(names, (std::vector<std::string>{"Name", "Pod", "Attempt", "Result", "Node", "Feasible", "Ranked-By", "Message", "Age"}));
     QCOMPARE(info.columns[6].priority, 1);
   }
 };

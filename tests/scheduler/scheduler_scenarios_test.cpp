@@ -127,9 +127,46 @@ class SchedulerScenariosTest : public QObject {
     json t = json::parse(response->body);
     std::vector<std::string> names;
     for (const auto& col : t["columnDefinitions"]) names.push_back(col["name"].get<std::string>());
-    QCOMPARE(names, (std::vector<std::string>{"Name", "Pod", "Attempt", "Result", "Node", "Feasible", "Message", "Age"}));
+    QCOMPARE(names, (std::vector<std::string>{"Name", "Pod", "Attempt", "Result", "Node", "Feasible", "Ranked-By", "Message", "Age"}));
     QCOMPARE(t["rows"][0]["cells"][0].get<std::string>(), std::string("web-1"));
     QCOMPARE(t["rows"][0]["cells"][3].get<std::string>(), std::string("Unschedulable"));
+  }
+
+  // Opportunistic batching through the API: pods alike, scheduled one after the other, take
+  // their nodes from the first one's ranking, and their attempts say so.
+  void podsAlikeReuseTheFirstOnesRanking() {
+    SchedulerCluster c;
+    QVERIFY(c.start().isOk());
+    for (const char* n : {"n1", "n2", "n3"}) QVERIFY(c.createNode({.name = n}).isOk());
+    for (const char* p : {"alike-1", "alike-2", "alike-3"}) QVERIFY(c.createPod(SchedulerCluster::podManifest(p)).ok());
+    std::vector<std::string> rankedBy;
+    for (const char* p : {"alike-2", "alike-3"}) {
+      QVERIFY(!waitForRecords(c.scheduler(), p, 1).empty());
+      auto attempt = c.client().get(kAttemptsGvr, "default", std::string(p) + "-1");
+      QVERIFY2(attempt.ok(), attempt.ok() ? "" : attempt.status().message().c_str());
+      QCOMPARE((*attempt)["status"].value("result", ""), std::string("Scheduled"));
+      const json& status = (*attempt)["status"];
+      if (!status.contains("batch")) continue;  // a full cycle (the first, or a slow machine's)
+      rankedBy.push_back(status["batch"]["fromAttempt"]["pod"].get<std::string>());
+      QVERIFY(status["nodesEvaluated"].get<int>() <= 2);
+      QCOMPARE(status["nodes"].back()["name"], status["node"]);
+    }
+    // Each took under a millisecond to create: at least one of them came within the ranking's
+    // 500 ms, and a ranking comes from a full cycle of an earlier pod alike.
+    QVERIFY(!rankedBy.empty());
+    for (const auto& from : rankedBy) QVERIFY2(from == "default/alike-1" || from == "default/alike-2", from.c_str());
+    QVERIFY(c.scheduler().stats().batched >= 1);
+
+    // As `kubectl get schedulingattempts -o wide` prints it: the RANKED-BY column.
+    client::Request table;
+    table.path = "/apis/scheduling.orrery.dev/v1alpha1/namespaces/default/schedulingattempts";
+    table.accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    auto response = c.client().roundTrip(table);
+    QVERIFY(response.ok());
+    json t = json::parse(response->body);
+    bool shown = false;
+    for (const auto& row : t["rows"]) shown |= row["cells"][6] == json(rankedBy.front());
+    QVERIFY(shown);
   }
 
   // `kubectl get schedulingattempts -w` over the in-process client: an attempt arrives as it
