@@ -53,6 +53,8 @@ std::shared_ptr<const std::string> watchEventLine(const std::string& type, nlohm
 /// Queues a line on a watch stream. False once the client is gone, or so far behind (64 MiB
 /// queued) that the stream is ended, as kube-apiserver drops watchers that stop reading.
 bool writeWatchLine(Responder& responder, std::shared_ptr<const std::string> line);
+/// The same for a watch cache's shared frame (Responder::writeFrame).
+bool writeWatchLine(Responder& responder, std::shared_ptr<const WatchFrame> frame);
 
 /// How a response body is wanted (Accept header).
 enum class Representation { kObject, kTable, kPartialMetadata };

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,29 @@ struct HttpRequest {
   bool hasParam(const std::string& name) const { return query.count(name) > 0; }
 };
 
+/// One watch event as its line on the stream (`{"type":...,"object":...}` and a newline),
+/// built once and shared by every watcher the event goes to. A watcher in the same process
+/// may take the object already parsed instead: the first to ask parses it, the others share
+/// that parse, so N in-process informers of a resource cost one parse per change, not N.
+class WatchFrame {
+ public:
+  /// `objectBegin`: where the object starts in `line` (it ends before the final "}\n").
+  WatchFrame(std::string type, std::shared_ptr<const std::string> line, size_t objectBegin)
+      : type_(std::move(type)), line_(std::move(line)), objectBegin_(objectBegin) {}
+  const std::string& type() const { return type_; }
+  const std::shared_ptr<const std::string>& line() const { return line_; }
+  /// The event's object, parsed on the first call. Thread-safe. Null if the line does not
+  /// hold a JSON object there (the caller then reads the line).
+  std::shared_ptr<const nlohmann::json> object() const;
+
+ private:
+  std::string type_;
+  std::shared_ptr<const std::string> line_;
+  size_t objectBegin_;
+  mutable std::once_flag parseOnce_;
+  mutable std::shared_ptr<const nlohmann::json> object_;
+};
+
 /// Answers one request. Thread-safe: a streaming response may be written from any thread.
 class Responder {
  public:
@@ -60,6 +84,11 @@ class Responder {
   /// would only parse the text back takes the object (true); others return false, leave
   /// `body` as it was, and the server sends its text instead.
   virtual bool sendParsed(int status, nlohmann::json&& body) { return false; }
+  /// Queues a watch event. A responder in the caller's process may hand over the frame's
+  /// parsed object; others write its line (the default). As writeChunk otherwise.
+  virtual bool writeFrame(std::shared_ptr<const WatchFrame> frame, size_t* pending = nullptr) {
+    return writeChunk(frame->line(), pending);
+  }
 };
 
 using HttpHandler = std::function<void(HttpRequest&, std::shared_ptr<Responder>)>;

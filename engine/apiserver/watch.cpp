@@ -64,14 +64,37 @@ std::shared_ptr<const std::string> watchEventLine(const std::string& type, json 
   return std::make_shared<std::string>(json{{"type", type}, {"object", std::move(object)}}.dump() + "\n");
 }
 
+namespace {
+
+// Ends the stream of a client that has this much queued (see kMaxPendingBytes).
+bool keepUp(Responder& responder, size_t pending) {
+  if (pending <= kMaxPendingBytes) return true;
+  responder.endStream();
+  return false;
+}
+
+}  // namespace
+
 bool writeWatchLine(Responder& responder, std::shared_ptr<const std::string> line) {
   size_t pending = 0;
-  if (!responder.writeChunk(std::move(line), &pending)) return false;
-  if (pending > kMaxPendingBytes) {
-    responder.endStream();
-    return false;
-  }
-  return true;
+  return responder.writeChunk(std::move(line), &pending) && keepUp(responder, pending);
+}
+
+bool writeWatchLine(Responder& responder, std::shared_ptr<const WatchFrame> frame) {
+  size_t pending = 0;
+  return responder.writeFrame(std::move(frame), &pending) && keepUp(responder, pending);
+}
+
+std::shared_ptr<const json> WatchFrame::object() const {
+  std::call_once(parseOnce_, [this] {
+    const std::string& text = *line_;
+    // The object runs from objectBegin_ to the line's closing "}\n".
+    if (objectBegin_ + 2 > text.size()) return;
+    std::string_view body(text.data() + objectBegin_, text.size() - objectBegin_ - 2);
+    json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_object()) object_ = std::make_shared<const json>(std::move(parsed));
+  });
+  return object_;
 }
 
 api::Result<int64_t> ApiHandler::resourceVersionParam(const Call& call) {

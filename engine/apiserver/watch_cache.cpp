@@ -108,15 +108,16 @@ void CachedObject::appendJson(std::string* out) const {
   }
 }
 
-std::shared_ptr<const std::string> CachedObject::frame(EventType type) const {
+std::shared_ptr<const WatchFrame> CachedObject::frame(EventType type) const {
   auto& slot = frames_[static_cast<int>(type)];
   if (!slot) {
     auto text = std::make_shared<std::string>();
     text->reserve(size_ + 40);
     text->append("{\"type\":\"").append(eventTypeName(type)).append("\",\"object\":");
+    size_t objectBegin = text->size();
     appendJson(text.get());
     text->append("}\n");
-    slot = std::move(text);
+    slot = std::make_shared<const WatchFrame>(eventTypeName(type), std::move(text), objectBegin);
   }
   return slot;
 }

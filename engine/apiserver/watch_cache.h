@@ -19,6 +19,7 @@
 
 #include "engine/api/resource.h"
 #include "engine/api/selector.h"
+#include "engine/apiserver/http_server.h"
 #include "engine/store/store.h"
 
 union LZ4_stream_u;
@@ -77,7 +78,7 @@ struct CachedObject {
 
   /// `{"type":"ADDED","object":{...}}\n`, built on first use and shared by every watcher
   /// until releaseFrames(). Called only under the cache's lock.
-  std::shared_ptr<const std::string> frame(EventType type) const;
+  std::shared_ptr<const WatchFrame> frame(EventType type) const;
   /// Forgets the frames built so far (watchers keep theirs): a cache holds tens of thousands
   /// of versions, and a frame is a second copy of the object that only a dispatch needs.
   void releaseFrames() const;
@@ -87,7 +88,7 @@ struct CachedObject {
   std::string data_;                          // the text, or its compression against dict_
   std::shared_ptr<const std::string> dict_;   // null: data_ is the text itself
   size_t size_ = 0;                           // the text's size
-  mutable std::shared_ptr<const std::string> frames_[3];
+  mutable std::shared_ptr<const WatchFrame> frames_[3];
 };
 using CachedPtr = std::shared_ptr<const CachedObject>;
 

@@ -255,10 +255,53 @@ Result<json> Client::remove(const api::GroupVersionResource& gvr, const std::str
   return decode(roundTrip(parsedAnswer(std::move(request))));
 }
 
+namespace {
+
+// A watch line as {type, object}; an undecodable line is an ERROR event saying so.
+WatchEvent decodeWatchLine(std::string_view line) {
+  json frame = json::parse(line, nullptr, false);
+  WatchEvent event;
+  if (!frame.is_object() || !frame.contains("type")) {
+    event.type = "ERROR";
+    event.object = Status::internal("unable to decode an event from the watch stream: " +
+                                    std::string(line.substr(0, 200)))
+                       .toJson();
+  } else {
+    if (auto t = frame.find("type"); t->is_string()) event.type = t->get<std::string>();
+    if (auto o = frame.find("object"); o != frame.end()) event.object = std::move(*o);
+  }
+  return event;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Stream>> Client::watch(const api::GroupVersionResource& gvr, const std::string& ns,
                                               const ListOptions& options,
                                               std::function<void(WatchEvent&& event)> onEvent,
                                               EndHandler onEnd) {
+  auto handler = [onEvent = std::move(onEvent)](std::string_view line) { onEvent(decodeWatchLine(line)); };
+  return transport_->stream(watchRequest(gvr, ns, options), std::move(handler), std::move(onEnd));
+}
+
+Result<std::unique_ptr<Stream>> Client::watchShared(const api::GroupVersionResource& gvr, const std::string& ns,
+                                                    const ListOptions& options,
+                                                    std::function<void(SharedWatchEvent&& event)> onEvent,
+                                                    EndHandler onEnd) {
+  // Both handlers run on the stream's one delivery thread, never at once.
+  auto shared = std::make_shared<std::function<void(SharedWatchEvent&&)>>(std::move(onEvent));
+  auto onLine = [shared](std::string_view line) {
+    WatchEvent event = decodeWatchLine(line);
+    (*shared)({std::move(event.type), std::make_shared<const json>(std::move(event.object))});
+  };
+  auto onObject = [shared](const std::string& type, std::shared_ptr<const json> object) {
+    (*shared)({type, std::move(object)});
+  };
+  return transport_->streamObjects(watchRequest(gvr, ns, options), std::move(onLine), std::move(onObject),
+                                   std::move(onEnd));
+}
+
+Request Client::watchRequest(const api::GroupVersionResource& gvr, const std::string& ns,
+                             const ListOptions& options) const {
   Request request;
   request.path = pathOf(gvr, ns, "", "");
   request.query["watch"] = "true";
@@ -269,21 +312,7 @@ Result<std::unique_ptr<Stream>> Client::watch(const api::GroupVersionResource& g
   if (options.allowWatchBookmarks) request.query["allowWatchBookmarks"] = "true";
   if (options.timeoutSeconds > 0) request.query["timeoutSeconds"] = std::to_string(options.timeoutSeconds);
   request.headers["user-agent"] = userAgent_;
-  auto handler = [onEvent = std::move(onEvent)](std::string_view line) {
-    json frame = json::parse(line, nullptr, false);
-    WatchEvent event;
-    if (!frame.is_object() || !frame.contains("type")) {
-      event.type = "ERROR";
-      event.object = Status::internal("unable to decode an event from the watch stream: " +
-                                      std::string(line.substr(0, 200)))
-                         .toJson();
-    } else {
-      if (auto t = frame.find("type"); t->is_string()) event.type = t->get<std::string>();
-      if (auto o = frame.find("object"); o != frame.end()) event.object = std::move(*o);
-    }
-    onEvent(std::move(event));
-  };
-  return transport_->stream(request, std::move(handler), std::move(onEnd));
+  return request;
 }
 
 }  // namespace orrery::client

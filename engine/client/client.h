@@ -60,6 +60,8 @@ using LineHandler = std::function<void(std::string_view line)>;
 /// it cleanly (watch timeout), a Status when the transport failed or the server answered
 /// with an error code (its Status body).
 using EndHandler = std::function<void(const Status& status)>;
+/// Called with a watch event whose object arrived already parsed (shared, immutable).
+using ObjectEventHandler = std::function<void(const std::string& type, std::shared_ptr<const nlohmann::json> object)>;
 
 /// How requests reach an API server. Thread-safe.
 class Transport {
@@ -71,6 +73,13 @@ class Transport {
   /// Starts a streamed request (watch). Lines and the end arrive on a transport thread.
   virtual Result<std::unique_ptr<Stream>> stream(const Request& request, LineHandler onLine,
                                                  EndHandler onEnd) = 0;
+  /// As stream(), for a watch whose events may come already parsed: an API server in this
+  /// process parses each event once for all its in-process watchers, and hands the object
+  /// to onObject. Events the transport holds only as text arrive on onLine. Default: all do.
+  virtual Result<std::unique_ptr<Stream>> streamObjects(const Request& request, LineHandler onLine,
+                                                        ObjectEventHandler onObject, EndHandler onEnd) {
+    return stream(request, std::move(onLine), std::move(onEnd));
+  }
 };
 
 /// Where and how to reach a cluster over HTTPS (a resolved kubeconfig context).
@@ -108,6 +117,12 @@ struct ListOptions {
 struct WatchEvent {
   std::string type;
   nlohmann::json object;
+};
+
+/// A watch event whose object may be shared with other watchers (Client::watchShared).
+struct SharedWatchEvent {
+  std::string type;
+  std::shared_ptr<const nlohmann::json> object;
 };
 
 enum class PatchType { kJson, kMerge, kStrategicMerge, kApply };
@@ -164,12 +179,22 @@ class Client {
                                         std::function<void(WatchEvent&& event)> onEvent,
                                         EndHandler onEnd);
 
+  /// As watch(), with each object shared and immutable: through the in-process transport,
+  /// every watcher of a resource shares one parse of each event (informers keep the object
+  /// as it is, so nothing is copied either).
+  Result<std::unique_ptr<Stream>> watchShared(const api::GroupVersionResource& gvr, const std::string& ns,
+                                              const ListOptions& options,
+                                              std::function<void(SharedWatchEvent&& event)> onEvent,
+                                              EndHandler onEnd);
+
   /// Raw access for what the helpers do not cover (discovery, non-resource paths).
   Result<Response> roundTrip(Request request);
   const std::string& userAgent() const { return userAgent_; }
   std::shared_ptr<Transport> transport() const { return transport_; }
 
  private:
+  Request watchRequest(const api::GroupVersionResource& gvr, const std::string& ns, const ListOptions& options) const;
+
   std::shared_ptr<Transport> transport_;
   std::string userAgent_;
 };

@@ -272,13 +272,18 @@ struct Informer::State {
       // As the reflector: a watch lasts a random 5-10 minutes, then is renewed.
       options.timeoutSeconds = std::uniform_int_distribution<int>(300, 600)(rng);
       auto started = std::chrono::steady_clock::now();
-      auto stream = client->watch(
+      auto stream = client->watchShared(
           gvr, ns, options,
-          [this](WatchEvent&& event) {
+          [this](SharedWatchEvent&& event) {
             Incoming in;
             in.type = std::move(event.type);
-            if (transform && in.type != "BOOKMARK" && in.type != "ERROR") transform(event.object);
-            in.object = std::make_shared<const json>(std::move(event.object));
+            in.object = std::move(event.object);
+            if (transform && in.type != "BOOKMARK" && in.type != "ERROR") {
+              // The object may be shared with other watchers: transform a copy.
+              json copy = *in.object;
+              transform(copy);
+              in.object = std::make_shared<const json>(std::move(copy));
+            }
             std::lock_guard lock(mu);
             queue.push_back(std::move(in));
             cv.notify_one();

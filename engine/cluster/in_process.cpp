@@ -128,9 +128,14 @@ class RoundTripResponder : public apiserver::Responder {
 // per stream splits lines and runs the caller's handlers, which may then take as long as they
 // like without holding up the server or other watchers.
 struct StreamState {
+  // Text, or (writeFrame) a whole watch event whose object may be taken parsed.
+  struct Chunk {
+    std::shared_ptr<const std::string> text;
+    std::shared_ptr<const apiserver::WatchFrame> frame;
+  };
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::shared_ptr<const std::string>> chunks;
+  std::deque<Chunk> chunks;
   size_t pendingBytes = 0;
   int code = 0;
   bool ended = false;
@@ -139,6 +144,7 @@ struct StreamState {
   bool closed = false;
   std::vector<std::function<void()>> closeCallbacks;
   client::LineHandler onLine;
+  client::ObjectEventHandler onObject;  // empty: every event goes to onLine
   client::EndHandler onEnd;
   std::thread thread;
 
@@ -157,18 +163,25 @@ struct StreamState {
   void run() {
     std::string partial;
     for (;;) {
-      std::shared_ptr<const std::string> chunk;
+      Chunk next;
       {
         std::unique_lock lock(mu);
         cv.wait(lock, [&] { return cancelled.load() || !chunks.empty() || ended; });
         if (cancelled.load()) return;
         if (!chunks.empty()) {
-          chunk = std::move(chunks.front());
+          next = std::move(chunks.front());
           chunks.pop_front();
-          pendingBytes -= chunk->size();
+          pendingBytes -= next.text->size();
         }
       }
-      if (chunk) {
+      if (next.frame && onObject && partial.empty()) {
+        // A whole event: its object as parsed once for every in-process watcher.
+        if (auto object = next.frame->object()) {
+          onObject(next.frame->type(), std::move(object));
+          continue;
+        }
+      }
+      if (const auto& chunk = next.text) {
         std::string_view data(*chunk);
         while (!data.empty()) {
           if (cancelled.load()) return;
@@ -220,7 +233,7 @@ class StreamResponder : public apiserver::Responder {
         if (state_->ended) return;
         state_->code = status;
         state_->pendingBytes += body.size();
-        state_->chunks.push_back(std::make_shared<const std::string>(std::move(body)));
+        state_->chunks.push_back({std::make_shared<const std::string>(std::move(body)), nullptr});
       }
       end(Status::ok());
       return;
@@ -232,13 +245,11 @@ class StreamResponder : public apiserver::Responder {
     state_->code = status;
   }
   bool writeChunk(std::shared_ptr<const std::string> data, size_t* pending) override {
-    std::lock_guard lock(state_->mu);
-    if (state_->cancelled.load() || state_->ended) return false;
-    state_->pendingBytes += data->size();
-    if (pending) *pending = state_->pendingBytes;
-    state_->chunks.push_back(std::move(data));
-    state_->cv.notify_one();
-    return true;
+    return queue({std::move(data), nullptr}, pending);
+  }
+  bool writeFrame(std::shared_ptr<const apiserver::WatchFrame> frame, size_t* pending) override {
+    auto text = frame->line();
+    return queue({std::move(text), std::move(frame)}, pending);
   }
   void endStream() override { end(Status::ok()); }
   void onClose(std::function<void()> callback) override {
@@ -253,6 +264,15 @@ class StreamResponder : public apiserver::Responder {
   }
 
  private:
+  bool queue(StreamState::Chunk chunk, size_t* pending) {
+    std::lock_guard lock(state_->mu);
+    if (state_->cancelled.load() || state_->ended) return false;
+    state_->pendingBytes += chunk.text->size();
+    if (pending) *pending = state_->pendingBytes;
+    state_->chunks.push_back(std::move(chunk));
+    state_->cv.notify_one();
+    return true;
+  }
   void end(Status status) {
     std::lock_guard lock(state_->mu);
     if (state_->ended) return;
@@ -312,9 +332,16 @@ class InProcessTransport : public client::Transport {
   Result<std::unique_ptr<client::Stream>> stream(const client::Request& request,
                                                  client::LineHandler onLine,
                                                  client::EndHandler onEnd) override {
+    return streamObjects(request, std::move(onLine), nullptr, std::move(onEnd));
+  }
+
+  Result<std::unique_ptr<client::Stream>> streamObjects(const client::Request& request, client::LineHandler onLine,
+                                                        client::ObjectEventHandler onObject,
+                                                        client::EndHandler onEnd) override {
     auto http = toHttpRequest(request, user_, groups_);
     auto state = std::make_shared<StreamState>();
     state->onLine = std::move(onLine);
+    state->onObject = std::move(onObject);
     state->onEnd = std::move(onEnd);
     auto stream = std::make_unique<InProcessStream>(state);
     {

@@ -106,17 +106,18 @@ void Reflector::run() {
       gone_ = false;
     }
     options.allowWatchBookmarks = true;
-    auto stream = client_->watch(
+    auto stream = client_->watchShared(
         gvr_, "", options,
-        [this](client::WatchEvent&& event) {
+        [this](client::SharedWatchEvent&& event) {
           std::lock_guard handlerLock(handlerMu_);
           {
             std::lock_guard lock(mu_);
             if (stopping_) return;
           }
           try {
+            const json& object = *event.object;
             if (event.type == "ERROR") {
-              int code = event.object.value("code", 0);
+              int code = object.value("code", 0);
               std::lock_guard lock(mu_);
               if (code == 410) gone_ = true;
               watchEnded_ = true;
@@ -124,8 +125,9 @@ void Reflector::run() {
               return;
             }
             std::string rv;
-            if (event.object.contains("metadata")) rv = event.object["metadata"].value("resourceVersion", "");
-            if (event.type != "BOOKMARK" && handlers_.onEvent) handlers_.onEvent(event.type, event.object);
+            if (auto meta = object.find("metadata"); meta != object.end() && meta->is_object())
+              rv = meta->value("resourceVersion", "");
+            if (event.type != "BOOKMARK" && handlers_.onEvent) handlers_.onEvent(event.type, object);
             if (!rv.empty()) {
               std::lock_guard lock(mu_);
               lastRv_ = rv;

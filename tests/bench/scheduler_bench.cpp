@@ -94,11 +94,12 @@ class BindingCounter {
     std::string rv = list.ok() ? (*list)["metadata"].value("resourceVersion", "") : "";
     client::ListOptions opts;
     opts.resourceVersion = rv;
-    auto w = c.watch(
+    // Shared objects, as an informer (scheduler_perf's own watch is an informer).
+    auto w = c.watchShared(
         kPods, "default", opts,
-        [this](client::WatchEvent&& e) {
+        [this](client::SharedWatchEvent&& e) {
           if (e.type != "MODIFIED" && e.type != "ADDED") return;
-          const json& o = e.object;
+          const json& o = *e.object;
           std::string name = o["metadata"].value("name", "");
           if (name.rfind(prefix_, 0) != 0) return;
           if (o.contains("spec") && !o["spec"].value("nodeName", "").empty()) {

@@ -311,6 +311,53 @@ class InProcessTest : public QObject {
     QCOMPARE(ends.load(), 0);  // a cancelled stream does not report an end
   }
 
+  // In-process watchers of a resource share one parse of each event; a watcher that reads
+  // text gets the same object, and a watcher of tables still gets rows.
+  void sharedWatchersShareOneParsePerEvent() {
+    auto list = client_->list(kConfigMaps, "default");
+    QVERIFY(list.ok());
+    client::ListOptions options;
+    options.resourceVersion = list->at("metadata").value("resourceVersion", "");
+    struct Shared {
+      std::mutex mu;
+      std::condition_variable cv;
+      std::vector<client::SharedWatchEvent> events;
+    } a, b;
+    auto collect = [](Shared& into) {
+      return [&into](client::SharedWatchEvent&& e) {
+        if (e.type == "BOOKMARK") return;
+        std::lock_guard lock(into.mu);
+        into.events.push_back(std::move(e));
+        into.cv.notify_all();
+      };
+    };
+    auto waitFor = [](Shared& s, size_t n) {
+      std::unique_lock lock(s.mu);
+      return s.cv.wait_for(lock, std::chrono::seconds(10), [&] { return s.events.size() >= n; });
+    };
+    Events text;
+    auto first = client_->watchShared(kConfigMaps, "default", options, collect(a), [](const api::Status&) {});
+    auto second = client_->watchShared(kConfigMaps, "default", options, collect(b), [](const api::Status&) {});
+    auto third = client_->watch(kConfigMaps, "default", options,
+                                [&](client::WatchEvent&& e) {
+                                  if (e.type != "BOOKMARK") text.push(std::move(e));
+                                },
+                                [](const api::Status&) {});
+    QVERIFY(first.ok() && second.ok() && third.ok());
+    QVERIFY(client_->create(kConfigMaps, "default", configMap("shared", {{"v", "1"}}, {{"app", "s"}})).ok());
+    QVERIFY(client_->patch(kConfigMaps, "default", "shared", client::PatchType::kMerge, R"({"data":{"v":"2"}})").ok());
+    QVERIFY(waitFor(a, 2) && waitFor(b, 2) && text.waitFor(2));
+    std::scoped_lock lock(a.mu, b.mu, text.mu);
+    for (size_t i = 0; i < 2; ++i) {
+      QCOMPARE(a.events[i].type, text.events[i].type);
+      QVERIFY(a.events[i].object);
+      QCOMPARE(a.events[i].object.get(), b.events[i].object.get());  // one parse, shared
+      QCOMPARE(*a.events[i].object, text.events[i].object);         // and what the text says
+    }
+    QCOMPARE((*a.events[1].object)["data"]["v"], json("2"));
+    QVERIFY(!(*a.events[1].object)["metadata"].value("resourceVersion", "").empty());
+  }
+
   void watchEndsCleanlyAfterItsTimeout() {
     // timeoutSeconds ends the watch cleanly.
     client::ListOptions options;
