@@ -158,7 +158,9 @@ Result<json> ApiHandler::createObject(Call& call, json object, bool managedByApp
 }
 
 api::Result<std::optional<store::KeyValue>> ApiHandler::currentObject(const api::ResourceInfo& info,
-                                                                      const std::string& key, bool* fromCache) {
+                                                                      const std::string& key, bool* fromCache,
+                                                                      std::shared_ptr<const json>* parsed) {
+  if (parsed) parsed->reset();
   if (*fromCache) {
     if (auto* cache = existingCacheFor(info)) {
       if (auto cached = cache->get(key)) {
@@ -166,12 +168,20 @@ api::Result<std::optional<store::KeyValue>> ApiHandler::currentObject(const api:
         kv.key = key;
         kv.value = cached->json();
         kv.modRevision = cached->revision;
+        if (parsed) *parsed = cached->sharedParse();
         return std::optional<store::KeyValue>(std::move(kv));
       }
     }
     *fromCache = false;  // not cached (yet): the store has the last word
   }
   return store_->get(key);
+}
+
+json ApiHandler::parseCurrent(const store::KeyValue& current, const std::shared_ptr<const json>& parsed) {
+  if (parsed) return *parsed;  // the cache's served form: resourceVersion is set
+  json object = json::parse(current.value);
+  metadataOf(object)["resourceVersion"] = std::to_string(current.modRevision);
+  return object;
 }
 
 Result<json> ApiHandler::commitUpdate(Call& call, json updated, const store::KeyValue& current,
@@ -307,7 +317,8 @@ void ApiHandler::update(Call& call) {
   const std::string key = storageKey(info, call.info.ns, call.info.name);
   for (int attempt = 0; attempt <= kMaxConflictRetries; ++attempt) {
     bool fromCache = attempt == 0 && !call.dryRun();
-    auto current = currentObject(info, key, &fromCache);
+    std::shared_ptr<const json> parsed;
+    auto current = currentObject(info, key, &fromCache, &parsed);
     if (!current.ok()) return sendStatus(call, current.status());
     if (!*current) return sendStatus(call, Status::notFound(info.group, info.resource, call.info.name));
     if (!wantedRv.empty() && wantedRv != std::to_string((*current)->modRevision)) {
@@ -317,17 +328,19 @@ void ApiHandler::update(Call& call) {
     }
     json updated = body;
     if (sub == "scale") {
-      json parent = json::parse((*current)->value);
+      json parent = parseCurrent(**current, parsed);
       parent["spec"]["replicas"] = body.value("spec", json::object()).value("replicas", 0);
       updated = std::move(parent);
     } else if (sub == "finalize") {
-      json parent = json::parse((*current)->value);
+      json parent = parseCurrent(**current, parsed);
       parent["spec"]["finalizers"] = body.value("spec", json::object()).value("finalizers", json::array());
       updated = std::move(parent);
     }
+    json old;
+    if (parsed) old = *parsed;
     bool casFailed = false;
     auto result = commitUpdate(call, std::move(updated), **current, sub == "scale" ? "" : sub, false, &casFailed,
-                               fromCache);
+                               fromCache, parsed ? &old : nullptr);
     if (fromCache && (casFailed || !result.ok())) continue;
     if (casFailed && wantedRv.empty()) continue;
     if (!result.ok()) return sendStatus(call, result.status());
@@ -381,7 +394,8 @@ void ApiHandler::patch(Call& call) {
 
   for (int attempt = 0; attempt <= kMaxConflictRetries; ++attempt) {
     bool fromCache = attempt == 0 && !call.dryRun();
-    auto current = currentObject(info, key, &fromCache);
+    std::shared_ptr<const json> parsed;
+    auto current = currentObject(info, key, &fromCache, &parsed);
     if (!current.ok()) return sendStatus(call, current.status());
     if (!*current) {
       if (isApply && sub.empty()) {
@@ -404,8 +418,7 @@ void ApiHandler::patch(Call& call) {
       }
       return sendStatus(call, Status::notFound(info.group, info.resource, call.info.name));
     }
-    json old = json::parse((*current)->value);
-    metadataOf(old)["resourceVersion"] = std::to_string((*current)->modRevision);
+    json old = parseCurrent(**current, parsed);
     const std::string oldRv = std::to_string((*current)->modRevision);
 
     // The document the patch applies to: the object, or its Scale view.
@@ -650,10 +663,11 @@ void ApiHandler::createSubresource(Call& call) {
     const std::string key = storageKey(info, call.info.ns, call.info.name);
     for (int attempt = 0; attempt <= kMaxConflictRetries; ++attempt) {
       bool fromCache = attempt == 0 && !call.dryRun();
-      auto current = currentObject(info, key, &fromCache);
+      std::shared_ptr<const json> parsed;
+      auto current = currentObject(info, key, &fromCache, &parsed);
       if (!current.ok()) return sendStatus(call, current.status());
       if (!*current) return sendStatus(call, Status::notFound("", "pods", call.info.name));
-      json pod = json::parse((*current)->value);
+      json pod = parseCurrent(**current, parsed);
       if (pod["metadata"].contains("deletionTimestamp")) {
         if (fromCache) continue;
         return sendStatus(call, Status::conflict("", "pods", call.info.name, "pod is being deleted, cannot be assigned to a host"));

@@ -160,8 +160,14 @@ class ApiHandler {
   /// saves a store read per write, and a stale copy only costs a failed compare-and-swap. On
   /// return *fromCache says where the copy came from; the caller must read again (fromCache
   /// false) when anything but a successful write came of a cached copy.
+  /// `parsed` (optional) receives the cached copy already parsed, when an in-process watcher
+  /// had it parsed and it is still held (null otherwise): parseCurrent() then copies it.
   api::Result<std::optional<store::KeyValue>> currentObject(const api::ResourceInfo& info,
-                                                            const std::string& key, bool* fromCache);
+                                                            const std::string& key, bool* fromCache,
+                                                            std::shared_ptr<const nlohmann::json>* parsed = nullptr);
+  /// The object currentObject() gave, as JSON with metadata.resourceVersion set: a copy of
+  /// `parsed` when there is one, else the text parsed.
+  static nlohmann::json parseCurrent(const store::KeyValue& current, const std::shared_ptr<const nlohmann::json>& parsed);
   api::ManagerInfo managerFor(const Call& call, const std::string& subresource) const;
   nlohmann::json scaleOf(const nlohmann::json& object) const;
 

@@ -46,8 +46,10 @@ struct HttpRequest {
 class WatchFrame {
  public:
   /// `objectBegin`: where the object starts in `line` (it ends before the final "}\n").
-  WatchFrame(std::string type, std::shared_ptr<const std::string> line, size_t objectBegin)
-      : type_(std::move(type)), line_(std::move(line)), objectBegin_(objectBegin) {}
+  /// `onParsed` (optional) is told the object when object() parses it.
+  WatchFrame(std::string type, std::shared_ptr<const std::string> line, size_t objectBegin,
+             std::function<void(const std::shared_ptr<const nlohmann::json>&)> onParsed = nullptr)
+      : type_(std::move(type)), line_(std::move(line)), objectBegin_(objectBegin), onParsed_(std::move(onParsed)) {}
   const std::string& type() const { return type_; }
   const std::shared_ptr<const std::string>& line() const { return line_; }
   /// The event's object, parsed on the first call. Thread-safe. Null if the line does not
@@ -58,6 +60,7 @@ class WatchFrame {
   std::string type_;
   std::shared_ptr<const std::string> line_;
   size_t objectBegin_;
+  std::function<void(const std::shared_ptr<const nlohmann::json>&)> onParsed_;
   mutable std::once_flag parseOnce_;
   mutable std::shared_ptr<const nlohmann::json> object_;
 };

@@ -92,7 +92,9 @@ std::shared_ptr<const json> WatchFrame::object() const {
     if (objectBegin_ + 2 > text.size()) return;
     std::string_view body(text.data() + objectBegin_, text.size() - objectBegin_ - 2);
     json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_object()) object_ = std::make_shared<const json>(std::move(parsed));
+    if (!parsed.is_object()) return;
+    object_ = std::make_shared<const json>(std::move(parsed));
+    if (onParsed_) onParsed_(object_);
   });
   return object_;
 }

@@ -117,7 +117,11 @@ std::shared_ptr<const WatchFrame> CachedObject::frame(EventType type) const {
     size_t objectBegin = text->size();
     appendJson(text.get());
     text->append("}\n");
-    slot = std::make_shared<const WatchFrame>(eventTypeName(type), std::move(text), objectBegin);
+    slot = std::make_shared<const WatchFrame>(
+        eventTypeName(type), std::move(text), objectBegin,
+        [self = weak_from_this()](const std::shared_ptr<const nlohmann::json>& parsed) {
+          if (auto object = self.lock()) object->parsed_.store(parsed);
+        });
   }
   return slot;
 }

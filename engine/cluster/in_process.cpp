@@ -132,6 +132,10 @@ struct StreamState {
   struct Chunk {
     std::shared_ptr<const std::string> text;
     std::shared_ptr<const apiserver::WatchFrame> frame;
+    /// What it holds, for the server's bound on a lagging client: a frame may carry its object
+    /// parsed, which takes several times the text.
+    size_t weight() const { return frame ? text->size() * kParsedWeight : text->size(); }
+    static constexpr size_t kParsedWeight = 4;
   };
   std::mutex mu;
   std::condition_variable cv;
@@ -171,10 +175,10 @@ struct StreamState {
         if (!chunks.empty()) {
           next = std::move(chunks.front());
           chunks.pop_front();
-          pendingBytes -= next.text->size();
+          pendingBytes -= next.weight();
         }
       }
-      if (next.frame && onObject && partial.empty()) {
+      if (next.frame && onObject && partial.empty() && !cancelled.load()) {
         // A whole event: its object as parsed once for every in-process watcher.
         if (auto object = next.frame->object()) {
           onObject(next.frame->type(), std::move(object));
@@ -249,6 +253,9 @@ class StreamResponder : public apiserver::Responder {
   }
   bool writeFrame(std::shared_ptr<const apiserver::WatchFrame> frame, size_t* pending) override {
     auto text = frame->line();
+    // A stream that reads only text must not keep the frame (and the object another watcher
+    // had parsed) alive while it lags.
+    if (!state_->onObject) return queue({std::move(text), nullptr}, pending);
     return queue({std::move(text), std::move(frame)}, pending);
   }
   void endStream() override { end(Status::ok()); }
@@ -267,7 +274,7 @@ class StreamResponder : public apiserver::Responder {
   bool queue(StreamState::Chunk chunk, size_t* pending) {
     std::lock_guard lock(state_->mu);
     if (state_->cancelled.load() || state_->ended) return false;
-    state_->pendingBytes += chunk.text->size();
+    state_->pendingBytes += chunk.weight();
     if (pending) *pending = state_->pendingBytes;
     state_->chunks.push_back(std::move(chunk));
     state_->cv.notify_one();

@@ -185,6 +185,9 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
   /// The pod's scheduling signature: every plugin's part, or nullopt when one cannot sign.
   std::optional<std::string> signPod(const PodInfo& pod, const Snapshot& snapshot) const {
     std::string signature;
+    // Filter counts the pods nominated to a node only when they are of equal or higher
+    // priority than the pod: two pods alike but for their priority may fit different nodes.
+    signNumber(signature, pod.priority);
     for (const Plugin* p : signers_) {
       signValue(signature, p->name());
       if (!p->sign(pod, snapshot, signature)) return std::nullopt;

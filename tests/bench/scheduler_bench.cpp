@@ -100,9 +100,12 @@ class BindingCounter {
         [this](client::SharedWatchEvent&& e) {
           if (e.type != "MODIFIED" && e.type != "ADDED") return;
           const json& o = *e.object;
-          std::string name = o["metadata"].value("name", "");
+          auto meta = o.find("metadata");
+          auto spec = o.find("spec");
+          if (meta == o.end() || !meta->is_object() || spec == o.end() || !spec->is_object()) return;
+          std::string name = meta->value("name", "");
           if (name.rfind(prefix_, 0) != 0) return;
-          if (o.contains("spec") && !o["spec"].value("nodeName", "").empty()) {
+          if (!spec->value("nodeName", "").empty()) {
             std::lock_guard lock(mu_);
             if (seen_.insert(name).second) {
               last_ = Clock::now();

@@ -339,8 +339,11 @@ class SchedulerFrameworkTest : public QObject {
     QVERIFY(!run(pod("x1", "100m"), 1).batch);
     QVERIFY(run(pod("x2", "100m"), 2).batch);
     QVERIFY(!run(pod("x3", "200m"), 3).batch);  // another signature
-    QVERIFY(!run(pod("x4", "200m"), 5).batch);  // not the very next cycle
-    QVERIFY(!run(pod("x5", "200m"), 0).batch);  // cycle 0: never
+    // The same but for priority: nominated pods hold room against lower priorities only.
+    QVERIFY(!run(priorityPod("x3p", 1000, "200m"), 4).batch);
+    QVERIFY(run(priorityPod("x3q", 1000, "200m"), 5).batch);
+    QVERIFY(!run(priorityPod("x4", 1000, "200m"), 7).batch);  // not the very next cycle
+    QVERIFY(!run(priorityPod("x5", 1000, "200m"), 0).batch);  // cycle 0: never
     json affine = pod("y1", "100m", "", {{"app", "y"}});
     affine["spec"]["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] = json::array(
         {{{"weight", 10},
