@@ -741,6 +741,11 @@ Result<TxnResponse> SqliteStore::applyTxn(const TxnRequest& request, int64_t& re
 
   TxnResponse response;
   response.succeeded = true;
+  // A compare-and-swap reads its key's row to compare it, and its put needs the same row as
+  // the event's previous value: the put takes the row the last compare read, unless another
+  // operation came first.
+  const std::string* comparedKey = nullptr;
+  Row compared;
   for (const auto& cmp : request.compares) {
     Row row;
     if (auto s = readRow(w, cmp.key, row); !s.isOk()) return fail(s);
@@ -748,6 +753,8 @@ Result<TxnResponse> SqliteStore::applyTxn(const TxnRequest& request, int64_t& re
       response.succeeded = false;
       break;
     }
+    comparedKey = &cmp.key;
+    compared = std::move(row);
   }
 
   const int64_t next = revision + 1;
@@ -760,7 +767,12 @@ Result<TxnResponse> SqliteStore::applyTxn(const TxnRequest& request, int64_t& re
     switch (op.type) {
       case Operation::Type::kPut: {
         Row old;
-        if (auto s = readRow(w, op.key, old); !s.isOk()) return fail(s);
+        if (comparedKey && *comparedKey == op.key) {
+          old = std::move(compared);
+        } else if (auto s = readRow(w, op.key, old); !s.isOk()) {
+          return fail(s);
+        }
+        comparedKey = nullptr;
         KeyValue kv{op.key, op.value, old.exists ? old.createRevision : next, next,
                     old.exists ? old.version + 1 : 1};
         Query up(w,
@@ -787,6 +799,7 @@ Result<TxnResponse> SqliteStore::applyTxn(const TxnRequest& request, int64_t& re
         break;
       }
       case Operation::Type::kDelete: {
+        comparedKey = nullptr;
         RangeResponse victims;
         if (auto s = rangeCurrent(w, keyRange(op.key, {}, op.prefix), 0, false, false, victims);
             !s.isOk()) {

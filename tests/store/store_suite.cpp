@@ -176,6 +176,47 @@ void StoreSuite::compareAndSwapSucceedsAndFails() {
   QVERIFY(absent->succeeded);
 }
 
+// A put after a compare of its own key reports, and builds on, the row it replaced, also
+// when other operations of the transaction come between.
+void StoreSuite::comparedPutsReportWhatTheyReplaced() {
+  auto first = store_->create("/c/a", "a1");
+  CHECK_OK(first);
+  CHECK_OK(store_->compareAndSwap("/c/a", *first, "a2"));
+  auto a = store_->get("/c/a");
+  CHECK_OK(a);
+  QCOMPARE((*a)->value, std::string("a2"));
+  QCOMPARE((*a)->createRevision, *first);
+  QCOMPARE((*a)->version, int64_t{2});
+
+  TxnRequest r;
+  Compare cmp;
+  cmp.key = "/c/a";
+  cmp.target = Compare::Target::kModRevision;
+  cmp.op = Compare::Op::kEqual;
+  cmp.number = (*a)->modRevision;
+  r.compares.push_back(cmp);
+  Operation putB = Operation::put("/c/b", "b1");
+  putB.prevKv = true;
+  Operation putA = Operation::put("/c/a", "a3");
+  putA.prevKv = true;
+  r.success.push_back(putB);
+  r.success.push_back(putA);
+  auto res = store_->txn(r);
+  CHECK_OK(res);
+  QVERIFY(res->succeeded);
+  QCOMPARE(res->results.size(), size_t{2});
+  QVERIFY(res->results[0].prevKvs.empty());  // /c/b was new
+  QCOMPARE(res->results[1].prevKvs.size(), size_t{1});
+  QCOMPARE(res->results[1].prevKvs[0].value, std::string("a2"));
+  QCOMPARE(res->results[1].prevKvs[0].version, int64_t{2});
+  a = store_->get("/c/a");
+  QCOMPARE((*a)->value, std::string("a3"));
+  QCOMPARE((*a)->version, int64_t{3});
+  QCOMPARE((*a)->createRevision, *first);
+  auto b = store_->get("/c/b");
+  QCOMPARE((*b)->version, int64_t{1});
+}
+
 void StoreSuite::compareAndDeleteSucceedsAndFails() {
   const std::string key = "/registry/pods/default/web";
   auto rev = store_->create(key, podJson("web", 1));

@@ -36,6 +36,7 @@ class StoreSuite : public QObject {
   void deleteOfMissingKeyTakesNoRevision();
   void createRefusesExistingKey();
   void compareAndSwapSucceedsAndFails();
+  void comparedPutsReportWhatTheyReplaced();
   void compareAndDeleteSucceedsAndFails();
   void txnRunsFailureBranchAtomically();
   void txnWritesShareOneRevision();
