@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ struct HttpRequest {
   std::map<std::string, std::string> query;  // decoded; a repeated key keeps the first value
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
+  /// The body as JSON already, from a caller in the server's process (then `body` is empty).
+  std::optional<nlohmann::json> bodyObject;
   PeerCertificate peer;
   std::string remoteAddress;
 

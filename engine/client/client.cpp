@@ -135,6 +135,10 @@ Result<Response> Client::roundTrip(Request request) {
   if (!request.headers.count("user-agent") && !request.headers.count("User-Agent")) {
     request.headers["user-agent"] = userAgent_;
   }
+  if (request.bodyObject && !transport_->takesBodyObjects()) {
+    request.body = request.bodyObject->dump();
+    request.bodyObject.reset();
+  }
   return transport_->roundTrip(request);
 }
 
@@ -193,7 +197,7 @@ Result<json> Client::create(const api::GroupVersionResource& gvr, const std::str
   std::string space = ns.empty() ? namespaceOf(object) : ns;
   request.path = pathOf(gvr, space, subresource.empty() ? "" : nameOf(object), subresource);
   request.contentType = "application/json";
-  request.body = object.dump();
+  request.bodyObject = std::make_shared<json>(object);
   addWriteOptions(request, options);
   return decode(roundTrip(parsedAnswer(std::move(request))));
 }
@@ -209,7 +213,7 @@ Result<json> Client::update(const api::GroupVersionResource& gvr, const std::str
   std::string space = ns.empty() ? namespaceOf(object) : ns;
   request.path = pathOf(gvr, space, name, subresource);
   request.contentType = "application/json";
-  request.body = object.dump();
+  request.bodyObject = std::make_shared<json>(object);
   addWriteOptions(request, options);
   return decode(roundTrip(parsedAnswer(std::move(request))));
 }

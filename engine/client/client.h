@@ -31,6 +31,10 @@ struct Request {
   std::map<std::string, std::string> query;  // not encoded
   std::string contentType;  // of `body`
   std::string body;
+  /// The body as a JSON object rather than text (the helpers build it so). A transport in the
+  /// server's process hands the object over, and may take it: a request is sent once.
+  /// Client::roundTrip writes it out as `body` for every other transport.
+  std::shared_ptr<nlohmann::json> bodyObject;
   std::string accept = "application/json";
   std::map<std::string, std::string> headers;  // extra headers, e.g. "user-agent"
   /// The caller only parses a JSON answer: a transport in the server's process may hand
@@ -70,6 +74,8 @@ class Transport {
   /// Sends one request and reads the whole response. A response with any HTTP code is a
   /// successful round trip; a Status (503 ServiceUnavailable) means it never completed.
   virtual Result<Response> roundTrip(const Request& request) = 0;
+  /// Whether roundTrip() takes Request::bodyObject as it is (else the client writes it out).
+  virtual bool takesBodyObjects() const { return false; }
   /// Starts a streamed request (watch). Lines and the end arrive on a transport thread.
   virtual Result<std::unique_ptr<Stream>> stream(const Request& request, LineHandler onLine,
                                                  EndHandler onEnd) = 0;

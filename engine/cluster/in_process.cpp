@@ -43,6 +43,8 @@ apiserver::HttpRequest toHttpRequest(const client::Request& request, const std::
   if (!request.contentType.empty()) http.headers["content-type"] = request.contentType;
   if (!request.accept.empty()) http.headers["accept"] = request.accept;
   http.body = request.body;
+  // The request is sent once: the server may take its object rather than parse text.
+  if (request.bodyObject) http.bodyObject = std::move(*request.bodyObject);
   http.peer.present = true;
   http.peer.commonName = user;
   http.peer.organizations = groups;
@@ -335,6 +337,8 @@ class InProcessTransport : public client::Transport {
     }
     return future.get();
   }
+
+  bool takesBodyObjects() const override { return true; }
 
   Result<std::unique_ptr<client::Stream>> stream(const client::Request& request,
                                                  client::LineHandler onLine,
