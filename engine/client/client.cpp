@@ -192,12 +192,17 @@ Result<json> Client::list(const api::GroupVersionResource& gvr, const std::strin
 
 Result<json> Client::create(const api::GroupVersionResource& gvr, const std::string& ns, const json& object,
                             const std::string& subresource, const WriteOptions& options) {
+  return create(gvr, ns, json(object), subresource, options);
+}
+
+Result<json> Client::create(const api::GroupVersionResource& gvr, const std::string& ns, json&& object,
+                            const std::string& subresource, const WriteOptions& options) {
   Request request;
   request.method = "POST";
   std::string space = ns.empty() ? namespaceOf(object) : ns;
   request.path = pathOf(gvr, space, subresource.empty() ? "" : nameOf(object), subresource);
   request.contentType = "application/json";
-  request.bodyObject = std::make_shared<json>(object);
+  request.bodyObject = std::make_shared<json>(std::move(object));
   addWriteOptions(request, options);
   return decode(roundTrip(parsedAnswer(std::move(request))));
 }

@@ -169,6 +169,9 @@ class Client {
   Result<nlohmann::json> create(const api::GroupVersionResource& gvr, const std::string& ns,
                                 const nlohmann::json& object, const std::string& subresource = "",
                                 const WriteOptions& options = {});
+  /// As above, taking the object (no copy on its way to an in-process server).
+  Result<nlohmann::json> create(const api::GroupVersionResource& gvr, const std::string& ns, nlohmann::json&& object,
+                                const std::string& subresource = "", const WriteOptions& options = {});
   /// PUT of metadata.name (optimistic concurrency on metadata.resourceVersion).
   Result<nlohmann::json> update(const api::GroupVersionResource& gvr, const std::string& ns,
                                 const nlohmann::json& object, const std::string& subresource = "",

@@ -205,7 +205,7 @@ struct EventRecorder::State {
                   {"eventTime", nullptr},
                   {"reportingComponent", component},
                   {"reportingInstance", host}};
-    auto created = client->create(kEvents, ns, event);
+    auto created = client->create(kEvents, ns, std::move(event));
     if (!created.ok()) {
       spdlog::warn("events: cannot write event {} about {} {}/{}: {}", p.reason, str(p.involved, "kind"), ns,
                    str(p.involved, "name"), created.status().message());

@@ -589,7 +589,7 @@ void Scheduler::Core::bind(PodInfoPtr assumed, QueuedPod queued, int32_t attempt
                   {"kind", "Binding"},
                   {"metadata", {{"name", assumed->name}, {"namespace", assumed->ns}, {"uid", assumed->uid}}},
                   {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", assumed->nodeName}}}};
-  auto r = client->create(kPods, assumed->ns, binding, "binding");
+  auto r = client->create(kPods, assumed->ns, std::move(binding), "binding");
   if (r.ok()) {
     ++bound;
     if (auto* recorder = recorderFor(schedulerName); recorder && assumed->object) {
