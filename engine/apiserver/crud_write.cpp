@@ -12,6 +12,7 @@
 #include "engine/api/selector.h"
 #include "engine/api/yaml.h"
 #include "engine/apiserver/handler.h"
+#include "engine/apiserver/json_scan.h"
 #include "engine/apiserver/rest_util.h"
 
 namespace orrery::apiserver {
@@ -667,6 +668,19 @@ void ApiHandler::createSubresource(Call& call) {
       auto current = currentObject(info, key, &fromCache, &parsed);
       if (!current.ok()) return sendStatus(call, current.status());
       if (!*current) return sendStatus(call, Status::notFound("", "pods", call.info.name));
+      json scheduled = {{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr},
+                        {"lastTransitionTime", api::formatTime(call.now)}};
+      if (!call.dryRun()) {
+        // A pending pod is bound by editing its text: building the whole pod to change two
+        // fields cost more than anything else in a binding.
+        if (auto text = bindPodText((*current)->value, node, scheduled)) {
+          auto cas = store_->compareAndSwap(key, (*current)->modRevision, std::move(*text));
+          if (!cas.ok()) return sendStatus(call, cas.status());
+          if (!cas->succeeded) continue;
+          noteWrite(cas->revision, key);
+          break;
+        }
+      }
       json pod = parseCurrent(**current, parsed);
       if (pod["metadata"].contains("deletionTimestamp")) {
         if (fromCache) continue;
@@ -681,8 +695,6 @@ void ApiHandler::createSubresource(Call& call) {
       pod["spec"]["nodeName"] = node;
       auto& conditions = pod["status"]["conditions"];
       if (!conditions.is_array()) conditions = json::array();
-      json scheduled = {{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr},
-                        {"lastTransitionTime", api::formatTime(call.now)}};
       bool replaced = false;
       for (auto& c : conditions) {
         if (c.value("type", "") == "PodScheduled") {

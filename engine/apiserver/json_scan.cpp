@@ -1,5 +1,6 @@
 #include "engine/apiserver/json_scan.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace orrery::apiserver {
@@ -9,6 +10,44 @@ namespace {
 class Scanner {
  public:
   Scanner(std::string_view text, const std::vector<std::string>& wanted) : text_(text), wanted_(wanted) {}
+
+  // The object at `at`, member by member, without looking inside the values.
+  std::optional<ObjectSpan> objectAt(size_t at) {
+    pos_ = at;
+    skipSpace();
+    if (pos_ >= text_.size() || text_[pos_] != '{') return std::nullopt;
+    ObjectSpan span;
+    span.open = pos_++;
+    skipSpace();
+    if (pos_ < text_.size() && text_[pos_] == '}') {
+      span.close = pos_++;
+      return span;
+    }
+    for (;;) {
+      skipSpace();
+      ObjectSpan::Member m;
+      m.begin = pos_;
+      bool escaped = false;
+      if (!scanString(&m.key, &escaped) || escaped) return std::nullopt;
+      skipSpace();
+      if (pos_ >= text_.size() || text_[pos_] != ':') return std::nullopt;
+      ++pos_;
+      skipSpace();
+      m.valueBegin = pos_;
+      if (!skipValue()) return std::nullopt;
+      m.valueEnd = pos_;
+      span.members.push_back(m);
+      skipSpace();
+      if (pos_ >= text_.size()) return std::nullopt;
+      if (text_[pos_] == ',') {
+        ++pos_;
+        continue;
+      }
+      if (text_[pos_] != '}') return std::nullopt;
+      span.close = pos_++;
+      return span;
+    }
+  }
 
   std::optional<ScannedObject> run() {
     skipSpace();
@@ -203,6 +242,99 @@ std::string withResourceVersion(std::string_view text, const ScannedObject& scan
   out.append(text.substr(0, scanned.metadataBody));
   out.append(member);
   out.append(text.substr(scanned.metadataBody));
+  return out;
+}
+
+const ObjectSpan::Member* ObjectSpan::find(std::string_view key) const {
+  for (const auto& m : members)
+    if (m.key == key) return &m;
+  return nullptr;
+}
+
+std::optional<ObjectSpan> objectAt(std::string_view text, size_t at) {
+  static const std::vector<std::string> kNothing;
+  return Scanner(text, kNothing).objectAt(at);
+}
+
+std::optional<std::string> bindPodText(std::string_view text, const std::string& node, const nlohmann::json& condition) {
+  using nlohmann::json;
+  auto top = objectAt(text, 0);
+  if (!top) return std::nullopt;
+  for (size_t i = top->close + 1; i < text.size(); ++i)
+    if (!std::isspace(static_cast<unsigned char>(text[i]))) return std::nullopt;
+  // Each key once: a repeated key would leave the edit ambiguous.
+  auto unique = [](const ObjectSpan& o) {
+    for (size_t i = 0; i < o.members.size(); ++i)
+      for (size_t j = i + 1; j < o.members.size(); ++j)
+        if (o.members[i].key == o.members[j].key) return false;
+    return true;
+  };
+  if (!unique(*top)) return std::nullopt;
+  const auto* metaMember = top->find("metadata");
+  const auto* specMember = top->find("spec");
+  const auto* statusMember = top->find("status");
+  if (!metaMember || !specMember) return std::nullopt;
+  auto meta = objectAt(text, metaMember->valueBegin);
+  auto spec = objectAt(text, specMember->valueBegin);
+  if (!meta || !spec || !unique(*meta) || !unique(*spec)) return std::nullopt;
+  if (meta->find("deletionTimestamp")) return std::nullopt;
+
+  struct Edit {
+    size_t begin, end;  // replaced span
+    std::string with;
+  };
+  std::vector<Edit> edits;
+  // The stored form has no resourceVersion: take the member out, with one comma.
+  if (const auto* rv = meta->find("resourceVersion")) {
+    size_t index = static_cast<size_t>(rv - meta->members.data());
+    if (meta->members.size() == 1) {
+      edits.push_back({meta->open + 1, meta->close, ""});
+    } else if (index + 1 < meta->members.size()) {
+      edits.push_back({rv->begin, meta->members[index + 1].begin, ""});
+    } else {
+      edits.push_back({meta->members[index - 1].valueEnd, rv->valueEnd, ""});
+    }
+  }
+  const std::string nodeValue = json(node).dump();
+  if (const auto* bound = spec->find("nodeName")) {
+    if (text.substr(bound->valueBegin, bound->valueEnd - bound->valueBegin) != "\"\"") return std::nullopt;
+    edits.push_back({bound->valueBegin, bound->valueEnd, nodeValue});
+  } else {
+    edits.push_back({spec->open + 1, spec->open + 1, "\"nodeName\":" + nodeValue + (spec->members.empty() ? "" : ",")});
+  }
+  json status = json::object();
+  if (statusMember) {
+    status = json::parse(text.substr(statusMember->valueBegin, statusMember->valueEnd - statusMember->valueBegin),
+                         nullptr, false);
+    if (!status.is_object()) return std::nullopt;
+  }
+  auto& conditions = status["conditions"];
+  if (!conditions.is_array()) conditions = json::array();
+  bool replaced = false;
+  for (auto& c : conditions) {
+    if (c.is_object() && c.value("type", "") == "PodScheduled") {
+      c = condition;
+      replaced = true;
+    }
+  }
+  if (!replaced) conditions.push_back(condition);
+  if (statusMember) {
+    edits.push_back({statusMember->valueBegin, statusMember->valueEnd, status.dump()});
+  } else {
+    edits.push_back({top->close, top->close, (top->members.empty() ? "\"status\":" : ",\"status\":") + status.dump()});
+  }
+
+  std::sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
+  std::string out;
+  out.reserve(text.size() + 256);
+  size_t at = 0;
+  for (const auto& e : edits) {
+    if (e.begin < at) return std::nullopt;  // overlapping edits: not a shape this handles
+    out.append(text.substr(at, e.begin - at));
+    out += e.with;
+    at = e.end;
+  }
+  out.append(text.substr(at));
   return out;
 }
 

@@ -36,4 +36,27 @@ std::optional<ScannedObject> scanObject(std::string_view text, const std::vector
 /// The text with `"resourceVersion":"<revision>"` as the first member of its metadata.
 std::string withResourceVersion(std::string_view text, const ScannedObject& scanned, int64_t revision);
 
+/// A JSON object in a text: where it opens and closes, and each member's key and value span.
+struct ObjectSpan {
+  struct Member {
+    std::string_view key;         // as written (the scan refuses escaped keys)
+    size_t begin = 0;             // the key's opening quote
+    size_t valueBegin = 0, valueEnd = 0;
+  };
+  size_t open = 0, close = 0;     // the '{' and the '}'
+  std::vector<Member> members;
+  const Member* find(std::string_view key) const;
+};
+/// The object starting at text[at] (after blanks); nullopt if it is not a well-formed object
+/// or a key has escapes.
+std::optional<ObjectSpan> objectAt(std::string_view text, size_t at);
+
+/// pods/binding on a pod's text, without building the pod: the stored form (no
+/// metadata.resourceVersion) with spec.nodeName set to `node` and `condition` (a PodScheduled
+/// condition) replacing any PodScheduled condition in status.conditions or added to them.
+/// nullopt when the pod is not simply pending and unbound (being deleted, already bound) or
+/// its text is not plain enough to edit; the caller then takes the whole-object path, which
+/// also says what is wrong.
+std::optional<std::string> bindPodText(std::string_view text, const std::string& node, const nlohmann::json& condition);
+
 }  // namespace orrery::apiserver

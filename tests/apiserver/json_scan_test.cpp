@@ -158,6 +158,79 @@ class JsonScanTest : public QObject {
     }
     QVERIFY2(scanned > 1000, std::to_string(scanned).c_str());
   }
+
+  // pods/binding by editing text must store what the whole-object path stores: the pod
+  // without metadata.resourceVersion, spec.nodeName set, PodScheduled replaced or added.
+  void bindsPodTextAsTheWholeObjectPath() {
+    const json condition = {{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr},
+                            {"lastTransitionTime", "2026-12-07T09:00:00Z"}};
+    auto expected = [&](json pod) {
+      pod["metadata"].erase("resourceVersion");
+      pod["spec"]["nodeName"] = "node-1";
+      auto& conditions = pod["status"]["conditions"];
+      if (!conditions.is_array()) conditions = json::array();
+      bool replaced = false;
+      for (auto& c : conditions)
+        if (c.is_object() && c.value("type", "") == "PodScheduled") {
+          c = condition;
+          replaced = true;
+        }
+      if (!replaced) conditions.push_back(condition);
+      return pod;
+    };
+    std::mt19937 rng(20261208);
+    int bound = 0;
+    for (int i = 0; i < 2000; ++i) {
+      json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", "p"}, {"namespace", "default"}}},
+                  {"spec", {{"containers", json::array({{{"name", "c"}, {"image", "nginx"}}})}}}};
+      // The shapes a pending pod's text takes: served (resourceVersion first) or stored,
+      // nodeName absent or empty, status absent, empty or with conditions, other members.
+      if (rng() % 2) pod["metadata"]["resourceVersion"] = "17";
+      if (rng() % 3 == 0) pod["metadata"]["labels"] = randomValue(rng, 3);
+      if (rng() % 3 == 0) pod["spec"]["nodeName"] = "";
+      if (rng() % 4 == 0) pod["spec"] = json::object();
+      switch (rng() % 4) {
+        case 0: break;
+        case 1: pod["status"] = json::object(); break;
+        case 2: pod["status"] = {{"phase", "Pending"}, {"conditions", json::array({{{"type", "PodScheduled"}, {"status", "False"}}})}}; break;
+        default: pod["status"] = {{"phase", "Pending"}, {"conditions", json::array({{{"type", "Other"}}})}, {"x", randomValue(rng, 3)}};
+      }
+      std::string text = pod.dump();
+      if (pod["metadata"].contains("resourceVersion") && rng() % 2) {
+        // The cache serves resourceVersion as metadata's first member.
+        json meta = pod["metadata"];
+        meta.erase("resourceVersion");
+        auto scanned = scanObject(json{{"metadata", meta}, {"spec", pod["spec"]}}.dump(), {});
+        if (scanned) text = withResourceVersion(json{{"metadata", meta}, {"spec", pod["spec"]}}.dump(), *scanned, 17);
+        pod = json::parse(text);
+      }
+      if (rng() % 5 == 0) text = " \n" + text + " \n";  // blanks around are fine
+      auto edited = bindPodText(text, "node-1", condition);
+      QVERIFY2(edited, text.c_str());
+      json got = json::parse(*edited);
+      QVERIFY2(got == expected(pod), (text + " -> " + *edited).c_str());
+      ++bound;
+    }
+    QCOMPARE(bound, 2000);
+    auto onlyVersion = bindPodText(R"({"metadata":{"resourceVersion":"3"},"spec":{}})", "node-1", condition);
+    QVERIFY(onlyVersion);
+    QCOMPARE(json::parse(*onlyVersion),
+             json({{"metadata", json::object()}, {"spec", {{"nodeName", "node-1"}}}, {"status", {{"conditions", {condition}}}}}));
+
+    // What the whole-object path must decide (or report) is left to it.
+    for (const char* text : {
+             R"({"metadata":{"name":"p","deletionTimestamp":"2026-12-07T09:00:00Z"},"spec":{}})",
+             R"({"metadata":{"name":"p"},"spec":{"nodeName":"other"}})",
+             R"({"metadata":{"name":"p"},"spec":{"nodeName":"a","nodeName":""}})",
+             R"({"metadata":{"name":"p"},"spec":{},"spec":{}})",
+             R"({"metadata":{"name":"p"},"spec":{"node\u004eame":""}})",
+             R"({"metadata":{"name":"p"}})",
+             R"({"metadata":{"name":"p"},"spec":{}} x)",
+             R"({"metadata":{"name":"p"},"spec":{},"status":[]})",
+             R"({"metadata":{"name":"p"},"spec":{"a":[}})",
+         })
+      QVERIFY2(!bindPodText(text, "node-1", condition), text);
+  }
 };
 
 QTEST_APPLESS_MAIN(JsonScanTest)
