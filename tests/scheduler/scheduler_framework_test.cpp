@@ -374,6 +374,31 @@ class SchedulerFrameworkTest : public QObject {
     QCOMPARE((*off)->batchedCycles(), int64_t{0});
   }
 
+  // Other pods' affinity terms select a pod by its labels: only then do labels split pods
+  // into signatures.
+  void labelsMatterOnlyWhenPodsHaveAffinity() {
+    auto fw = Framework::create(defaultProfile());
+    QVERIFY(fw.ok());
+    auto run = [&](const Snapshot& s, const json& p, int64_t cycle) {
+      auto info = parse(p);
+      DecisionRecord r = recordFor(*info);
+      (*fw)->schedule(*info, s, 0, cycle, r);
+      return r;
+    };
+    auto plain = snapshot({{node("a"), {}}, {node("b"), {}}});
+    QVERIFY(!run(plain, pod("l1", "100m", "", {{"app", "one"}}), 1).batch);
+    QVERIFY(run(plain, pod("l2", "100m", "", {{"app", "two"}}), 2).batch);  // nobody selects by labels
+
+    json repels = pod("repels", "100m");
+    repels["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] = json::array(
+        {{{"labelSelector", {{"matchLabels", {{"app", "two"}}}}}, {"topologyKey", "kubernetes.io/hostname"}}});
+    auto guarded = snapshot({{node("a"), {repels}}, {node("b"), {}}});
+    QVERIFY(!run(guarded, pod("l3", "100m", "", {{"app", "one"}}), 3).batch);
+    auto two = run(guarded, pod("l4", "100m", "", {{"app", "two"}}), 4);
+    QVERIFY(!two.batch);  // its labels now make it another pod
+    QCOMPARE(two.node, std::string("b"));
+  }
+
   void nominatedPodsOfHigherPriorityHoldTheirRoom() {
     auto s = snapshot({{node("n1", "2"), {}}, {node("n2", "2"), {}}});
     auto big = parse(priorityPod("big", 100, "1500m"));

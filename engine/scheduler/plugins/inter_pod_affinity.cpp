@@ -64,11 +64,13 @@ class InterPodAffinity final : public PreFilterPlugin, public FilterPlugin, publ
  public:
   std::string name() const override { return "InterPodAffinity"; }
   // A pod with affinity terms of its own is placed relative to other pods: unsignable. Without
-  // them, only existing pods' terms matter, and those select it by namespace and labels.
-  bool sign(const PodInfo& pod, const Snapshot&, std::string& signature) const override {
+  // them, only other pods' terms matter, and those select it by namespace and labels; when no
+  // pod has any (nor a nominated one might), pods differing in labels get the same results.
+  bool sign(const PodInfo& pod, const Snapshot& snapshot, std::string& signature) const override {
     if (!pod.requiredAffinity.empty() || !pod.requiredAntiAffinity.empty() || !pod.preferredAffinity.empty() ||
         !pod.preferredAntiAffinity.empty())
       return false;
+    if (snapshot.nodesWithAffinityPods.empty() && snapshot.nominatedPods.empty()) return true;
     signValue(signature, pod.ns);
     signNumber(signature, static_cast<int64_t>(pod.labels.size()));
     for (const auto& [k, v] : pod.labels) {
