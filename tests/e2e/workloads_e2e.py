@@ -242,6 +242,29 @@ class WorkloadsE2E(unittest.TestCase):
         described = self.kubectl("describe", "pod", "tolerant", "-n", ns).stdout
         self.assertIn("Successfully assigned " + ns + "/tolerant to", described)
 
+    def test_35_pods_alike_reuse_a_ranking(self):
+        # Opportunistic batching, as kubectl shows it: pods alike created one after another
+        # take their nodes from the first one's ranking (RANKED-BY in -o wide).
+        ns = self.namespace("batch")
+        pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "alike-%d" % i, "namespace": ns},
+                 "spec": {"containers": [{"name": "c", "image": "nginx",
+                                          "resources": {"requests": {"cpu": "10m"}}}]}} for i in range(6)]
+        self.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}))
+
+        def all_scheduled():
+            items = self.get_json("schedulingattempts", "-n", ns)["items"]
+            return items if len(items) >= 6 and all(a["status"]["result"] == "Scheduled" for a in items) else None
+        attempts = self.wait_for("six scheduled attempts", all_scheduled)
+        batched = [a for a in attempts if "batch" in a["status"]]
+        self.assertTrue(batched, "no attempt reused a ranking: %s" % [a["status"].get("nodesEvaluated") for a in attempts])
+        for a in batched:
+            self.assertTrue(a["status"]["batch"]["fromAttempt"]["pod"].startswith(ns + "/alike-"))
+            self.assertLessEqual(a["status"]["nodesEvaluated"], 2)
+            self.assertIn(a["status"]["node"], NODES)
+        wide = self.kubectl("get", "schedulingattempts", "-n", ns, "-o", "wide").stdout
+        self.assertIn("RANKED-BY", wide.splitlines()[0])
+        self.assertIn(batched[0]["status"]["batch"]["fromAttempt"]["pod"], wide)
+
     def test_40_quota_and_limits(self):
         ns = self.namespace("quota")
         self.kubectl("create", "quota", "small", "--hard=pods=2", "-n", ns)
