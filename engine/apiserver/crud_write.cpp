@@ -661,8 +661,12 @@ void ApiHandler::createSubresource(Call& call) {
       return sendStatus(call, Status::invalid("", "Binding", call.info.name,
                                               {{"FieldValueRequired", "Required value", "target.name"}}));
     }
+    // The binding's uid, when it has one, must be the pod's: a pod deleted and made again
+    // under its name is not the pod the decision was for (kube's precondition).
+    const std::string wantedUid = api::metaString(body, "uid");
     const std::string key = storageKey(info, call.info.ns, call.info.name);
-    for (int attempt = 0; attempt <= kMaxConflictRetries; ++attempt) {
+    bool written = false;
+    for (int attempt = 0; attempt <= kMaxConflictRetries && !written; ++attempt) {
       bool fromCache = attempt == 0 && !call.dryRun();
       std::shared_ptr<const json> parsed;
       auto current = currentObject(info, key, &fromCache, &parsed);
@@ -673,15 +677,23 @@ void ApiHandler::createSubresource(Call& call) {
       if (!call.dryRun()) {
         // A pending pod is bound by editing its text: building the whole pod to change two
         // fields cost more than anything else in a binding.
-        if (auto text = bindPodText((*current)->value, node, scheduled)) {
+        if (auto text = bindPodText((*current)->value, node, scheduled, wantedUid)) {
           auto cas = store_->compareAndSwap(key, (*current)->modRevision, std::move(*text));
           if (!cas.ok()) return sendStatus(call, cas.status());
           if (!cas->succeeded) continue;
           noteWrite(cas->revision, key);
+          written = true;
           break;
         }
       }
       json pod = parseCurrent(**current, parsed);
+      const std::string podUid = pod["metadata"].value("uid", "");
+      if (!wantedUid.empty() && wantedUid != podUid) {
+        if (fromCache) continue;
+        return sendStatus(call, Status::conflict("", "pods", call.info.name,
+                                                 "Precondition failed: UID in precondition: " + wantedUid +
+                                                     ", UID in object meta: " + podUid));
+      }
       if (pod["metadata"].contains("deletionTimestamp")) {
         if (fromCache) continue;
         return sendStatus(call, Status::conflict("", "pods", call.info.name, "pod is being deleted, cannot be assigned to a host"));
@@ -703,12 +715,21 @@ void ApiHandler::createSubresource(Call& call) {
         }
       }
       if (!replaced) conditions.push_back(scheduled);
-      if (call.dryRun()) break;
+      if (call.dryRun()) {
+        written = true;
+        break;
+      }
       auto cas = store_->compareAndSwap(key, (*current)->modRevision, storedForm(pod));
       if (!cas.ok()) return sendStatus(call, cas.status());
       if (!cas->succeeded) continue;
       noteWrite(cas->revision, key);
-      break;
+      written = true;
+    }
+    if (!written) {
+      // Every attempt lost its compare-and-swap to another writer.
+      return sendStatus(call, Status::conflict("", "pods", call.info.name,
+                                               "the object has been modified; please apply your changes to the latest "
+                                               "version and try again"));
     }
     return sendJson(call, 201, {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Success"}, {"code", 201}});
   }

@@ -256,12 +256,13 @@ std::optional<ObjectSpan> objectAt(std::string_view text, size_t at) {
   return Scanner(text, kNothing).objectAt(at);
 }
 
-std::optional<std::string> bindPodText(std::string_view text, const std::string& node, const nlohmann::json& condition) {
+std::optional<std::string> bindPodText(std::string_view text, const std::string& node, const nlohmann::json& condition,
+                                       const std::string& uid) {
   using nlohmann::json;
   auto top = objectAt(text, 0);
   if (!top) return std::nullopt;
   for (size_t i = top->close + 1; i < text.size(); ++i)
-    if (!std::isspace(static_cast<unsigned char>(text[i]))) return std::nullopt;
+    if (text[i] != ' ' && text[i] != '\n' && text[i] != '\r' && text[i] != '\t') return std::nullopt;
   // Each key once: a repeated key would leave the edit ambiguous.
   auto unique = [](const ObjectSpan& o) {
     for (size_t i = 0; i < o.members.size(); ++i)
@@ -278,6 +279,10 @@ std::optional<std::string> bindPodText(std::string_view text, const std::string&
   auto spec = objectAt(text, specMember->valueBegin);
   if (!meta || !spec || !unique(*meta) || !unique(*spec)) return std::nullopt;
   if (meta->find("deletionTimestamp")) return std::nullopt;
+  if (!uid.empty()) {
+    const auto* own = meta->find("uid");
+    if (!own || text.substr(own->valueBegin, own->valueEnd - own->valueBegin) != json(uid).dump()) return std::nullopt;
+  }
 
   struct Edit {
     size_t begin, end;  // replaced span

@@ -54,9 +54,10 @@ std::optional<ObjectSpan> objectAt(std::string_view text, size_t at);
 /// pods/binding on a pod's text, without building the pod: the stored form (no
 /// metadata.resourceVersion) with spec.nodeName set to `node` and `condition` (a PodScheduled
 /// condition) replacing any PodScheduled condition in status.conditions or added to them.
-/// nullopt when the pod is not simply pending and unbound (being deleted, already bound) or
-/// its text is not plain enough to edit; the caller then takes the whole-object path, which
-/// also says what is wrong.
-std::optional<std::string> bindPodText(std::string_view text, const std::string& node, const nlohmann::json& condition);
+/// nullopt when the pod is not simply pending and unbound (being deleted, already bound, not
+/// of `uid` when that is given) or its text is not plain enough to edit; the caller then takes
+/// the whole-object path, which also says what is wrong.
+std::optional<std::string> bindPodText(std::string_view text, const std::string& node, const nlohmann::json& condition,
+                                       const std::string& uid = "");
 
 }  // namespace orrery::apiserver

@@ -212,6 +212,10 @@ class JsonScanTest : public QObject {
       ++bound;
     }
     QCOMPARE(bound, 2000);
+    const std::string withUid = R"({"metadata":{"name":"p","uid":"u-1"},"spec":{}})";
+    QVERIFY(bindPodText(withUid, "node-1", condition, "u-1"));
+    QVERIFY(!bindPodText(withUid, "node-1", condition, "u-2"));  // the whole path reports it
+    QVERIFY(!bindPodText(R"({"metadata":{"name":"p"},"spec":{}})", "node-1", condition, "u-1"));
     auto onlyVersion = bindPodText(R"({"metadata":{"resourceVersion":"3"},"spec":{}})", "node-1", condition);
     QVERIFY(onlyVersion);
     QCOMPARE(json::parse(*onlyVersion),

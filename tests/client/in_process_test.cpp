@@ -206,6 +206,48 @@ class InProcessTest : public QObject {
     QVERIFY(!client_->get(kConfigMaps, "default", "strict-object").ok());
   }
 
+  // pods/binding (the text path for a pending pod): the uid precondition, the node and the
+  // PodScheduled condition set once, and a second binding refused.
+  void bindingSetsTheNodeOnce() {
+    const api::GroupVersionResource pods{"", "v1", "pods"};
+    json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", "bound"}, {"namespace", "default"}}},
+                {"spec", {{"containers", json::array({{{"name", "c"}, {"image", "nginx"}}})}}}};
+    auto created = client_->create(pods, "default", pod);
+    QVERIFY2(created.ok(), created.ok() ? "" : created.status().message().c_str());
+    const std::string uid = (*created)["metadata"]["uid"];
+    auto binding = [&](const std::string& bindingUid, const std::string& node) {
+      json b = {{"apiVersion", "v1"},
+                {"kind", "Binding"},
+                {"metadata", {{"name", "bound"}, {"namespace", "default"}, {"uid", bindingUid}}},
+                {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
+      return client_->create(pods, "default", b, "binding");
+    };
+    auto wrongUid = binding("not-" + uid, "n1");
+    QVERIFY(!wrongUid.ok());
+    QCOMPARE(wrongUid.status().code(), 409);
+    QVERIFY2(wrongUid.status().message().find("Precondition failed: UID in precondition: not-" + uid +
+                                              ", UID in object meta: " + uid) != std::string::npos,
+             wrongUid.status().message().c_str());
+    QVERIFY(binding(uid, "n1").ok());
+    auto got = client_->get(pods, "default", "bound");
+    QVERIFY(got.ok());
+    QCOMPARE((*got)["spec"]["nodeName"], json("n1"));
+    QCOMPARE((*got)["spec"]["containers"][0]["image"], json("nginx"));
+    const json& conditions = (*got)["status"]["conditions"];
+    QCOMPARE(conditions.size(), size_t{1});
+    QCOMPARE(conditions[0]["type"], json("PodScheduled"));
+    QCOMPARE(conditions[0]["status"], json("True"));
+    QVERIFY((*got)["metadata"]["resourceVersion"] != (*created)["metadata"]["resourceVersion"]);
+    QCOMPARE((*got)["metadata"]["managedFields"], (*created)["metadata"]["managedFields"]);
+    auto again = binding(uid, "n2");
+    QVERIFY(!again.ok());
+    QCOMPARE(again.status().code(), 409);
+    QVERIFY2(again.status().message().find("is already assigned to node \"n1\"") != std::string::npos,
+             again.status().message().c_str());
+  }
+
   void everyPatchKind() {
     QVERIFY(client_->create(kConfigMaps, "default", configMap("patched", {{"a", "1"}})).ok());
     auto merge = client_->patch(kConfigMaps, "default", "patched", client::PatchType::kMerge,
