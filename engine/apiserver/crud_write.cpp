@@ -191,13 +191,7 @@ Result<json> ApiHandler::commitUpdate(Call& call, json updated, const store::Key
   const auto& info = *call.resource;
   const api::Schema* schema = schemaFor(info);
   *casFailed = false;
-  json old;
-  if (parsedCurrent) {
-    old = std::move(*parsedCurrent);
-  } else {
-    old = json::parse(current.value);
-    metadataOf(old)["resourceVersion"] = std::to_string(current.modRevision);
-  }
+  json old = parsedCurrent ? std::move(*parsedCurrent) : parseCurrent(current, nullptr);
 
   auto& meta = metadataOf(updated);
   const auto& oldMeta = old["metadata"];
@@ -327,21 +321,18 @@ void ApiHandler::update(Call& call) {
       return sendStatus(call, Status::conflict(info.group, info.resource, call.info.name,
                                                "the object has been modified; please apply your changes to the latest version and try again"));
     }
+    json old = parseCurrent(**current, parsed);
     json updated = body;
     if (sub == "scale") {
-      json parent = parseCurrent(**current, parsed);
-      parent["spec"]["replicas"] = body.value("spec", json::object()).value("replicas", 0);
-      updated = std::move(parent);
+      updated = old;
+      updated["spec"]["replicas"] = body.value("spec", json::object()).value("replicas", 0);
     } else if (sub == "finalize") {
-      json parent = parseCurrent(**current, parsed);
-      parent["spec"]["finalizers"] = body.value("spec", json::object()).value("finalizers", json::array());
-      updated = std::move(parent);
+      updated = old;
+      updated["spec"]["finalizers"] = body.value("spec", json::object()).value("finalizers", json::array());
     }
-    json old;
-    if (parsed) old = *parsed;
     bool casFailed = false;
     auto result = commitUpdate(call, std::move(updated), **current, sub == "scale" ? "" : sub, false, &casFailed,
-                               fromCache, parsed ? &old : nullptr);
+                               fromCache, &old);
     if (fromCache && (casFailed || !result.ok())) continue;
     if (casFailed && wantedRv.empty()) continue;
     if (!result.ok()) return sendStatus(call, result.status());
@@ -705,16 +696,7 @@ void ApiHandler::createSubresource(Call& call) {
                                                  "pod " + call.info.name + " is already assigned to node \"" + bound + "\""));
       }
       pod["spec"]["nodeName"] = node;
-      auto& conditions = pod["status"]["conditions"];
-      if (!conditions.is_array()) conditions = json::array();
-      bool replaced = false;
-      for (auto& c : conditions) {
-        if (c.value("type", "") == "PodScheduled") {
-          c = scheduled;
-          replaced = true;
-        }
-      }
-      if (!replaced) conditions.push_back(scheduled);
+      setCondition(pod["status"], scheduled);
       if (call.dryRun()) {
         written = true;
         break;

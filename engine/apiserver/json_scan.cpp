@@ -256,6 +256,20 @@ std::optional<ObjectSpan> objectAt(std::string_view text, size_t at) {
   return Scanner(text, kNothing).objectAt(at);
 }
 
+void setCondition(nlohmann::json& status, const nlohmann::json& condition) {
+  auto& conditions = status["conditions"];
+  if (!conditions.is_array()) conditions = nlohmann::json::array();
+  const std::string type = condition.value("type", "");
+  bool replaced = false;
+  for (auto& c : conditions) {
+    if (c.is_object() && c.value("type", "") == type) {
+      c = condition;
+      replaced = true;
+    }
+  }
+  if (!replaced) conditions.push_back(condition);
+}
+
 std::optional<std::string> bindPodText(std::string_view text, const std::string& node, const nlohmann::json& condition,
                                        const std::string& uid) {
   using nlohmann::json;
@@ -313,16 +327,7 @@ std::optional<std::string> bindPodText(std::string_view text, const std::string&
                          nullptr, false);
     if (!status.is_object()) return std::nullopt;
   }
-  auto& conditions = status["conditions"];
-  if (!conditions.is_array()) conditions = json::array();
-  bool replaced = false;
-  for (auto& c : conditions) {
-    if (c.is_object() && c.value("type", "") == "PodScheduled") {
-      c = condition;
-      replaced = true;
-    }
-  }
-  if (!replaced) conditions.push_back(condition);
+  setCondition(status, condition);
   if (statusMember) {
     edits.push_back({statusMember->valueBegin, statusMember->valueEnd, status.dump()});
   } else {

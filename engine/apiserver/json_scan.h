@@ -51,6 +51,10 @@ struct ObjectSpan {
 /// or a key has escapes.
 std::optional<ObjectSpan> objectAt(std::string_view text, size_t at);
 
+/// Puts `condition` into status.conditions of `status` (an object, or null for none yet),
+/// replacing every condition of its type, or adding it: both binding paths set PodScheduled so.
+void setCondition(nlohmann::json& status, const nlohmann::json& condition);
+
 /// pods/binding on a pod's text, without building the pod: the stored form (no
 /// metadata.resourceVersion) with spec.nodeName set to `node` and `condition` (a PodScheduled
 /// condition) replacing any PodScheduled condition in status.conditions or added to them.

@@ -489,19 +489,9 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
     }
 
     // PreScore.
-    std::vector<char> scoreSkipped(score_.size(), 0);
-    for (const auto& p : preScore_) {
-      auto t0 = Clock::now();
-      PluginStatus s = p->preScore(state, pod, snapshot, feasible);
-      addTiming(p->name(), "PreScore", (Clock::now() - t0).count());
-      s.plugin = p->name();
-      if (s.code == PluginStatus::Code::kSkip) {
-        for (size_t i = 0; i < score_.size(); ++i)
-          if (score_[i]->name() == s.plugin) scoreSkipped[i] = 1;
-        continue;
-      }
-      if (!s.ok()) return finishError(s, "PreScore");
-    }
+    std::vector<char> scoreSkipped;
+    if (PluginStatus s = runPreScore(state, pod, snapshot, feasible, record, scoreSkipped); !s.ok())
+      return finishError(s, "PreScore");
 
     // Score, NormalizeScore, weights. The record's scorePlugins are the plugins that score
     // (not skipped by their PreScore), and each feasible node gets one row of raw and
@@ -581,6 +571,27 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
     return finishScheduled(pod, record, outcome, cycleStart);
   }
 
+  // PreScore over `feasible`, timed into the record. `skipped` gets, by score_ index, the
+  // score plugins whose PreScore had nothing to do for the pod. Returns the first failure.
+  PluginStatus runPreScore(CycleState& state, const PodInfo& pod, const Snapshot& snapshot,
+                           const std::vector<const NodeInfo*>& feasible, DecisionRecord& record,
+                           std::vector<char>& skipped) {
+    skipped.assign(score_.size(), 0);
+    for (const auto& p : preScore_) {
+      auto t0 = Clock::now();
+      PluginStatus s = p->preScore(state, pod, snapshot, feasible);
+      record.timings.push_back({p->name(), "PreScore", Clock::now() - t0});
+      s.plugin = p->name();
+      if (s.code == PluginStatus::Code::kSkip) {
+        for (size_t i = 0; i < score_.size(); ++i)
+          if (score_[i]->name() == s.plugin) skipped[i] = 1;
+      } else if (!s.ok()) {
+        return s;
+      }
+    }
+    return PluginStatus::success();
+  }
+
   // A cycle from the kept ranking (see Batch). nullopt: the ranking cannot serve this pod (the
   // caller drops it and runs a full cycle, which starts a new one); `record` is then as the
   // PreFilter left it.
@@ -629,20 +640,9 @@ class FrameworkImpl final : public Framework, public FrameworkHandle {
       ++feasibleCount;
       // PreScore with this node as the only feasible one: the plugins that scored in the full
       // cycle must score now, and no other.
-      const std::vector<const NodeInfo*> only{last};
-      std::vector<char> skipped(score_.size(), 0);
-      for (const auto& p : preScore_) {
-        auto t0 = Clock::now();
-        PluginStatus s = p->preScore(state, pod, snapshot, only);
-        addTiming(p->name(), "PreScore", Clock::now() - t0);
-        if (s.code == PluginStatus::Code::kSkip) {
-          for (size_t i = 0; i < score_.size(); ++i)
-            if (score_[i]->name() == p->name()) skipped[i] = 1;
-        } else if (!s.ok()) {
-          return giveUp();
-        }
-      }
-      if (skipped != b.scoreSkipped) return giveUp();
+      std::vector<char> skipped;
+      if (!runPreScore(state, pod, snapshot, {last}, record, skipped).ok() || skipped != b.scoreSkipped)
+        return giveUp();
       int64_t* row = b.scores.data() + lastRow * width;
       int64_t total = 0;
       for (size_t i = 0, column = 0; i < score_.size(); ++i) {

@@ -112,10 +112,10 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
   std::string name() const override { return "PodTopologySpread"; }
   // Spreading places a pod relative to the others it selects, so a pod that any constraint
   // (its own or the defaults) applies to is unsignable.
+  // (What constraintsFor() would find for either action, without building the constraints.)
   bool sign(const PodInfo& pod, const Snapshot& snapshot, std::string&) const override {
     if (!pod.topologySpread.empty()) return false;
-    return constraintsFor(pod, snapshot, /*doNotSchedule=*/true).empty() &&
-           constraintsFor(pod, snapshot, /*doNotSchedule=*/false).empty();
+    return defaultConstraints.empty() || defaultSelector(pod, snapshot).empty();
   }
   bool normalizesAcrossNodes() const override { return true; }
 
