@@ -58,6 +58,10 @@ class WatchFrame {
   /// The event's object, parsed on the first call. Thread-safe. Null if the line does not
   /// hold a JSON object there (the caller then reads the line).
   std::shared_ptr<const nlohmann::json> object() const;
+  /// The object without metadata.managedFields, parsed once for every watcher that strips
+  /// them (informers with client-go's TransformStripManagedFields). Those fields are about a
+  /// third of a pod, so leaving them out of the parse beats parsing and erasing them.
+  std::shared_ptr<const nlohmann::json> objectWithoutManagedFields() const;
 
  private:
   std::string type_;
@@ -66,6 +70,8 @@ class WatchFrame {
   std::function<void(const std::shared_ptr<const nlohmann::json>&)> onParsed_;
   mutable std::once_flag parseOnce_;
   mutable std::shared_ptr<const nlohmann::json> object_;
+  mutable std::once_flag strippedOnce_;
+  mutable std::shared_ptr<const nlohmann::json> stripped_;
 };
 
 /// Answers one request. Thread-safe: a streaming response may be written from any thread.

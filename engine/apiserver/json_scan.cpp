@@ -256,6 +256,30 @@ std::optional<ObjectSpan> objectAt(std::string_view text, size_t at) {
   return Scanner(text, kNothing).objectAt(at);
 }
 
+std::pair<size_t, size_t> memberRemoval(const ObjectSpan& object, const ObjectSpan::Member& member) {
+  size_t index = static_cast<size_t>(&member - object.members.data());
+  if (object.members.size() == 1) return {object.open + 1, object.close};
+  // Up to the next member's key, or (the last one) from the end of the previous value.
+  if (index + 1 < object.members.size()) return {member.begin, object.members[index + 1].begin};
+  return {object.members[index - 1].valueEnd, member.valueEnd};
+}
+
+std::optional<std::string> withoutMember(std::string_view text, std::string_view outer, std::string_view inner) {
+  auto top = objectAt(text, 0);
+  if (!top) return std::nullopt;
+  const auto* outerMember = top->find(outer);
+  if (!outerMember) return std::nullopt;
+  auto nested = objectAt(text, outerMember->valueBegin);
+  if (!nested) return std::nullopt;
+  const auto* innerMember = nested->find(inner);
+  if (!innerMember) return std::nullopt;
+  auto [begin, end] = memberRemoval(*nested, *innerMember);
+  std::string cut;
+  cut.reserve(text.size() - (end - begin));
+  cut.append(text.substr(0, begin)).append(text.substr(end));
+  return cut;
+}
+
 void setCondition(nlohmann::json& status, const nlohmann::json& condition) {
   auto& conditions = status["conditions"];
   if (!conditions.is_array()) conditions = nlohmann::json::array();
@@ -303,16 +327,10 @@ std::optional<std::string> bindPodText(std::string_view text, const std::string&
     std::string with;
   };
   std::vector<Edit> edits;
-  // The stored form has no resourceVersion: take the member out, with one comma.
+  // The stored form has no resourceVersion.
   if (const auto* rv = meta->find("resourceVersion")) {
-    size_t index = static_cast<size_t>(rv - meta->members.data());
-    if (meta->members.size() == 1) {
-      edits.push_back({meta->open + 1, meta->close, ""});
-    } else if (index + 1 < meta->members.size()) {
-      edits.push_back({rv->begin, meta->members[index + 1].begin, ""});
-    } else {
-      edits.push_back({meta->members[index - 1].valueEnd, rv->valueEnd, ""});
-    }
+    auto [begin, end] = memberRemoval(*meta, *rv);
+    edits.push_back({begin, end, ""});
   }
   const std::string nodeValue = json(node).dump();
   if (const auto* bound = spec->find("nodeName")) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -50,6 +51,15 @@ struct ObjectSpan {
 /// The object starting at text[at] (after blanks); nullopt if it is not a well-formed object
 /// or a key has escapes.
 std::optional<ObjectSpan> objectAt(std::string_view text, size_t at);
+
+/// The span [first, second) that takes `member` (one of `object`'s) out of the text with one
+/// comma, leaving valid JSON.
+std::pair<size_t, size_t> memberRemoval(const ObjectSpan& object, const ObjectSpan::Member& member);
+
+/// `text`, a JSON object, without the member `inner` of its top-level object member `outer`
+/// (e.g. metadata.managedFields); nullopt when there is no such member or the scan does not
+/// handle the text (escaped keys, malformed JSON). Trailing text after the object is kept.
+std::optional<std::string> withoutMember(std::string_view text, std::string_view outer, std::string_view inner);
 
 /// Puts `condition` into status.conditions of `status` (an object, or null for none yet),
 /// replacing every condition of its type, or adding it: both binding paths set PodScheduled so.

@@ -7,6 +7,7 @@
 #include "engine/api/selector.h"
 #include "engine/api/table.h"
 #include "engine/apiserver/handler.h"
+#include "engine/apiserver/json_scan.h"
 #include "engine/apiserver/rest_util.h"
 
 namespace orrery::apiserver {
@@ -97,6 +98,32 @@ std::shared_ptr<const json> WatchFrame::object() const {
     if (onParsed_) onParsed_(object_);
   });
   return object_;
+}
+
+std::shared_ptr<const json> WatchFrame::objectWithoutManagedFields() const {
+  std::call_once(strippedOnce_, [this] {
+    const std::string& text = *line_;
+    if (objectBegin_ + 2 > text.size()) return;
+    std::string_view body(text.data() + objectBegin_, text.size() - objectBegin_ - 2);
+    if (auto cut = withoutMember(body, "metadata", "managedFields")) {
+      json parsed = json::parse(*cut, nullptr, /*allow_exceptions=*/false);
+      if (parsed.is_object()) stripped_ = std::make_shared<const json>(std::move(parsed));
+      return;
+    }
+    // No managedFields, or a text the scan will not cut (escaped keys): the whole object,
+    // shared with object()'s callers when it has none.
+    auto whole = object();
+    if (!whole) return;
+    auto meta = whole->find("metadata");
+    if (meta == whole->end() || !meta->is_object() || !meta->contains("managedFields")) {
+      stripped_ = whole;
+      return;
+    }
+    json copy = *whole;
+    copy["metadata"].erase("managedFields");
+    stripped_ = std::make_shared<const json>(std::move(copy));
+  });
+  return stripped_;
 }
 
 api::Result<int64_t> ApiHandler::resourceVersionParam(const Call& call) {

@@ -295,18 +295,22 @@ Result<std::unique_ptr<Stream>> Client::watch(const api::GroupVersionResource& g
 Result<std::unique_ptr<Stream>> Client::watchShared(const api::GroupVersionResource& gvr, const std::string& ns,
                                                     const ListOptions& options,
                                                     std::function<void(SharedWatchEvent&& event)> onEvent,
-                                                    EndHandler onEnd) {
+                                                    EndHandler onEnd, SharedObjectForm form) {
   // Both handlers run on the stream's one delivery thread, never at once.
   auto shared = std::make_shared<std::function<void(SharedWatchEvent&&)>>(std::move(onEvent));
-  auto onLine = [shared](std::string_view line) {
+  auto onLine = [shared, form](std::string_view line) {
     WatchEvent event = decodeWatchLine(line);
+    if (form == SharedObjectForm::kWithoutManagedFields) {
+      if (auto meta = event.object.find("metadata"); meta != event.object.end() && meta->is_object())
+        meta->erase("managedFields");
+    }
     (*shared)({std::move(event.type), std::make_shared<const json>(std::move(event.object))});
   };
   auto onObject = [shared](const std::string& type, std::shared_ptr<const json> object) {
     (*shared)({type, std::move(object)});
   };
   return transport_->streamObjects(watchRequest(gvr, ns, options), std::move(onLine), std::move(onObject),
-                                   std::move(onEnd));
+                                   std::move(onEnd), form);
 }
 
 Request Client::watchRequest(const api::GroupVersionResource& gvr, const std::string& ns,

@@ -67,6 +67,14 @@ using EndHandler = std::function<void(const Status& status)>;
 /// Called with a watch event whose object arrived already parsed (shared, immutable).
 using ObjectEventHandler = std::function<void(const std::string& type, std::shared_ptr<const nlohmann::json> object)>;
 
+/// Which form of a watched object a shared watch hands over.
+enum class SharedObjectForm {
+  kWhole,
+  /// Without metadata.managedFields (for informers that strip them): the in-process server
+  /// parses the event without them, once for every such watcher.
+  kWithoutManagedFields,
+};
+
 /// How requests reach an API server. Thread-safe.
 class Transport {
  public:
@@ -81,9 +89,11 @@ class Transport {
                                                  EndHandler onEnd) = 0;
   /// As stream(), for a watch whose events may come already parsed: an API server in this
   /// process parses each event once for all its in-process watchers, and hands the object
-  /// to onObject. Events the transport holds only as text arrive on onLine. Default: all do.
+  /// to onObject, in `form`. Events the transport holds only as text arrive on onLine (whole).
+  /// Default: all do.
   virtual Result<std::unique_ptr<Stream>> streamObjects(const Request& request, LineHandler onLine,
-                                                        ObjectEventHandler onObject, EndHandler onEnd) {
+                                                        ObjectEventHandler onObject, EndHandler onEnd,
+                                                        SharedObjectForm form = SharedObjectForm::kWhole) {
     return stream(request, std::move(onLine), std::move(onEnd));
   }
 };
@@ -190,11 +200,13 @@ class Client {
 
   /// As watch(), with each object shared and immutable: through the in-process transport,
   /// every watcher of a resource shares one parse of each event (informers keep the object
-  /// as it is, so nothing is copied either).
+  /// as it is, so nothing is copied either). kWithoutManagedFields: objects without
+  /// metadata.managedFields, whatever the transport.
   Result<std::unique_ptr<Stream>> watchShared(const api::GroupVersionResource& gvr, const std::string& ns,
                                               const ListOptions& options,
                                               std::function<void(SharedWatchEvent&& event)> onEvent,
-                                              EndHandler onEnd);
+                                              EndHandler onEnd,
+                                              SharedObjectForm form = SharedObjectForm::kWhole);
 
   /// Raw access for what the helpers do not cover (discovery, non-resource paths).
   Result<Response> roundTrip(Request request);

@@ -151,6 +151,7 @@ struct StreamState {
   std::vector<std::function<void()>> closeCallbacks;
   client::LineHandler onLine;
   client::ObjectEventHandler onObject;  // empty: every event goes to onLine
+  client::SharedObjectForm form = client::SharedObjectForm::kWhole;
   client::EndHandler onEnd;
   std::thread thread;
 
@@ -182,7 +183,10 @@ struct StreamState {
       }
       if (next.frame && onObject && partial.empty() && !cancelled.load()) {
         // A whole event: its object as parsed once for every in-process watcher.
-        if (auto object = next.frame->object()) {
+        auto object = form == client::SharedObjectForm::kWithoutManagedFields
+                          ? next.frame->objectWithoutManagedFields()
+                          : next.frame->object();
+        if (object) {
           onObject(next.frame->type(), std::move(object));
           continue;
         }
@@ -343,14 +347,15 @@ class InProcessTransport : public client::Transport {
   Result<std::unique_ptr<client::Stream>> stream(const client::Request& request,
                                                  client::LineHandler onLine,
                                                  client::EndHandler onEnd) override {
-    return streamObjects(request, std::move(onLine), nullptr, std::move(onEnd));
+    return streamObjects(request, std::move(onLine), nullptr, std::move(onEnd), client::SharedObjectForm::kWhole);
   }
 
   Result<std::unique_ptr<client::Stream>> streamObjects(const client::Request& request, client::LineHandler onLine,
-                                                        client::ObjectEventHandler onObject,
-                                                        client::EndHandler onEnd) override {
+                                                        client::ObjectEventHandler onObject, client::EndHandler onEnd,
+                                                        client::SharedObjectForm form) override {
     auto http = toHttpRequest(request, user_, groups_);
     auto state = std::make_shared<StreamState>();
+    state->form = form;
     state->onLine = std::move(onLine);
     state->onObject = std::move(onObject);
     state->onEnd = std::move(onEnd);

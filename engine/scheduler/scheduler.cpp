@@ -651,6 +651,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::start(SchedulerOptions options) {
     core->informers = options.informers;
   } else {
     core->ownedInformers = std::make_unique<client::InformerFactory>(options.client);
+    // As kube-scheduler's pod informer: nothing here reads managedFields.
+    core->ownedInformers->setTransform(client::stripManagedFields);
     core->informers = core->ownedInformers.get();
   }
   std::weak_ptr<Core> weak = core;

@@ -9,7 +9,9 @@
 //   default: 3 5000 1000:10000 5000:50000  (the 50,000-pod workload runs once)
 //   TMPDIR: where the store lives (/dev/shm: no fsync, the scheduler's own limit shows);
 //   SCHED_BENCH_BIND_WORKERS: SchedulerOptions::bindWorkers;
-//   SCHED_BENCH_BATCHING=0: opportunistic batching off (kube's OpportunisticBatching gate).
+//   SCHED_BENCH_BATCHING=0: opportunistic batching off (kube's OpportunisticBatching gate);
+//   SCHED_BENCH_PERF_CTL=FIFO: writes "enable"/"disable" around the measured pods, for
+//     `perf record -D -1 --control fifo:FIFO` (a profile of the measured window alone).
 
 #include <algorithm>
 #include <atomic>
@@ -94,7 +96,8 @@ class BindingCounter {
     std::string rv = list.ok() ? (*list)["metadata"].value("resourceVersion", "") : "";
     client::ListOptions opts;
     opts.resourceVersion = rv;
-    // Shared objects, as an informer (scheduler_perf's own watch is an informer).
+    // Shared objects without managedFields, as the scheduler's pod informer, which
+    // scheduler_perf's own count reads.
     auto w = c.watchShared(
         kPods, "default", opts,
         [this](client::SharedWatchEvent&& e) {
@@ -113,7 +116,7 @@ class BindingCounter {
             }
           }
         },
-        [](const api::Status&) {});
+        [](const api::Status&) {}, client::SharedObjectForm::kWithoutManagedFields);
     if (w.ok()) stream_ = std::move(w).value();
   }
   ~BindingCounter() {
@@ -146,6 +149,16 @@ double processCpuSeconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// Tells a waiting `perf record --control fifo:...` to start or stop sampling.
+void perfControl(const char* command) {
+  const char* fifo = std::getenv("SCHED_BENCH_PERF_CTL");
+  if (!fifo || !*fifo) return;
+  if (FILE* f = std::fopen(fifo, "w")) {
+    std::fprintf(f, "%s\n", command);
+    std::fclose(f);
+  }
 }
 
 struct RoundResult {
@@ -207,6 +220,7 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
 
     BindingCounter measured(*client, "measured-");
     if (!measured.ok()) return result;
+    perfControl("enable");
     auto start = Clock::now();
     double cpuStart = processCpuSeconds();
     bool created = parallelFor(measurePods, 16, [&](int i) {
@@ -223,6 +237,7 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
       return result;
     }
     result.cpuMicrosPerPod = (processCpuSeconds() - cpuStart) * 1e6 / measurePods;
+    perfControl("disable");
     result.seconds = std::chrono::duration<double>(*last - start).count();
     result.podsPerSecond = measurePods / result.seconds;
     result.createPerSecond = measurePods / std::chrono::duration<double>(createdAt - start).count();

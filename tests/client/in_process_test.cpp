@@ -442,6 +442,43 @@ class InProcessTest : public QObject {
     QVERIFY(!(*a.events[1].object)["metadata"].value("resourceVersion", "").empty());
   }
 
+  // Watchers that strip managedFields (informers with that transform) share a parse made
+  // without them; the object is otherwise what the text says.
+  void sharedWatchesCanLeaveManagedFieldsOut() {
+    auto list = client_->list(kConfigMaps, "default");
+    QVERIFY(list.ok());
+    client::ListOptions options;
+    options.resourceVersion = list->at("metadata").value("resourceVersion", "");
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<client::SharedWatchEvent> whole, strippedA, strippedB;
+    auto collect = [&](std::vector<client::SharedWatchEvent>& into) {
+      return [&mu, &cv, &into](client::SharedWatchEvent&& e) {
+        if (e.type == "BOOKMARK") return;
+        std::lock_guard lock(mu);
+        into.push_back(std::move(e));
+        cv.notify_all();
+      };
+    };
+    auto none = [](const api::Status&) {};
+    auto w = client_->watchShared(kConfigMaps, "default", options, collect(whole), none);
+    auto a = client_->watchShared(kConfigMaps, "default", options, collect(strippedA), none,
+                                  client::SharedObjectForm::kWithoutManagedFields);
+    auto b = client_->watchShared(kConfigMaps, "default", options, collect(strippedB), none,
+                                  client::SharedObjectForm::kWithoutManagedFields);
+    QVERIFY(w.ok() && a.ok() && b.ok());
+    QVERIFY(client_->create(kConfigMaps, "default", configMap("stripped", {{"v", "1"}}, {{"app", "s"}})).ok());
+    std::unique_lock lock(mu);
+    QVERIFY(cv.wait_for(lock, std::chrono::seconds(10),
+                        [&] { return !whole.empty() && !strippedA.empty() && !strippedB.empty(); }));
+    QVERIFY(whole[0].object && strippedA[0].object);
+    QVERIFY((*whole[0].object)["metadata"].contains("managedFields"));
+    QCOMPARE(strippedA[0].object.get(), strippedB[0].object.get());  // one parse for both
+    json expected = *whole[0].object;
+    expected["metadata"].erase("managedFields");
+    QCOMPARE(*strippedA[0].object, expected);
+  }
+
   void watchEndsCleanlyAfterItsTimeout() {
     // timeoutSeconds ends the watch cleanly.
     client::ListOptions options;

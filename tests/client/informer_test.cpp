@@ -242,6 +242,41 @@ class InformerTest : public QObject {
     QCOMPARE(rec.size(), size_t(0));
   }
 
+  // An informer that strips managedFields has none in its cache, listed or watched; the
+  // watch asks the in-process server for objects parsed without them, and any other
+  // transform still runs on the informer's own copy.
+  void strippedInformersHoldNoManagedFields() {
+    createNamespace("strip");
+    QVERIFY(admin_->create(kConfigMaps, "strip", configMap("strip", "listed")).ok());
+    Informer stripped(client_, kConfigMaps, "strip");
+    stripped.setTransform(client::stripManagedFields);
+    Informer labelled(client_, kConfigMaps, "strip");
+    labelled.setTransform([](json& o) {
+      client::stripManagedFields(o);
+      o["metadata"]["labels"]["seen"] = "yes";
+    });
+    stripped.start();
+    labelled.start();
+    QVERIFY(stripped.waitForSync(std::chrono::seconds(10)) && labelled.waitForSync(std::chrono::seconds(10)));
+    QVERIFY(admin_->create(kConfigMaps, "strip", configMap("strip", "watched")).ok());
+    QVERIFY(admin_->patch(kConfigMaps, "strip", "listed", client::PatchType::kMerge, R"({"data":{"v":"2"}})").ok());
+    QTRY_VERIFY_WITH_TIMEOUT(stripped.get("strip/watched") && labelled.get("strip/watched"), 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(stripped.get("strip/listed")->at("data").value("v", "") == "2", 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(labelled.get("strip/listed")->at("data").value("v", "") == "2", 10000);
+    auto stored = admin_->get(kConfigMaps, "strip", "watched");
+    QVERIFY(stored.ok() && (*stored)["metadata"].contains("managedFields"));
+    for (const char* name : {"strip/listed", "strip/watched"}) {
+      QVERIFY2(!stripped.get(name)->at("metadata").contains("managedFields"), name);
+      QVERIFY2(!labelled.get(name)->at("metadata").contains("managedFields"), name);
+      QCOMPARE(labelled.get(name)->at("metadata").at("labels").value("seen", ""), std::string("yes"));
+    }
+    json expected = *stored;
+    expected["metadata"].erase("managedFields");
+    QCOMPARE(*stripped.get("strip/watched"), expected);
+    stripped.stop();
+    labelled.stop();
+  }
+
   void handlersAddedLateGetTheCache() {
     createNamespace("late");
     QVERIFY(admin_->create(kConfigMaps, "late", configMap("late", "x")).ok());
