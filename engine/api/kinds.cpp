@@ -67,16 +67,16 @@ std::optional<json> initialStatus(const ResourceInfo& info) {
 std::string podQos(const json& pod) {
   std::map<std::string, Quantity> requests, limits;
   bool guaranteed = true;
-  const json& spec = pod.value("spec", json::object());
+  const json& spec = memberOrEmpty(pod, "spec");
   for (const char* list : {"containers", "initContainers"}) {
-    auto it = spec.find(list);
-    if (it == spec.end() || !it->is_array()) continue;
-    for (const auto& c : *it) {
-      const json res = c.is_object() ? c.value("resources", json::object()) : json::object();
+    const json& containers = memberOrEmpty(spec, list);
+    if (!containers.is_array()) continue;
+    for (const auto& c : containers) {
+      const json& res = memberOrEmpty(c, "resources");
       auto sum = [&](const char* which, std::map<std::string, Quantity>& into, std::set<std::string>* found) {
-        auto l = res.find(which);
-        if (l == res.end() || !l->is_object()) return;
-        for (const auto& [name, val] : l->items()) {
+        const json& l = memberOrEmpty(res, which);
+        if (!l.is_object()) return;
+        for (const auto& [name, val] : l.items()) {
           if (name != "cpu" && name != "memory") continue;
           auto q = Quantity::parse(val.is_string() ? val.get<std::string>() : val.dump());
           if (!q.ok() || q->sign() <= 0) continue;
@@ -145,7 +145,7 @@ void prepareForCreate(const ResourceInfo& info, nlohmann::json& object) {
   if (is(info, "", "Pod")) {
     object["status"] = {{"phase", "Pending"}, {"qosClass", podQos(object)}};
     // A gated pod says why it waits (applySchedulingGatedCondition).
-    const json& gates = object["spec"].value("schedulingGates", json::array());
+    const json& gates = memberOrEmpty(object["spec"], "schedulingGates");
     if (gates.is_array() && !gates.empty())
       object["status"]["conditions"] = json::array(
           {{{"lastProbeTime", nullptr}, {"lastTransitionTime", nullptr},
@@ -184,7 +184,7 @@ void prepareForUpdate(const ResourceInfo& info, const std::string& subresource, 
   if (!object.is_object() || !old.is_object()) return;
   json& meta = object["metadata"];
   if (!meta.is_object()) meta = json::object();
-  const json oldMeta = old.value("metadata", json::object());
+  const json& oldMeta = memberOrEmpty(old, "metadata");
   bool hasStatus = info.hasSubresource("status");
 
   if (subresource == "status") {
@@ -246,7 +246,7 @@ void prepareForUpdate(const ResourceInfo& info, const std::string& subresource, 
     if (kNamespaceFinalizeIsDistinct) {
       json& spec = object["spec"];
       if (!spec.is_object()) spec = json::object();
-      const json oldSpec = old.value("spec", json::object());
+      const json& oldSpec = memberOrEmpty(old, "spec");
       if (oldSpec.contains("finalizers")) spec["finalizers"] = oldSpec["finalizers"];
       else spec.erase("finalizers");
     }
@@ -259,7 +259,7 @@ void prepareForUpdate(const ResourceInfo& info, const std::string& subresource, 
     // An update that leaves clusterIP empty keeps the allocated one (service REST's
     // patchAllocatedValues).
     json& spec = object["spec"];
-    const json oldSpec = old.value("spec", json::object());
+    const json& oldSpec = memberOrEmpty(old, "spec");
     if (spec.is_object() && spec.value("type", "") != "ExternalName" && oldSpec.value("type", "") != "ExternalName") {
       if (spec.value("clusterIP", "").empty() && !oldSpec.value("clusterIP", "").empty()) {
         spec["clusterIP"] = oldSpec["clusterIP"];

@@ -77,6 +77,13 @@ std::string metaString(const nlohmann::json& object, const char* field) {
   return f->get<std::string>();
 }
 
+const nlohmann::json& memberOrEmpty(const nlohmann::json& object, const char* key) {
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  if (!object.is_object()) return kEmpty;
+  auto it = object.find(key);
+  return it == object.end() ? kEmpty : *it;
+}
+
 std::string goQuote(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {

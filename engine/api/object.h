@@ -29,4 +29,9 @@ std::string goQuote(const std::string& s);
 /// metadata.<field> as a string ("" when absent).
 std::string metaString(const nlohmann::json& object, const char* field);
 
+/// object[key] read in place, or an empty object when `object` has no such member (or is
+/// not an object): json::value(key, json::object()) without its copy, which on a spec or
+/// metadata is a deep copy on paths every write takes.
+const nlohmann::json& memberOrEmpty(const nlohmann::json& object, const char* key);
+
 }  // namespace orrery::api

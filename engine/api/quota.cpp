@@ -6,6 +6,8 @@
 #include <optional>
 #include <set>
 
+#include "engine/api/object.h"
+
 namespace orrery::api {
 
 using nlohmann::json;
@@ -37,13 +39,14 @@ Quantities quantitiesOf(const json& list) {
 }
 
 std::vector<const json*> podContainers(const json& pod, bool withInit) {
+  // Pointers into `pod` itself (a copy of its spec would leave them dangling).
   std::vector<const json*> out;
-  const json& spec = pod.value("spec", json::object());
+  const json& spec = memberOrEmpty(pod, "spec");
   for (const char* field : {"containers", "initContainers"}) {
     if (!withInit && std::string(field) == "initContainers") continue;
-    auto it = spec.find(field);
-    if (it == spec.end() || !it->is_array()) continue;
-    for (const auto& c : *it) out.push_back(&c);
+    const json& list = memberOrEmpty(spec, field);
+    if (!list.is_array()) continue;
+    for (const auto& c : list) out.push_back(&c);
   }
   return out;
 }
@@ -52,7 +55,7 @@ std::vector<const json*> podContainers(const json& pod, bool withInit) {
 /// containers, at least each init container's, plus the pod overhead.
 Quantities effectivePodResources(const json& pod, const char* kind) {
   Quantities sum;
-  const json& spec = pod.value("spec", json::object());
+  const json& spec = memberOrEmpty(pod, "spec");
   if (auto it = spec.find("containers"); it != spec.end() && it->is_array()) {
     for (const auto& c : *it) {
       for (auto& [k, q] : quantitiesOf(c.value("resources", json::object()).value(kind, json::object()))) addQuantity(sum, k, q);
@@ -103,7 +106,7 @@ Quantities quotaUsage(const ResourceInfo& info, const json& object) {
                                                  "replicationcontrollers", "resourcequotas"};
     if (legacy.count(info.resource)) usage.emplace(info.resource, Quantity::fromInt(1));
     if (info.resource == "services") {
-      const json& spec = object.value("spec", json::object());
+      const json& spec = memberOrEmpty(object, "spec");
       std::string type = spec.value("type", "ClusterIP");
       int64_t nodePorts = 0;
       if (type == "NodePort" || type == "LoadBalancer") {

@@ -545,11 +545,11 @@ Result<json> ApiHandler::deleteObject(Call& call, const std::string& ns, const s
     if (options.propagationPolicy == "Foreground") addFinalizer("foregroundDeletion");
     bool isNamespace = info.group.empty() && info.resource == "namespaces";
     bool isPod = info.group.empty() && info.resource == "pods";
-    bool namespaceFinalizers = isNamespace && object.value("spec", json::object()).value("finalizers", json::array()).size() > 0;
+    bool namespaceFinalizers = isNamespace && api::memberOrEmpty(object, "spec").value("finalizers", json::array()).size() > 0;
     int64_t grace = 0;
     if (isPod) {
-      const auto& spec = object.value("spec", json::object());
-      std::string phase = object.value("status", json::object()).value("phase", "");
+      const json& spec = api::memberOrEmpty(object, "spec");
+      std::string phase = api::memberOrEmpty(object, "status").value("phase", "");
       bool onNode = !spec.value("nodeName", "").empty() && phase != "Succeeded" && phase != "Failed";
       grace = options.gracePeriodSeconds.value_or(spec.value("terminationGracePeriodSeconds", 30));
       if (!onNode) grace = 0;  // nothing is running it: delete at once, as kube-apiserver does
@@ -689,7 +689,7 @@ void ApiHandler::createSubresource(Call& call) {
         if (fromCache) continue;
         return sendStatus(call, Status::conflict("", "pods", call.info.name, "pod is being deleted, cannot be assigned to a host"));
       }
-      std::string bound = pod.value("spec", json::object()).value("nodeName", "");
+      std::string bound = api::memberOrEmpty(pod, "spec").value("nodeName", "");
       if (!bound.empty()) {
         if (fromCache) continue;
         return sendStatus(call, Status::conflict("", "pods", call.info.name,
@@ -799,13 +799,13 @@ void ApiHandler::createServiceAccountToken(Call& call, const json& request) {
 }
 
 json ApiHandler::scaleOf(const json& object) const {
-  json meta = object.value("metadata", json::object());
+  const json& meta = api::memberOrEmpty(object, "metadata");
   json scaleMeta = json::object();
   for (const char* k : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"}) {
     if (meta.contains(k)) scaleMeta[k] = meta[k];
   }
-  const json spec = object.value("spec", json::object());
-  const json status = object.value("status", json::object());
+  const json& spec = api::memberOrEmpty(object, "spec");
+  const json& status = api::memberOrEmpty(object, "status");
   json scaleStatus = {{"replicas", status.value("replicas", 0)}};
   if (spec.contains("selector")) {
     auto sel = api::LabelSelector::fromJson(spec["selector"]);

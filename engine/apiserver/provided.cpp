@@ -45,17 +45,19 @@ namespace {
 
 // Whether a provided object is one a request's filter (namespace, name, selectors) wants.
 bool wanted(const json& object, const Filter& filter) {
-  const json& meta = object.value("metadata", json::object());
+  static const json kEmpty = json::object();
+  const json& member = api::memberOrEmpty(object, "metadata");
+  const json& meta = member.is_object() ? member : kEmpty;  // as value() would throw on it
   if (!filter.ns.empty() && meta.value("namespace", "") != filter.ns) return false;
   if (!filter.name.empty() && meta.value("name", "") != filter.name) return false;
-  if (filter.labels && !filter.labels->matches(meta.value("labels", json::object()))) return false;
+  if (filter.labels && !filter.labels->matches(meta.contains("labels") ? meta["labels"] : kEmpty)) return false;
   if (filter.fields && !filter.fields->matches(object)) return false;
   return true;
 }
 
 int64_t revisionOf(const json& object) {
   try {
-    return std::stoll(object.value("metadata", json::object()).value("resourceVersion", "0"));
+    return std::stoll(api::metaString(object, "resourceVersion"));
   } catch (...) {
     return 0;
   }

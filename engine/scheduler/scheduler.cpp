@@ -146,7 +146,7 @@ Result<DisruptionBudget> parsePdb(const json& object) {
     DisruptionBudget pdb;
     pdb.ns = api::metaString(object, "namespace");
     pdb.name = api::metaString(object, "name");
-    const json spec = object.value("spec", json::object());
+    const json& spec = api::memberOrEmpty(object, "spec");
     if (spec.contains("selector") && spec["selector"].is_object()) {
       auto sel = api::LabelSelector::fromJson(spec["selector"]);
       if (!sel.ok()) return sel.status();
@@ -155,7 +155,7 @@ Result<DisruptionBudget> parsePdb(const json& object) {
       // A PDB without a selector selects nothing (policy/v1).
       pdb.selector = api::LabelSelector::nothing();
     }
-    const json status = object.value("status", json::object());
+    const json& status = api::memberOrEmpty(object, "status");
     pdb.disruptionsAllowed = status.value("disruptionsAllowed", 0);
     if (status.contains("disruptedPods") && status["disruptedPods"].is_object()) {
       for (auto it = status["disruptedPods"].begin(); it != status["disruptedPods"].end(); ++it) {
@@ -521,7 +521,7 @@ void Scheduler::Core::patchCondition(const PodInfoPtr& pod, const std::string& r
   }
   if (!current || current->uid != pod->uid || !current->nodeName.empty()) return;  // gone or bound meanwhile
   if (current->object) {
-    const json status = current->object->value("status", json::object());
+    const json& status = api::memberOrEmpty(*current->object, "status");
     for (const auto& c : status.value("conditions", json::array())) {
       if (c.value("type", "") != "PodScheduled") continue;
       bool same = c.value("status", "") == "False" && c.value("reason", "") == reason &&
