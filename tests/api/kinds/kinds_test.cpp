@@ -4,6 +4,7 @@
 #include <QtTest>
 
 #include "engine/api/kinds.h"
+#include "engine/api/quota.h"
 
 using namespace orrery::api;
 using json = nlohmann::json;
@@ -134,6 +135,19 @@ class KindsTest : public QObject {
     QCOMPARE(burstable["spec"]["containers"][0]["imagePullPolicy"], json("IfNotPresent"));
     json best = created(p, json::parse(R"({"metadata":{"name":"b"},"spec":{"containers":[{"name":"c","image":"nginx"}]}})"));
     QCOMPARE(best["status"]["qosClass"], json("BestEffort"));
+  }
+
+  // Quota and LimitRange admission read a pod's containers through these pointers after
+  // podContainers returns: they must point into the pod, not into a copy of its spec.
+  void podContainersPointIntoThePod() {
+    json pod = json::parse(R"({"spec":{"initContainers":[{"name":"i"}],"containers":[{"name":"a"},{"name":"b"}]}})");
+    auto all = podContainers(pod, true);
+    QCOMPARE(all.size(), size_t(3));
+    QCOMPARE(all[0], &pod["spec"]["containers"][0]);
+    QCOMPARE(all[1], &pod["spec"]["containers"][1]);
+    QCOMPARE(all[2], &pod["spec"]["initContainers"][0]);
+    QCOMPARE(podContainers(pod, false).size(), size_t(2));
+    QVERIFY(podContainers(json::object(), true).empty());
   }
 
   void serviceSecretNamespaceDefaults() {
