@@ -41,6 +41,9 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 const api::GroupVersionResource kPods{"", "v1", "pods"};
+// scheduler_perf's createPods creates with 30 workers (testutils.CreatePod's
+// workqueue.ParallelizeUntil(ctx, 30, ...)).
+constexpr int kCreators = 30;
 const api::GroupVersionResource kNodes{"", "v1", "nodes"};
 
 // Runs fn(i) for i in [0, n) on `threads` threads.
@@ -211,7 +214,7 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
     // initPods: scheduled, not measured.
     {
       BindingCounter init(*client, "init-");
-      parallelFor(initPods, 16, [&](int i) { return client->create(kPods, "default", podManifest("init-" + std::to_string(i))).ok(); });
+      parallelFor(initPods, kCreators, [&](int i) { return client->create(kPods, "default", podManifest("init-" + std::to_string(i))).ok(); });
       if (!init.waitFor(initPods, std::chrono::seconds(600))) {
         std::fprintf(stderr, "init pods not all bound (%zu/%d)\n", init.count(), initPods);
         return result;
@@ -223,7 +226,7 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
     perfControl("enable");
     auto start = Clock::now();
     double cpuStart = processCpuSeconds();
-    bool created = parallelFor(measurePods, 16, [&](int i) {
+    bool created = parallelFor(measurePods, kCreators, [&](int i) {
       return client->create(kPods, "default", podManifest("measured-" + std::to_string(i))).ok();
     });
     auto createdAt = Clock::now();
