@@ -9,7 +9,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <tuple>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
@@ -483,6 +487,105 @@ std::string fieldManagerFromUserAgent(const std::string& userAgent) {
   return out;
 }
 
+namespace {
+
+// ---- Creates of objects alike.
+//
+// A create's field set depends only on the object's shape (which fields it sets, and the whole
+// items of its lists, whose keys and values spell k:{...} and v:... paths), its schema and the
+// endpoint's reset fields: never on a field's scalar value. Controllers and benchmarks create
+// many objects of one shape (a ReplicaSet's pods differ in name and uid), so the FieldsV1 of
+// the first is kept and handed to the next ones.
+
+// Appends a description of `value` that two objects share exactly when their creates record
+// the same field set: keys everywhere, scalar types outside lists, whole values inside them.
+void appendShape(const json& value, bool inList, std::string& out) {
+  auto lengthPrefixed = [&out](const std::string& s) {
+    out += std::to_string(s.size());
+    out += ':';
+    out += s;
+  };
+  switch (value.type()) {
+    case json::value_t::object:
+      out += '{';
+      for (const auto& [key, member] : value.items()) {
+        lengthPrefixed(key);
+        appendShape(member, inList, out);
+      }
+      out += '}';
+      return;
+    case json::value_t::array:
+      out += '[';
+      for (const auto& item : value) appendShape(item, true, out);
+      out += ']';
+      return;
+    case json::value_t::string:
+      out += 's';
+      if (inList) lengthPrefixed(value.get_ref<const std::string&>());
+      return;
+    case json::value_t::null:
+      out += '0';
+      return;
+    default:
+      // Numbers, booleans (and anything else): the type, and inside a list the value.
+      out += static_cast<char>('a' + static_cast<int>(value.type()));
+      if (inList) lengthPrefixed(value.dump());
+      return;
+  }
+}
+
+class CreateFieldsMemo {
+ public:
+  /// The FieldsV1 a create of this shape recorded, or null when none is known. `found`
+  /// distinguishes a known empty set (no entry at all) from an unknown shape.
+  std::shared_ptr<const json> find(const std::string& key, bool* found) {
+    std::lock_guard lock(mu_);
+    auto it = memo_.find(key);
+    *found = it != memo_.end();
+    return *found ? it->second : nullptr;
+  }
+  void clear() {
+    std::lock_guard lock(mu_);
+    memo_.clear();
+  }
+  void remember(std::string key, std::shared_ptr<const json> fields) {
+    std::lock_guard lock(mu_);
+    // Bounded: a workload has few shapes; a burst of distinct ones starts the memo over.
+    if (memo_.size() >= kMaxShapes) memo_.clear();
+    memo_.emplace(std::move(key), std::move(fields));
+  }
+
+ private:
+  static constexpr size_t kMaxShapes = 256;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const json>> memo_;
+};
+
+CreateFieldsMemo& createFieldsMemo() {
+  static CreateFieldsMemo memo;
+  return memo;
+}
+
+// The memo's key: the schema (built-in ones only: they live as long as the process, where a
+// custom resource's schema is replaced when its CRD changes), the reset fields, the shape.
+std::optional<std::string> createShapeKey(const json& object, const ManagerInfo& who, const Schema& schema) {
+  if (schema.refName.rfind("io.k8s.", 0) != 0 || !who.subresource.empty()) return std::nullopt;
+  std::string key = std::to_string(reinterpret_cast<uintptr_t>(&schema));
+  for (const auto& field : who.resetFields) {
+    key += '|';
+    key += field;
+  }
+  key += '|';
+  appendShape(object, false, key);
+  return key;
+}
+
+}  // namespace
+
+namespace fieldmanager {
+void forgetCreateShapes() { createFieldsMemo().clear(); }
+}  // namespace fieldmanager
+
 Status updateManagedFields(const json& live, json& updated, const ManagerInfo& who, const Schema& schema) {
   if (!updated.is_object()) return Status::ok();
   const bool create = live.is_null();
@@ -518,9 +621,32 @@ Status updateManagedFields(const json& live, json& updated, const ManagerInfo& w
     // An existing object without managedFields stays untracked until it is applied to.
     if (managed.empty() && !create) return Status::ok();
 
+    std::optional<std::string> shapeKey;
+    if (create && managed.empty()) {
+      shapeKey = createShapeKey(updated, who, schema);
+      bool found = false;
+      auto known = shapeKey ? createFieldsMemo().find(*shapeKey, &found) : nullptr;
+      if (found) {
+        // What recordUpdate and encode would write: one Update entry of `who`, if any.
+        if (known) {
+          json entry = {{"manager", who.manager},
+                        {"operation", kUpdate},
+                        {"apiVersion", who.apiVersion},
+                        {"fieldsType", "FieldsV1"},
+                        {"fieldsV1", *known}};
+          if (!who.time.empty()) entry["time"] = who.time;
+          updated["metadata"]["managedFields"] = json::array({std::move(entry)});
+        }
+        return Status::ok();
+      }
+    }
     FieldSet ignored = resetFieldSet(who);
     if (create) {
       recordUpdate(nullptr, updated, managed, who, schema, ignored, true);
+      if (shapeKey) {
+        createFieldsMemo().remember(std::move(*shapeKey),
+                                    managed.empty() ? nullptr : std::make_shared<const json>(managed[0].set.toFieldsV1()));
+      }
     } else {
       json liveObj = live;
       removeManagedFields(liveObj);

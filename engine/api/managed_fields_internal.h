@@ -105,4 +105,8 @@ void removeItems(nlohmann::json& object, const FieldSet& set, const Schema* sche
 /// EnsureNamedFieldsAreMembers).
 FieldSet ensureNamedFieldsAreMembers(const FieldSet& set, const Schema* schema);
 
+/// Empties the memo of field sets that creates of built-in kinds share by shape (for tests
+/// that compare a remembered set with one computed afresh).
+void forgetCreateShapes();
+
 }  // namespace orrery::api::fieldmanager

@@ -2,6 +2,9 @@
 
 #include <QtTest>
 
+#include <functional>
+#include <random>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/api/managed_fields.h"
@@ -602,6 +605,85 @@ class ApplyTest : public QObject {
     QVERIFY(forced.ok());
     QCOMPARE(forced.value()["spec"]["template"]["spec"]["containers"][0]["ports"].size(), size_t(1));
     QCOMPARE(forced.value()["spec"]["replicas"], json(5));
+  }
+
+  // Creates of one shape share a remembered field set: it must be the set a fresh
+  // computation gives, for pods that differ in every scalar outside their lists, while pods
+  // that differ in a list item, a key or a field's presence get their own.
+  void createsOfOneShapeRecordWhatAFreshCreateRecords() {
+    auto reg = SchemaRegistry::builtin();
+    if (!reg.ok()) QSKIP(("built-in schemas unavailable: " + reg.status().message()).c_str());
+    SchemaPtr podSchema = (*reg)->find("io.k8s.api.core.v1.Pod");
+    QVERIFY(podSchema);
+    ManagerInfo m = who("kube-controller-manager");
+    m.apiVersion = "v1";
+    m.resetFields = {"status"};
+    auto fresh = [&](json pod) {
+      fieldmanager::forgetCreateShapes();
+      if (!updateManagedFields(nullptr, pod, m, *podSchema).isOk()) qFatal("create failed");
+      return pod;
+    };
+    auto afterSibling = [&](const json& sibling, json pod) {
+      fieldmanager::forgetCreateShapes();
+      json first = sibling;
+      if (!updateManagedFields(nullptr, first, m, *podSchema).isOk()) qFatal("create failed");
+      if (!updateManagedFields(nullptr, pod, m, *podSchema).isOk()) qFatal("create failed");
+      return pod;
+    };
+    std::mt19937 rng(1207);
+    auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+    auto randomPod = [&]() {
+      json c = {{"name", pick(2) ? "web" : "side"}, {"image", "nginx:1." + std::to_string(pick(30))}};
+      if (pick(2)) c["ports"] = json::array({{{"containerPort", 80 + pick(3)}, {"name", "http"}}});
+      if (pick(2)) c["args"] = json::array({"--v=" + std::to_string(pick(5))});
+      if (pick(2)) c["resources"] = {{"requests", {{"cpu", std::to_string(pick(900) + 100) + "m"}}}};
+      if (pick(3) == 0) c["env"] = json::array({{{"name", "A" + std::to_string(pick(3))}, {"value", "x"}}});
+      json spec = {{"containers", json::array({c})}, {"restartPolicy", pick(2) ? "Always" : "Never"}};
+      if (pick(2)) spec["nodeSelector"] = {{"zone" + std::to_string(pick(2)), "a"}};
+      if (pick(3) == 0) spec["priority"] = pick(100);
+      if (pick(3) == 0) spec["hostNetwork"] = pick(2) == 1;
+      if (pick(4) == 0) spec["tolerations"] = json::array({{{"key", "k"}, {"operator", "Exists"}}});
+      if (pick(4) == 0) spec["schedulerName"] = nullptr;
+      json meta = {{"name", "p-" + std::to_string(pick(1000))}, {"namespace", "default"}};
+      if (pick(2)) meta["labels"] = {{"app", "a" + std::to_string(pick(9))}};
+      if (pick(3) == 0) meta["finalizers"] = json::array({"example.com/f" + std::to_string(pick(2))});
+      return json{{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", meta}, {"spec", spec},
+                  {"status", {{"phase", "Pending"}}}};
+    };
+    // Every scalar outside a list changed, its type kept: the same shape.
+    std::function<void(json&, bool)> mutate = [&](json& v, bool inList) {
+      if (v.is_object()) {
+        for (auto& [k, x] : v.items()) mutate(x, inList);
+      } else if (v.is_array()) {
+        for (auto& x : v) mutate(x, true);
+      } else if (!inList) {
+        if (v.is_string()) v = v.get<std::string>() + "-other";
+        else if (v.is_number_integer()) v = v.get<int64_t>() + 7;
+        else if (v.is_boolean()) v = !v.get<bool>();
+      }
+    };
+    int shared = 0;
+    for (int i = 0; i < 300; ++i) {
+      json pod = randomPod();
+      json alike = pod;
+      mutate(alike, false);
+      QVERIFY(alike != pod);
+      json expected = fresh(pod);
+      QVERIFY(expected["metadata"].contains("managedFields"));
+      QCOMPARE(afterSibling(alike, pod), expected);
+      // A different shape must not lend its set: another random pod, or this one with a
+      // list item changed (a container's key, the value of a set item).
+      QCOMPARE(afterSibling(randomPod(), pod), expected);
+      json renamed = pod;
+      renamed["spec"]["containers"][0]["name"] = "renamed";
+      QCOMPARE(afterSibling(renamed, pod), expected);
+      json otherArgs = pod;
+      otherArgs["spec"]["containers"][0]["args"] = json::array({"--other"});
+      QCOMPARE(afterSibling(otherArgs, pod), expected);
+      ++shared;
+    }
+    QCOMPARE(shared, 300);
+    fieldmanager::forgetCreateShapes();
   }
 
   void helpers() {
