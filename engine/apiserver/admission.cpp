@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/api/json_parse.h"
 #include "engine/api/object.h"
 #include "engine/api/quantity.h"
 #include "engine/api/quota.h"
@@ -262,7 +263,7 @@ Status ApiHandler::admitQuota(Call& call, const json& object) {
     };
     std::vector<Charge> charges;
     for (const auto& kv : quotas->kvs) {
-      json quota = json::parse(kv.value, nullptr, false);
+      json quota = api::parseJson(kv.value);
       if (quota.is_discarded()) continue;
       const std::string quotaName = api::metaString(quota, "name");
       Quantities hard = quantitiesOf(quota.value("spec", json::object()).value("hard", json::object()));
@@ -345,7 +346,7 @@ Status ApiHandler::checkEviction(Call& call, const json& pod) {
     if (!stored.ok()) return stored.status();
     std::vector<std::pair<store::KeyValue, json>> matching;
     for (const auto& kv : stored->kvs) {
-      json pdb = json::parse(kv.value, nullptr, false);
+      json pdb = api::parseJson(kv.value);
       if (pdb.is_discarded()) continue;
       auto selector = api::LabelSelector::fromJson(pdb.value("spec", json::object()).value("selector", json()));
       // An empty selector matches every pod of the namespace in policy/v1.

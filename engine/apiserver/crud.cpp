@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/api/json_parse.h"
 #include "engine/api/base64.h"
 #include "engine/api/kinds.h"
 #include "engine/api/managed_fields.h"
@@ -284,7 +285,7 @@ Result<json> ApiHandler::decodeBody(Call& call, const std::string& body, const s
     object = std::move(*call.http.bodyObject);
     call.http.bodyObject.reset();
   } else if (type.empty() || type == "application/json" || type == "*/*") {
-    object = json::parse(body, nullptr, false);
+    object = api::parseJson(body);
     if (object.is_discarded()) {
       // Find where it breaks, for the message.
       try {

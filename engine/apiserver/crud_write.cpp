@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/api/json_parse.h"
 #include "engine/api/kinds.h"
 #include "engine/api/managed_fields.h"
 #include "engine/api/object.h"
@@ -180,7 +181,7 @@ api::Result<std::optional<store::KeyValue>> ApiHandler::currentObject(const api:
 
 json ApiHandler::parseCurrent(const store::KeyValue& current, const std::shared_ptr<const json>& parsed) {
   if (parsed) return *parsed;  // the cache's served form: resourceVersion is set
-  json object = json::parse(current.value);
+  json object = api::parseJsonOrThrow(current.value);
   metadataOf(object)["resourceVersion"] = std::to_string(current.modRevision);
   return object;
 }
@@ -373,7 +374,7 @@ void ApiHandler::patch(Call& call) {
       return sendStatus(call, Status::badRequest("PATCH requests of type apply must include a fieldManager"));
     }
   } else {
-    patchDoc = json::parse(call.http.body, nullptr, false);
+    patchDoc = api::parseJson(call.http.body);
     if (patchDoc.is_discarded()) {
       return sendStatus(call, Status::badRequest("the patch is not valid JSON; send a " + type + " document"));
     }
@@ -475,7 +476,7 @@ Result<ApiHandler::DeleteOptions> ApiHandler::deleteOptions(Call& call) const {
   DeleteOptions options;
   json body = json::object();
   if (!call.http.body.empty()) {
-    body = json::parse(call.http.body, nullptr, false);
+    body = api::parseJson(call.http.body);
     if (body.is_discarded() || !body.is_object()) {
       return Status::badRequest("the request body must be a DeleteOptions JSON object");
     }
@@ -521,7 +522,7 @@ Result<json> ApiHandler::deleteObject(Call& call, const std::string& ns, const s
     auto current = store_->get(key);
     if (!current.ok()) return current.status();
     if (!*current) return Status::notFound(info.group, info.resource, name);
-    json object = json::parse((*current)->value);
+    json object = api::parseJsonOrThrow((*current)->value);
     auto& meta = metadataOf(object);
     meta["resourceVersion"] = std::to_string((*current)->modRevision);
     if (!options.preconditionUid.empty() && options.preconditionUid != meta.value("uid", "")) {
@@ -720,7 +721,7 @@ void ApiHandler::createSubresource(Call& call) {
     auto current = store_->get(key);
     if (!current.ok()) return sendStatus(call, current.status());
     if (!*current) return sendStatus(call, Status::notFound("", "pods", call.info.name));
-    json pod = json::parse((*current)->value);
+    json pod = api::parseJsonOrThrow((*current)->value);
     if (auto st = checkEviction(call, pod); !st.isOk()) return sendStatus(call, st);
     // Tell the pod's owner why it goes (the DisruptionTarget condition, as kube-apiserver
     // sets it before deleting). Losing a race here only loses the condition.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "engine/api/json_parse.h"
+
 namespace orrery::apiserver {
 
 namespace {
@@ -180,7 +182,7 @@ class Scanner {
       if (w == Want::kValue) {
         size_t start = pos_;
         if (!skipValue()) return false;
-        nlohmann::json value = nlohmann::json::parse(text_.substr(start, pos_ - start), nullptr, false);
+        nlohmann::json value = api::parseJson(text_.substr(start, pos_ - start));
         if (value.is_discarded()) return false;
         out_.partial[nlohmann::json::json_pointer("/" + pointerPath(child))] = std::move(value);
       } else if (w == Want::kInside && pos_ < text_.size() && text_[pos_] == '{') {
@@ -341,8 +343,7 @@ std::optional<std::string> bindPodText(std::string_view text, const std::string&
   }
   json status = json::object();
   if (statusMember) {
-    status = json::parse(text.substr(statusMember->valueBegin, statusMember->valueEnd - statusMember->valueBegin),
-                         nullptr, false);
+    status = api::parseJson(text.substr(statusMember->valueBegin, statusMember->valueEnd - statusMember->valueBegin));
     if (!status.is_object()) return std::nullopt;
   }
   setCondition(status, condition);

@@ -3,6 +3,7 @@
 
 #include <random>
 
+#include "engine/api/json_parse.h"
 #include "engine/api/object.h"
 #include "engine/api/selector.h"
 #include "engine/api/table.h"
@@ -92,7 +93,7 @@ std::shared_ptr<const json> WatchFrame::object() const {
     // The object runs from objectBegin_ to the line's closing "}\n".
     if (objectBegin_ + 2 > text.size()) return;
     std::string_view body(text.data() + objectBegin_, text.size() - objectBegin_ - 2);
-    json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    json parsed = api::parseJson(body);
     if (!parsed.is_object()) return;
     object_ = std::make_shared<const json>(std::move(parsed));
     if (onParsed_) onParsed_(object_);
@@ -106,7 +107,7 @@ std::shared_ptr<const json> WatchFrame::objectWithoutManagedFields() const {
     if (objectBegin_ + 2 > text.size()) return;
     std::string_view body(text.data() + objectBegin_, text.size() - objectBegin_ - 2);
     if (auto cut = withoutMember(body, "metadata", "managedFields")) {
-      json parsed = json::parse(*cut, nullptr, /*allow_exceptions=*/false);
+      json parsed = api::parseJson(*cut);
       if (parsed.is_object()) stripped_ = std::make_shared<const json>(std::move(parsed));
       return;
     }

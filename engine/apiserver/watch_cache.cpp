@@ -5,6 +5,7 @@
 #include <lz4.h>
 #include <spdlog/spdlog.h>
 
+#include "engine/api/json_parse.h"
 #include "engine/apiserver/json_scan.h"
 
 namespace orrery::apiserver {
@@ -207,7 +208,7 @@ namespace {
 
 // A store value as a JSON object (an empty one, with a warning, if it is not one).
 nlohmann::json parseStored(const std::string& key, const std::string& value) {
-  nlohmann::json parsed = nlohmann::json::parse(value, nullptr, false);
+  nlohmann::json parsed = api::parseJson(value);
   if (parsed.is_discarded() || !parsed.is_object()) {
     // Not an object we wrote: serve it as an empty object rather than crash a list.
     spdlog::warn("apiserver: store key {} does not hold a JSON object; skipped", key);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/api/json_parse.h"
+
 namespace orrery::client {
 
 using nlohmann::json;
@@ -68,7 +70,7 @@ void addWriteOptions(Request& request, const WriteOptions& options) {
 }  // namespace
 
 Status statusFromResponse(const Response& response) {
-  json body = json::parse(response.body, nullptr, false);
+  json body = api::parseJson(response.body);
   if (body.is_object() && body.value("kind", "") == "Status") {
     int code = response.code;
     if (auto c = body.find("code"); c != body.end() && c->is_number_integer() && c->get<int>() != 0) {
@@ -160,7 +162,7 @@ Result<json> decode(Result<Response> response) {
     return statusFromResponse(text);
   }
   if (response->code < 200 || response->code >= 300) return statusFromResponse(*response);
-  json body = json::parse(response->body, nullptr, false);
+  json body = api::parseJson(response->body);
   if (body.is_discarded()) {
     return Status::internal("the server answered with a body that is not JSON (" +
                             response->contentType + ", " + std::to_string(response->body.size()) + " bytes)");
@@ -268,7 +270,7 @@ namespace {
 
 // A watch line as {type, object}; an undecodable line is an ERROR event saying so.
 WatchEvent decodeWatchLine(std::string_view line) {
-  json frame = json::parse(line, nullptr, false);
+  json frame = api::parseJson(line);
   WatchEvent event;
   if (!frame.is_object() || !frame.contains("type")) {
     event.type = "ERROR";
