@@ -93,7 +93,7 @@ class Transport {
   /// Default: all do.
   virtual Result<std::unique_ptr<Stream>> streamObjects(const Request& request, LineHandler onLine,
                                                         ObjectEventHandler onObject, EndHandler onEnd,
-                                                        SharedObjectForm form = SharedObjectForm::kWhole) {
+                                                        SharedObjectForm form) {
     return stream(request, std::move(onLine), std::move(onEnd));
   }
 };
