@@ -10,6 +10,7 @@
 //   TMPDIR: where the store lives (/dev/shm: no fsync, the scheduler's own limit shows);
 //   SCHED_BENCH_BIND_WORKERS: SchedulerOptions::bindWorkers;
 //   SCHED_BENCH_BATCHING=0: opportunistic batching off (kube's OpportunisticBatching gate);
+//   SCHED_BENCH_CREATORS: threads creating pods (default 30, as scheduler_perf);
 //   SCHED_BENCH_PERF_CTL=FIFO: writes "enable"/"disable" around the measured pods, for
 //     `perf record -D -1 --control fifo:FIFO` (a profile of the measured window alone).
 
@@ -42,8 +43,11 @@ namespace {
 
 const api::GroupVersionResource kPods{"", "v1", "pods"};
 // scheduler_perf's createPods creates with 30 workers (testutils.CreatePod's
-// workqueue.ParallelizeUntil(ctx, 30, ...)).
-constexpr int kCreators = 30;
+// workqueue.ParallelizeUntil(ctx, 30, ...)); SCHED_BENCH_CREATORS changes it.
+int creators() {
+  const char* n = std::getenv("SCHED_BENCH_CREATORS");
+  return n && std::atoi(n) > 0 ? std::atoi(n) : 30;
+}
 const api::GroupVersionResource kNodes{"", "v1", "nodes"};
 
 // Runs fn(i) for i in [0, n) on `threads` threads.
@@ -214,7 +218,7 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
     // initPods: scheduled, not measured.
     {
       BindingCounter init(*client, "init-");
-      parallelFor(initPods, kCreators, [&](int i) { return client->create(kPods, "default", podManifest("init-" + std::to_string(i))).ok(); });
+      parallelFor(initPods, creators(), [&](int i) { return client->create(kPods, "default", podManifest("init-" + std::to_string(i))).ok(); });
       if (!init.waitFor(initPods, std::chrono::seconds(600))) {
         std::fprintf(stderr, "init pods not all bound (%zu/%d)\n", init.count(), initPods);
         return result;
@@ -226,7 +230,7 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
     perfControl("enable");
     auto start = Clock::now();
     double cpuStart = processCpuSeconds();
-    bool created = parallelFor(measurePods, kCreators, [&](int i) {
+    bool created = parallelFor(measurePods, creators(), [&](int i) {
       return client->create(kPods, "default", podManifest("measured-" + std::to_string(i))).ok();
     });
     auto createdAt = Clock::now();
