@@ -226,6 +226,18 @@ void dropEmpty(Managed& managed) {
 
 // Writes the entries into obj.metadata.managedFields in kube's order: operation, time,
 // manager, apiVersion, subresource. No entries: no managedFields at all.
+// One managedFields entry as kube writes it, its set already in FieldsV1.
+json entryJson(const Entry& e, json fieldsV1) {
+  json j = {{"manager", e.manager},
+            {"operation", e.operation},
+            {"apiVersion", e.apiVersion},
+            {"fieldsType", "FieldsV1"},
+            {"fieldsV1", std::move(fieldsV1)}};
+  if (!e.time.empty()) j["time"] = e.time;
+  if (!e.subresource.empty()) j["subresource"] = e.subresource;
+  return j;
+}
+
 void encode(json& obj, Managed managed) {
   removeManagedFields(obj);
   if (managed.empty() || !obj.is_object()) return;
@@ -238,16 +250,7 @@ void encode(json& obj, Managed managed) {
     return p.subresource < q.subresource;
   });
   json list = json::array();
-  for (const auto& e : managed) {
-    json j = {{"manager", e.manager},
-              {"operation", e.operation},
-              {"apiVersion", e.apiVersion},
-              {"fieldsType", "FieldsV1"},
-              {"fieldsV1", e.set.toFieldsV1()}};
-    if (!e.time.empty()) j["time"] = e.time;
-    if (!e.subresource.empty()) j["subresource"] = e.subresource;
-    list.push_back(std::move(j));
-  }
+  for (const auto& e : managed) list.push_back(entryJson(e, e.set.toFieldsV1()));
   obj["metadata"]["managedFields"] = std::move(list);
 }
 
@@ -577,6 +580,9 @@ std::optional<std::string> createShapeKey(const json& object, const ManagerInfo&
   }
   key += '|';
   appendShape(object, false, key);
+  // Lists are in the key whole: an object with a long one is not worth remembering.
+  constexpr size_t kMaxKeyBytes = 16 * 1024;
+  if (key.size() > kMaxKeyBytes) return std::nullopt;
   return key;
 }
 
@@ -629,13 +635,12 @@ Status updateManagedFields(const json& live, json& updated, const ManagerInfo& w
       if (found) {
         // What recordUpdate and encode would write: one Update entry of `who`, if any.
         if (known) {
-          json entry = {{"manager", who.manager},
-                        {"operation", kUpdate},
-                        {"apiVersion", who.apiVersion},
-                        {"fieldsType", "FieldsV1"},
-                        {"fieldsV1", *known}};
-          if (!who.time.empty()) entry["time"] = who.time;
-          updated["metadata"]["managedFields"] = json::array({std::move(entry)});
+          Entry self;
+          self.manager = who.manager;
+          self.operation = kUpdate;
+          self.apiVersion = who.apiVersion;
+          self.time = who.time;
+          updated["metadata"]["managedFields"] = json::array({entryJson(self, *known)});
         }
         return Status::ok();
       }
