@@ -29,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -158,6 +160,14 @@ double processCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
+// Context switches of the whole process so far (voluntary and not): each is a thread that
+// slept until another woke it, or was preempted; a few microseconds of CPU apiece.
+long processContextSwitches() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_nvcsw + usage.ru_nivcsw;
+}
+
 // Tells a waiting `perf record --control fifo:...` to start or stop sampling.
 void perfControl(const char* command) {
   const char* fifo = std::getenv("SCHED_BENCH_PERF_CTL");
@@ -170,6 +180,7 @@ void perfControl(const char* command) {
 
 struct RoundResult {
   double cpuMicrosPerPod = 0;
+  double switchesPerPod = 0;
   double podsPerSecond = 0;
   double createPerSecond = 0;
   double seconds = 0;
@@ -230,6 +241,7 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
     perfControl("enable");
     auto start = Clock::now();
     double cpuStart = processCpuSeconds();
+    long switchesStart = processContextSwitches();
     bool created = parallelFor(measurePods, creators(), [&](int i) {
       return client->create(kPods, "default", podManifest("measured-" + std::to_string(i))).ok();
     });
@@ -244,6 +256,7 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
       return result;
     }
     result.cpuMicrosPerPod = (processCpuSeconds() - cpuStart) * 1e6 / measurePods;
+    result.switchesPerPod = static_cast<double>(processContextSwitches() - switchesStart) / measurePods;
     perfControl("disable");
     result.seconds = std::chrono::duration<double>(*last - start).count();
     result.podsPerSecond = measurePods / result.seconds;
@@ -298,8 +311,10 @@ int main(int argc, char** argv) {
         ++failures;
         continue;
       }
-      std::printf("  %d pods bound in %.2f s: %.0f pods/s (creation alone: %.0f pods/s); %.0f us of CPU per pod\n",
-                  measurePods, res.seconds, res.podsPerSecond, res.createPerSecond, res.cpuMicrosPerPod);
+      std::printf("  %d pods bound in %.2f s: %.0f pods/s (creation alone: %.0f pods/s); %.0f us of CPU per pod, "
+                  "%.1f context switches per pod\n",
+                  measurePods, res.seconds, res.podsPerSecond, res.createPerSecond, res.cpuMicrosPerPod,
+                  res.switchesPerPod);
       std::fflush(stdout);
       rates.push_back(res.podsPerSecond);
       cpus.push_back(res.cpuMicrosPerPod);
