@@ -8,6 +8,7 @@
 
 #include <random>
 
+#include "engine/apiserver/http_server.h"
 #include "engine/apiserver/json_scan.h"
 
 using namespace orrery::apiserver;
@@ -282,6 +283,34 @@ class JsonScanTest : public QObject {
       QVERIFY2(json::parse(*cut) == erased(text), (text + " -> " + *cut).c_str());
     }
     QVERIFY2(cutCount > 1000, std::to_string(cutCount).c_str());
+  }
+
+  // A watch frame's object without managedFields: cut from the text when it has them, the
+  // whole object (shared) when it has none, parsed and erased when the scan cannot cut.
+  void framesLeaveManagedFieldsOut() {
+    auto frame = [](const std::string& object) {
+      auto line = std::make_shared<const std::string>("{\"type\":\"ADDED\",\"object\":" + object + "}\n");
+      return std::make_shared<const WatchFrame>("ADDED", line, line->find("\"object\":") + 9);
+    };
+    const json withFields = {{"metadata", {{"name", "a"}, {"managedFields", json::array({{{"manager", "m"}}})}}},
+                             {"spec", {{"x", 1}}}};
+    json expected = withFields;
+    expected["metadata"].erase("managedFields");
+    auto cut = frame(withFields.dump());
+    QCOMPARE(*cut->objectWithoutManagedFields(), expected);
+    QCOMPARE(*cut->object(), withFields);  // the whole form is still there
+    QCOMPARE(cut->objectWithoutManagedFields().get(), cut->objectWithoutManagedFields().get());  // parsed once
+
+    auto none = frame(R"({"metadata":{"name":"b"}})");
+    QCOMPARE(none->objectWithoutManagedFields().get(), none->object().get());  // nothing to cut: shared
+
+    // An escaped key stops the scan; the fields still go.
+    auto escaped = frame(R"({"metadata":{"n\u0061me":"c","managedFields":[]}})");
+    json got = *escaped->objectWithoutManagedFields();
+    QCOMPARE(got, json::parse(R"({"metadata":{"name":"c"}})"));
+    QVERIFY(escaped->object()->at("metadata").contains("managedFields"));
+
+    QVERIFY(!frame("[1,2]")->objectWithoutManagedFields());  // not an object: the caller reads the line
   }
 };
 
