@@ -47,7 +47,7 @@ namespace {
 bool wanted(const json& object, const Filter& filter) {
   static const json kEmpty = json::object();
   const json& member = api::memberOrEmpty(object, "metadata");
-  const json& meta = member.is_object() ? member : kEmpty;  // as value() would throw on it
+  const json& meta = member.is_object() ? member : kEmpty;  // metadata not an object: no name, namespace or labels
   if (!filter.ns.empty() && meta.value("namespace", "") != filter.ns) return false;
   if (!filter.name.empty() && meta.value("name", "") != filter.name) return false;
   if (filter.labels && !filter.labels->matches(meta.contains("labels") ? meta["labels"] : kEmpty)) return false;
