@@ -195,6 +195,15 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
   std::string tmpl = std::string(tmpBase && *tmpBase ? tmpBase : "/tmp") + "/orrery-sched-bench-XXXXXX";
   if (!mkdtemp(tmpl.data())) return result;
   std::string dir = tmpl;
+  // Removed however the round ends, after the server below has stopped (declared first,
+  // destroyed last).
+  struct RemoveDir {
+    std::string path;
+    ~RemoveDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } removeDir{dir};
   {
     auto server = cluster::LocalApiServer::start({dir, ""});
     if (!server.ok()) {
@@ -281,8 +290,6 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
     (*sched)->stop();
     result.ok = true;
   }
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
   return result;
 }
 
