@@ -553,13 +553,14 @@ class CreateFieldsMemo {
   }
   void remember(std::string key, std::shared_ptr<const json> fields) {
     std::lock_guard lock(mu_);
-    // Bounded: a workload has few shapes; a burst of distinct ones starts the memo over.
+    // Bounded (at most ~1 MB with its keys): a workload has few shapes; a burst of distinct
+    // ones starts the memo over.
     if (memo_.size() >= kMaxShapes) memo_.clear();
     memo_.emplace(std::move(key), std::move(fields));
   }
 
  private:
-  static constexpr size_t kMaxShapes = 256;
+  static constexpr size_t kMaxShapes = 64;
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const json>> memo_;
 };
@@ -581,7 +582,7 @@ std::optional<std::string> createShapeKey(const json& object, const ManagerInfo&
   key += '|';
   appendShape(object, false, key);
   // Lists are in the key whole: an object with a long one is not worth remembering.
-  constexpr size_t kMaxKeyBytes = 16 * 1024;
+  constexpr size_t kMaxKeyBytes = 8 * 1024;
   if (key.size() > kMaxKeyBytes) return std::nullopt;
   return key;
 }
