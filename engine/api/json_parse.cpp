@@ -60,16 +60,9 @@ class FastParser {
   }
 
   bool parseObject(json& out, int depth) {
-    ++pos_;  // '{'
     out = json::object();
     auto& members = out.get_ref<json::object_t&>();
-    skipBlanks();
-    if (pos_ < text_.size() && text_[pos_] == '}') {
-      ++pos_;
-      return true;
-    }
-    for (;;) {
-      skipBlanks();
+    return parseItems('}', [&] {
       if (pos_ >= text_.size() || text_[pos_] != '"') return false;
       std::string key;
       if (!parseString(key)) return false;
@@ -80,32 +73,36 @@ class FastParser {
       // The server writes keys in order, so the end is the right hint; a repeated key takes
       // the later value, as nlohmann's parser does.
       json& slot = members.try_emplace(members.end(), std::move(key))->second;
-      if (!parseValue(slot, depth + 1)) return false;
-      skipBlanks();
-      if (pos_ >= text_.size()) return false;
-      char c = text_[pos_++];
-      if (c == '}') return true;
-      if (c != ',') return false;
-    }
+      return parseValue(slot, depth + 1);
+    });
   }
 
   bool parseArray(json& out, int depth) {
-    ++pos_;  // '['
     out = json::array();
     auto& items = out.get_ref<json::array_t&>();
+    return parseItems(']', [&] {
+      items.emplace_back();
+      return parseValue(items.back(), depth + 1);
+    });
+  }
+
+  // The comma-separated items of the object or array opening at pos_, up to `close`;
+  // `readItem` reads one (blanks around it are skipped here).
+  template <typename ReadItem>
+  bool parseItems(char close, ReadItem readItem) {
+    ++pos_;  // '{' or '['
     skipBlanks();
-    if (pos_ < text_.size() && text_[pos_] == ']') {
+    if (pos_ < text_.size() && text_[pos_] == close) {
       ++pos_;
       return true;
     }
     for (;;) {
       skipBlanks();
-      items.emplace_back();
-      if (!parseValue(items.back(), depth + 1)) return false;
+      if (!readItem()) return false;
       skipBlanks();
       if (pos_ >= text_.size()) return false;
       char c = text_[pos_++];
-      if (c == ']') return true;
+      if (c == close) return true;
       if (c != ',') return false;
     }
   }

@@ -224,8 +224,6 @@ void dropEmpty(Managed& managed) {
                 managed.end());
 }
 
-// Writes the entries into obj.metadata.managedFields in kube's order: operation, time,
-// manager, apiVersion, subresource. No entries: no managedFields at all.
 // One managedFields entry as kube writes it, its set already in FieldsV1.
 json entryJson(const Entry& e, json fieldsV1) {
   json j = {{"manager", e.manager},
@@ -238,6 +236,8 @@ json entryJson(const Entry& e, json fieldsV1) {
   return j;
 }
 
+// Writes the entries into obj.metadata.managedFields in kube's order: operation, time,
+// manager, apiVersion, subresource. No entries: no managedFields at all.
 void encode(json& obj, Managed managed) {
   removeManagedFields(obj);
   if (managed.empty() || !obj.is_object()) return;

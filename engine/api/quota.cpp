@@ -58,18 +58,18 @@ Quantities effectivePodResources(const json& pod, const char* kind) {
   const json& spec = memberOrEmpty(pod, "spec");
   if (auto it = spec.find("containers"); it != spec.end() && it->is_array()) {
     for (const auto& c : *it) {
-      for (auto& [k, q] : quantitiesOf(c.value("resources", json::object()).value(kind, json::object()))) addQuantity(sum, k, q);
+      for (auto& [k, q] : quantitiesOf(memberOrEmpty(memberOrEmpty(c, "resources"), kind))) addQuantity(sum, k, q);
     }
   }
   if (auto it = spec.find("initContainers"); it != spec.end() && it->is_array()) {
     for (const auto& c : *it) {
-      for (auto& [k, q] : quantitiesOf(c.value("resources", json::object()).value(kind, json::object()))) {
+      for (auto& [k, q] : quantitiesOf(memberOrEmpty(memberOrEmpty(c, "resources"), kind))) {
         auto cur = sum.find(k);
         if (cur == sum.end() || cur->second < q) sum[k] = q;
       }
     }
   }
-  for (auto& [k, q] : quantitiesOf(spec.value("overhead", json::object()))) addQuantity(sum, k, q);
+  for (auto& [k, q] : quantitiesOf(memberOrEmpty(spec, "overhead"))) addQuantity(sum, k, q);
   return sum;
 }
 
@@ -118,7 +118,7 @@ Quantities quotaUsage(const ResourceInfo& info, const json& object) {
       if (nodePorts) usage.emplace("services.nodeports", Quantity::fromInt(nodePorts));
     }
     if (info.resource == "persistentvolumeclaims") {
-      auto requests = quantitiesOf(object.value("spec", json::object()).value("resources", json::object()).value("requests", json::object()));
+      auto requests = quantitiesOf(memberOrEmpty(memberOrEmpty(memberOrEmpty(object, "spec"), "resources"), "requests"));
       if (auto it = requests.find("storage"); it != requests.end()) usage.emplace("requests.storage", it->second);
     }
   }
@@ -146,7 +146,7 @@ std::string missingQuotaResources(const json& pod, const Quantities& hard) {
       if (!tracked) continue;
       std::vector<std::string> lacking;
       for (const json* c : podContainers(pod, true)) {
-        const json& list = c->value("resources", json::object()).value(kind, json::object());
+        const json& list = memberOrEmpty(memberOrEmpty(*c, "resources"), kind);
         if (!list.is_object() || !list.contains(res)) lacking.push_back(c->value("name", ""));
       }
       if (lacking.empty()) continue;

@@ -45,12 +45,10 @@ namespace {
 
 // Whether a provided object is one a request's filter (namespace, name, selectors) wants.
 bool wanted(const json& object, const Filter& filter) {
-  static const json kEmpty = json::object();
-  const json& member = api::memberOrEmpty(object, "metadata");
-  const json& meta = member.is_object() ? member : kEmpty;  // metadata not an object: no name, namespace or labels
-  if (!filter.ns.empty() && meta.value("namespace", "") != filter.ns) return false;
-  if (!filter.name.empty() && meta.value("name", "") != filter.name) return false;
-  if (filter.labels && !filter.labels->matches(meta.contains("labels") ? meta["labels"] : kEmpty)) return false;
+  if (!filter.ns.empty() && api::metaString(object, "namespace") != filter.ns) return false;
+  if (!filter.name.empty() && api::metaString(object, "name") != filter.name) return false;
+  if (filter.labels && !filter.labels->matches(api::memberOrEmpty(api::memberOrEmpty(object, "metadata"), "labels")))
+    return false;
   if (filter.fields && !filter.fields->matches(object)) return false;
   return true;
 }

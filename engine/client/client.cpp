@@ -294,6 +294,11 @@ Result<std::unique_ptr<Stream>> Client::watch(const api::GroupVersionResource& g
   return transport_->stream(watchRequest(gvr, ns, options), std::move(handler), std::move(onEnd));
 }
 
+void stripManagedFields(json& object) {
+  auto meta = object.find("metadata");
+  if (meta != object.end() && meta->is_object()) meta->erase("managedFields");
+}
+
 Result<std::unique_ptr<Stream>> Client::watchShared(const api::GroupVersionResource& gvr, const std::string& ns,
                                                     const ListOptions& options,
                                                     std::function<void(SharedWatchEvent&& event)> onEvent,
@@ -302,10 +307,7 @@ Result<std::unique_ptr<Stream>> Client::watchShared(const api::GroupVersionResou
   auto shared = std::make_shared<std::function<void(SharedWatchEvent&&)>>(std::move(onEvent));
   auto onLine = [shared, form](std::string_view line) {
     WatchEvent event = decodeWatchLine(line);
-    if (form == SharedObjectForm::kWithoutManagedFields) {
-      if (auto meta = event.object.find("metadata"); meta != event.object.end() && meta->is_object())
-        meta->erase("managedFields");
-    }
+    if (form == SharedObjectForm::kWithoutManagedFields) stripManagedFields(event.object);
     (*shared)({std::move(event.type), std::make_shared<const json>(std::move(event.object))});
   };
   auto onObject = [shared](const std::string& type, std::shared_ptr<const json> object) {

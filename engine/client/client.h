@@ -67,6 +67,11 @@ using EndHandler = std::function<void(const Status& status)>;
 /// Called with a watch event whose object arrived already parsed (shared, immutable).
 using ObjectEventHandler = std::function<void(const std::string& type, std::shared_ptr<const nlohmann::json> object)>;
 
+/// Removes metadata.managedFields (client-go's TransformStripManagedFields). Controllers and
+/// the scheduler never read them, and an update without them keeps the stored ones, so their
+/// informers drop them: on a pod that is a third of its parsed size.
+void stripManagedFields(nlohmann::json& object);
+
 /// Which form of a watched object a shared watch hands over.
 enum class SharedObjectForm {
   kWhole,

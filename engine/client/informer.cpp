@@ -494,11 +494,6 @@ InformerFactory::InformerFactory(std::shared_ptr<Client> client) : client_(std::
 
 InformerFactory::~InformerFactory() { stop(); }
 
-void stripManagedFields(json& object) {
-  auto meta = object.find("metadata");
-  if (meta != object.end() && meta->is_object()) meta->erase("managedFields");
-}
-
 void InformerFactory::setTransform(TransformFunc transform) {
   std::lock_guard lock(mu_);
   transform_ = std::move(transform);

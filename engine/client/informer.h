@@ -36,10 +36,7 @@ using IndexFunc = std::function<std::vector<std::string>(const nlohmann::json& o
 /// listed or watched object, on the informer's thread.
 using TransformFunc = std::function<void(nlohmann::json& object)>;
 
-/// Removes metadata.managedFields (client-go's TransformStripManagedFields). Controllers and
-/// the scheduler never read them, and an update without them keeps the stored ones, so their
-/// informers drop them: on a pod that is a third of its parsed size.
-void stripManagedFields(nlohmann::json& object);
+// stripManagedFields (client.h) is the transform for informers that drop managed fields.
 
 class Informer {
  public:

@@ -19,13 +19,6 @@ namespace {
 using nlohmann::json;
 using SysClock = std::chrono::system_clock;
 
-// object[key], or an empty object when absent (no copy either way).
-const json& member(const json& object, const char* key) {
-  static const json empty = json::object();
-  auto it = object.find(key);
-  return it == object.end() ? empty : *it;
-}
-
 const api::GroupVersionResource kNodes{"", "v1", "nodes"};
 const api::GroupVersionResource kPods{"", "v1", "pods"};
 const api::GroupVersionResource kLeases{"coordination.k8s.io", "v1", "leases"};
@@ -98,7 +91,7 @@ std::string readyStatus(const json& node) {
 
 // nodetopology.GetZoneKey.
 std::string zoneKey(const json& node) {
-  const json& meta = member(node, "metadata");
+  const json& meta = api::memberOrEmpty(node, "metadata");
   json labels = meta.value("labels", json::object());
   std::string region = labels.value("topology.kubernetes.io/region", labels.value("failure-domain.beta.kubernetes.io/region", ""));
   std::string zone = labels.value("topology.kubernetes.io/zone", labels.value("failure-domain.beta.kubernetes.io/zone", ""));
@@ -225,7 +218,7 @@ class NodeLifecycleController : public Controller {
   // ---- pods by node -------------------------------------------------------------------
 
   static std::string nodeNameOf(const json& pod) {
-    const json& spec = member(pod, "spec");
+    const json& spec = api::memberOrEmpty(pod, "spec");
     return spec.value("nodeName", "");
   }
 
@@ -288,7 +281,7 @@ class NodeLifecycleController : public Controller {
       auto node = client_->get(kNodes, "", name);
       if (!node.ok()) return node.status().code() == 404;
       json taints = json::array();
-      const json& spec = member((*node), "spec");
+      const json& spec = api::memberOrEmpty((*node), "spec");
       if (spec.contains("taints") && spec["taints"].is_array()) taints = spec["taints"];
       bool changed = false;
       json kept = json::array();
@@ -553,7 +546,7 @@ class NodeLifecycleController : public Controller {
         // Retried on the next pass; no pod is evicted meanwhile.
         continue;
       }
-      const json& labels = member(node, "metadata").value("labels", json::object());
+      const json& labels = api::memberOrEmpty(api::memberOrEmpty(node, "metadata"), "labels");
       if (!labels.contains(kExcludeDisruption)) zoneConditions[zoneKey(node)].push_back(current);
       if (current.empty()) continue;
       processTaintBaseEviction(node, observed);

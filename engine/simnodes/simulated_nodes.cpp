@@ -31,13 +31,6 @@ constexpr const char* kLeaseNamespace = "kube-node-lease";
 constexpr uint32_t kNoNode = UINT32_MAX;
 constexpr auto kRetryDelay = std::chrono::seconds(1);
 
-// object[key], or an empty object when absent (no copy either way).
-const json& member(const json& object, const char* key) {
-  static const json empty = json::object();
-  auto it = object.find(key);
-  return it == object.end() ? empty : *it;
-}
-
 // metav1.MicroTime, as a Lease's renewTime serializes.
 std::string formatMicroTime(SysClock::time_point t) {
   std::string base = api::formatTime(t);  // ...Z with second precision
@@ -695,9 +688,9 @@ struct SimulatedNodes::Impl {
 
   // Fills a new Pod from the object as the watch delivered it.
   void fillPod(Pod& pod, const json& object) {
-    const json& meta = member(object, "metadata");
-    const json& spec = member(object, "spec");
-    const json& status = member(object, "status");
+    const json& meta = api::memberOrEmpty(object, "metadata");
+    const json& spec = api::memberOrEmpty(object, "spec");
+    const json& status = api::memberOrEmpty(object, "status");
     pod.uid = meta.value("uid", "");
     pod.restart = restartOf(spec);
     if (meta.contains("annotations") && meta["annotations"].is_object()) {
@@ -780,7 +773,7 @@ struct SimulatedNodes::Impl {
   }
 
   void observePod(const json& object, bool deleted) {
-    const json& meta = member(object, "metadata");
+    const json& meta = api::memberOrEmpty(object, "metadata");
     std::string key = client::objectKey(meta.value("namespace", ""), meta.value("name", ""));
     std::string uid = meta.value("uid", "");
     auto it = pods.find(key);
@@ -801,7 +794,7 @@ struct SimulatedNodes::Impl {
       if (meta.contains("deletionTimestamp") && it->second.slot != kNoNode) markDeleting(key, it->second, meta);
       return;
     }
-    std::string nodeName = member(object, "spec").value("nodeName", "");
+    std::string nodeName = api::memberOrEmpty(object, "spec").value("nodeName", "");
     if (nodeName.empty()) return;
     auto node = byName.find(nodeName);
     bool ours = node != byName.end() && slots[node->second]->registered;
@@ -852,7 +845,7 @@ struct SimulatedNodes::Impl {
   // ---- node watch -------------------------------------------------------------------------
 
   void observeNode(const std::string& type, const json& object) {
-    const json& meta = member(object, "metadata");
+    const json& meta = api::memberOrEmpty(object, "metadata");
     std::string name = meta.value("name", "");
     auto it = byName.find(name);
     if (it == byName.end()) return;
@@ -866,7 +859,7 @@ struct SimulatedNodes::Impl {
     if (!node.heartbeat || node.statusSoon) return;
     // Someone (the node lifecycle controller) says the node is not Ready while its kubelet
     // runs: post the real status now, as a kubelet would at its next status update.
-    const json& status = member(object, "status");
+    const json& status = api::memberOrEmpty(object, "status");
     bool ready = false;
     if (status.contains("conditions") && status["conditions"].is_array())
       for (const auto& c : status["conditions"])

@@ -155,12 +155,6 @@ bool moreImportantPod(const PodInfo& a, const PodInfo& b) {
   return a.startTime < b.startTime;
 }
 
-const nlohmann::json& memberOrEmpty(const nlohmann::json& o, const char* key) {
-  static const nlohmann::json kEmpty = nlohmann::json::object();
-  auto it = o.find(key);
-  return it == o.end() ? kEmpty : *it;
-}
-
 std::string stringMember(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/api/object.h"
 #include "engine/scheduler/framework.h"
 
 namespace orrery::scheduler {
@@ -61,8 +62,8 @@ Result<std::shared_ptr<Plugin>> newDefaultPreemption(const nlohmann::json& args)
 struct SnapshotRef : CycleState::Data {
   const Snapshot* snapshot = nullptr;
 };
-/// o[key] when o has it, else an empty object: a reference, where json::value() would copy.
-const nlohmann::json& memberOrEmpty(const nlohmann::json& o, const char* key);
+/// o[key] read in place, or an empty object (engine/api's, shared by the plugins).
+using api::memberOrEmpty;
 /// j[key] when it is a string, else "".
 std::string stringMember(const nlohmann::json& j, const char* key);
 
