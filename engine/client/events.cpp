@@ -276,17 +276,19 @@ void EventRecorder::record(const json& object, const std::string& type, const st
   p.reason = reason;
   p.message = message;
   p.at = std::chrono::system_clock::now();
-  std::lock_guard lock(state_->mu);
-  if (state_->stopping) return;
-  // As client-go's broadcaster: at most 1,000 events wait; beyond that new ones are dropped,
-  // so a burst (10,000 pods scheduled at once) cannot grow memory or delay shutdown.
-  if (state_->queue.size() >= kMaxQueuedEvents) return;
-  state_->queue.push_back(std::move(p));
-  if (!state_->thread.joinable()) {
-    auto state = state_;
-    state_->thread = std::thread([state] { state->run(); });
+  {
+    std::lock_guard lock(state_->mu);
+    if (state_->stopping) return;
+    // As client-go's broadcaster: at most 1,000 events wait; beyond that new ones are dropped,
+    // so a burst (10,000 pods scheduled at once) cannot grow memory or delay shutdown.
+    if (state_->queue.size() >= kMaxQueuedEvents) return;
+    state_->queue.push_back(std::move(p));
+    if (!state_->thread.joinable()) {
+      auto state = state_;
+      state_->thread = std::thread([state] { state->run(); });
+    }
   }
-  state_->cv.notify_one();
+  state_->cv.notify_one();  // after unlocking: the writer thread would block on `mu` again
 }
 
 void EventRecorder::flush() {

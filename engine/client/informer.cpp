@@ -294,16 +294,20 @@ struct Informer::State {
               transform(copy);
               in.object = std::make_shared<const json>(std::move(copy));
             }
-            std::lock_guard lock(mu);
-            queue.push_back(std::move(in));
-            cv.notify_one();
+            {
+              std::lock_guard lock(mu);
+              queue.push_back(std::move(in));
+            }
+            cv.notify_one();  // after unlocking: the informer thread would block on `mu` again
           },
           [this](const api::Status& status) {
             Incoming in;
             in.end = true;
             in.status = status;
-            std::lock_guard lock(mu);
-            queue.push_back(std::move(in));
+            {
+              std::lock_guard lock(mu);
+              queue.push_back(std::move(in));
+            }
             cv.notify_one();
           },
           watchStrips ? SharedObjectForm::kWithoutManagedFields : SharedObjectForm::kWhole);

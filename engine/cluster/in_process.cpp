@@ -277,20 +277,26 @@ class StreamResponder : public apiserver::Responder {
   }
 
  private:
+  // Both notify after unlocking (state_ keeps the condition variable alive): a delivery
+  // thread woken under the lock would only block again on it.
   bool queue(StreamState::Chunk chunk, size_t* pending) {
-    std::lock_guard lock(state_->mu);
-    if (state_->cancelled.load() || state_->ended) return false;
-    state_->pendingBytes += chunk.weight();
-    if (pending) *pending = state_->pendingBytes;
-    state_->chunks.push_back(std::move(chunk));
+    {
+      std::lock_guard lock(state_->mu);
+      if (state_->cancelled.load() || state_->ended) return false;
+      state_->pendingBytes += chunk.weight();
+      if (pending) *pending = state_->pendingBytes;
+      state_->chunks.push_back(std::move(chunk));
+    }
     state_->cv.notify_one();
     return true;
   }
   void end(Status status) {
-    std::lock_guard lock(state_->mu);
-    if (state_->ended) return;
-    state_->ended = true;
-    state_->endStatus = std::move(status);
+    {
+      std::lock_guard lock(state_->mu);
+      if (state_->ended) return;
+      state_->ended = true;
+      state_->endStatus = std::move(status);
+    }
     state_->cv.notify_one();
   }
   std::shared_ptr<StreamState> state_;

@@ -24,7 +24,10 @@
 //   readers     range() and read-only txns run on a small pool of WAL reader connections, each
 //               in its own read transaction, so they never wait behind the writer.
 
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -335,19 +338,22 @@ struct WriteItem {
   std::optional<Result<TxnResponse>> result;
   Status status;
 
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
+  // A futex word rather than a mutex and condition variable: finish() is the writer's, once
+  // per write, and with a condition variable notified under its mutex (it must be: the waiter
+  // owns the item and may destroy it as soon as it sees `done`) the woken caller first blocked
+  // on the mutex the writer still held, and the writer's unlock had to wake it again.
+  std::atomic<uint32_t> done{0};
 
   void finish() {
-    // Notify under the lock: the waiter owns this object and may destroy it once done.
-    std::lock_guard lock(mu);
-    done = true;
-    cv.notify_one();
+    done.store(1, std::memory_order_release);
+    // FUTEX_WAKE only hashes the address: if the waiter saw `done` without sleeping and has
+    // already freed the item, the wake finds no one (or wakes a waiter whose loop re-checks).
+    syscall(SYS_futex, &done, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   }
   void wait() {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return done; });
+    while (done.load(std::memory_order_acquire) == 0) {
+      syscall(SYS_futex, &done, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+    }
   }
 };
 
