@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -49,10 +50,14 @@ struct HttpRequest {
 class WatchFrame {
  public:
   /// `objectBegin`: where the object starts in `line` (it ends before the final "}\n").
-  /// `onParsed` (optional) is told the object when object() parses it.
+  /// `onParsed` (optional) is told the object when object() parses it. `managedFieldsCut`
+  /// (optional, offsets in the object): what to cut out of it to leave metadata.managedFields
+  /// out, when whoever made the text already knows; else objectWithoutManagedFields() scans.
   WatchFrame(std::string type, std::shared_ptr<const std::string> line, size_t objectBegin,
-             std::function<void(const std::shared_ptr<const nlohmann::json>&)> onParsed = nullptr)
-      : type_(std::move(type)), line_(std::move(line)), objectBegin_(objectBegin), onParsed_(std::move(onParsed)) {}
+             std::function<void(const std::shared_ptr<const nlohmann::json>&)> onParsed = nullptr,
+             std::pair<size_t, size_t> managedFieldsCut = {0, 0})
+      : type_(std::move(type)), line_(std::move(line)), objectBegin_(objectBegin), onParsed_(std::move(onParsed)),
+        managedFieldsCut_(managedFieldsCut) {}
   const std::string& type() const { return type_; }
   const std::shared_ptr<const std::string>& line() const { return line_; }
   /// The event's object, parsed on the first call. Thread-safe. Null if the line does not
@@ -68,6 +73,7 @@ class WatchFrame {
   std::shared_ptr<const std::string> line_;
   size_t objectBegin_;
   std::function<void(const std::shared_ptr<const nlohmann::json>&)> onParsed_;
+  std::pair<size_t, size_t> managedFieldsCut_;
   mutable std::once_flag parseOnce_;
   mutable std::shared_ptr<const nlohmann::json> object_;
   mutable std::once_flag strippedOnce_;

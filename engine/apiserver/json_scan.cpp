@@ -162,8 +162,14 @@ class Scanner {
       return true;
     }
     if (isMetadata) out_.metadataEmpty = false;
+    size_t previousEnd = 0;  // metadata: where the value before this member ends
     for (;;) {
       skipSpace();
+      const size_t keyBegin = pos_;
+      if (isMetadata && out_.managedFields.present && out_.managedFields.nextBegin == 0 &&
+          out_.managedFields.valueEnd == previousEnd) {
+        out_.managedFields.nextBegin = keyBegin;  // the member right after managedFields
+      }
       std::string_view key;
       bool escaped = false;
       if (!scanString(&key, &escaped)) return false;
@@ -191,7 +197,11 @@ class Scanner {
         if (!scanObjectMembers(child, depth + 1)) return false;
       } else {
         if (!skipValue()) return false;
+        if (isMetadata && key == "managedFields") {
+          out_.managedFields = {true, keyBegin, pos_, previousEnd, 0};
+        }
       }
+      previousEnd = pos_;
       skipSpace();
       if (pos_ >= text_.size()) return false;
       if (text_[pos_] == ',') {
@@ -245,6 +255,18 @@ std::string withResourceVersion(std::string_view text, const ScannedObject& scan
   out.append(member);
   out.append(text.substr(scanned.metadataBody));
   return out;
+}
+
+std::pair<size_t, size_t> managedFieldsRemoval(const ScannedObject& scanned, int64_t revision) {
+  const auto& m = scanned.managedFields;
+  if (!m.present) return {0, 0};
+  // withResourceVersion inserts `"resourceVersion":"<revision>",` where the metadata's members
+  // begin (with the comma: managedFields is one of them), moving every offset past it.
+  const size_t inserted = std::string_view("\"resourceVersion\":\"\",").size() + std::to_string(revision).size();
+  if (m.nextBegin) return {m.begin + inserted, m.nextBegin + inserted};
+  if (m.previousEnd) return {m.previousEnd + inserted, m.valueEnd + inserted};
+  // The only member there was: from the end of the resourceVersion's value (before its comma).
+  return {scanned.metadataBody + inserted - 1, m.valueEnd + inserted};
 }
 
 const ObjectSpan::Member* ObjectSpan::find(std::string_view key) const {

@@ -25,6 +25,15 @@ struct ScannedObject {
   size_t metadataBody = 0;
   /// Whether that object has no members.
   bool metadataEmpty = true;
+  /// metadata.managedFields, when the metadata has it: where its member starts (its key's
+  /// opening quote) and its value ends, the end of the value before it (0: it comes first)
+  /// and the start of the member after it (0: it comes last). The scan passes over it anyway;
+  /// this spares a watch a second scan to leave it out (managedFieldsRemoval).
+  struct MemberSpan {
+    bool present = false;
+    size_t begin = 0, valueEnd = 0, previousEnd = 0, nextBegin = 0;
+  };
+  MemberSpan managedFields;
 };
 
 /// Scans `text`, a JSON object, for the dotted member paths `wanted` (paths of objects
@@ -36,6 +45,11 @@ std::optional<ScannedObject> scanObject(std::string_view text, const std::vector
 
 /// The text with `"resourceVersion":"<revision>"` as the first member of its metadata.
 std::string withResourceVersion(std::string_view text, const ScannedObject& scanned, int64_t revision);
+
+/// In withResourceVersion(text, scanned, revision): the span [first, second) whose removal
+/// leaves it without metadata.managedFields, and valid JSON (as memberRemoval would cut it);
+/// {0, 0} when the metadata has none.
+std::pair<size_t, size_t> managedFieldsRemoval(const ScannedObject& scanned, int64_t revision);
 
 /// A JSON object in a text: where it opens and closes, and each member's key and value span.
 struct ObjectSpan {

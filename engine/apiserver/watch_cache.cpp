@@ -122,7 +122,8 @@ std::shared_ptr<const WatchFrame> CachedObject::frame(EventType type) const {
         eventTypeName(type), std::move(text), objectBegin,
         [self = weak_from_this()](const std::shared_ptr<const nlohmann::json>& parsed) {
           if (auto object = self.lock()) object->parsed_.store(parsed);
-        });
+        },
+        managedFieldsCut_);
   }
   return slot;
 }
@@ -255,6 +256,7 @@ CachedPtr WatchCache::makeCached(const std::string& key, const std::string& valu
     // The usual case: the text the API server stored, read without building it whole.
     object->selectable = makeSelectable(key, scanned->partial, reuse);
     object->data_ = withResourceVersion(value, *scanned, revision);
+    object->managedFieldsCut_ = managedFieldsRemoval(*scanned, revision);
   } else {
     nlohmann::json parsed = parseStored(key, value);
     parsed["metadata"]["resourceVersion"] = std::to_string(revision);

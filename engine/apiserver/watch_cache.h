@@ -92,6 +92,8 @@ struct CachedObject : std::enable_shared_from_this<CachedObject> {
   std::string data_;                          // the text, or its compression against dict_
   std::shared_ptr<const std::string> dict_;   // null: data_ is the text itself
   size_t size_ = 0;                           // the text's size
+  // In the text: what to cut to leave metadata.managedFields out ({0, 0}: nothing known).
+  std::pair<size_t, size_t> managedFieldsCut_{0, 0};
   mutable std::shared_ptr<const WatchFrame> frames_[3];
   mutable std::atomic<std::weak_ptr<const nlohmann::json>> parsed_;
 };

@@ -285,6 +285,55 @@ class JsonScanTest : public QObject {
     QVERIFY2(cutCount > 1000, std::to_string(cutCount).c_str());
   }
 
+  // The watch cache's scan passes over managedFields and says where they sit in the text it
+  // serves (with its resourceVersion): cutting there must give what parsing and erasing
+  // gives, wherever the member sits, and nothing when there is none.
+  void scanFindsManagedFieldsToCut() {
+    auto check = [](const std::string& text) -> std::string {
+      auto scanned = scanObject(text, kWanted);
+      if (!scanned) return "";  // the whole parse's business
+      std::string servedText = withResourceVersion(text, *scanned, 1234);
+      json expected = served(text, 1234);
+      auto [begin, end] = managedFieldsRemoval(*scanned, 1234);
+      if (!expected["metadata"].contains("managedFields")) {
+        return begin == 0 && end == 0 ? "" : "a cut where there are no managedFields";
+      }
+      if (!(begin < end && end <= servedText.size())) return "no cut";
+      std::string cut = servedText.substr(0, begin) + servedText.substr(end);
+      json parsed = json::parse(cut, nullptr, false);
+      expected["metadata"].erase("managedFields");
+      return parsed == expected ? "" : "cut to " + cut;
+    };
+    for (const char* text : {
+             R"({"metadata":{"managedFields":[{"manager":"m"}]}})",
+             R"({"metadata":{"managedFields":[],"name":"first"},"spec":{}})",
+             "{\"metadata\":{\"name\":\"last\",\"managedFields\":[{\"f\":{\"a\":\"}],{\"}}]},\"spec\":{}}",
+             R"({"metadata":{"name":"mid" , "managedFields" : [ 1 , 2 ] , "uid":"u"}})",
+             R"({ "metadata" : { "managedFields" : { } } , "spec" : { } })",
+             R"({"kind":"Pod","metadata":{"name":"p","labels":{"managedFields":"x"}}})",
+             R"({"spec":{"managedFields":[]},"metadata":{"name":"n"}})",
+         }) {
+      std::string diff = check(text);
+      QVERIFY2(diff.empty(), (std::string(text) + ": " + diff).c_str());
+    }
+    std::mt19937 rng(11);
+    int cut = 0;
+    for (int i = 0; i < 3000; ++i) {
+      json object = randomValue(rng, 1);
+      if (!object.is_object()) object = json::object({{"x", object}});
+      json meta = randomValue(rng, 2);
+      if (!meta.is_object()) meta = json::object();
+      if (i % 4) meta["managedFields"] = randomValue(rng, 2);
+      meta.erase("resourceVersion");
+      object["metadata"] = meta;
+      std::string text = object.dump(i % 3 == 0 ? 1 : -1);  // now and then with blanks
+      std::string diff = check(text);
+      QVERIFY2(diff.empty(), (text + ": " + diff).c_str());
+      if (scanObject(text, kWanted) && meta.contains("managedFields")) ++cut;
+    }
+    QVERIFY2(cut > 1000, std::to_string(cut).c_str());
+  }
+
   // A watch frame's object without managedFields: cut from the text when it has them, the
   // whole object (shared) when it has none, parsed and erased when the scan cannot cut.
   void framesLeaveManagedFieldsOut() {
@@ -311,6 +360,16 @@ class JsonScanTest : public QObject {
     QVERIFY(escaped->object()->at("metadata").contains("managedFields"));
 
     QVERIFY(!frame("[1,2]")->objectWithoutManagedFields());  // not an object: the caller reads the line
+
+    // Told where to cut (as the watch cache tells it): cut there, without a scan of its own.
+    const std::string object = withFields.dump();
+    auto line = std::make_shared<const std::string>("{\"type\":\"ADDED\",\"object\":" + object + "}\n");
+    // {"metadata":{"managedFields":[...],"name":"a"},...}: from its key to the next one's.
+    const size_t begin = object.find("\"managedFields\""), end = object.find("\"name\"");
+    QVERIFY(begin != std::string::npos && end > begin);
+    auto told = std::make_shared<const WatchFrame>("ADDED", line, line->find("\"object\":") + 9, nullptr,
+                                                   std::make_pair(begin, end));
+    QCOMPARE(*told->objectWithoutManagedFields(), expected);
   }
 };
 
