@@ -1,6 +1,7 @@
 #include "engine/apiserver/json_scan.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 
 #include "engine/api/json_parse.h"
@@ -53,7 +54,7 @@ class Scanner {
 
   std::optional<ScannedObject> run() {
     skipSpace();
-    if (!scanObjectMembers("", 0)) return std::nullopt;
+    if (!scanObjectMembers(0)) return std::nullopt;
     skipSpace();
     if (pos_ != text_.size() || !sawMetadata_) return std::nullopt;
     return std::move(out_);
@@ -69,25 +70,33 @@ class Scanner {
   // content when it has no escapes; `escaped` says whether it had any.
   bool scanString(std::string_view* raw, bool* escaped) {
     if (pos_ >= text_.size() || text_[pos_] != '"') return false;
-    size_t start = ++pos_;
+    const char* const begin = text_.data();
+    const char* const end = begin + text_.size();
+    const char* const start = begin + pos_ + 1;
+    const char* p = start;
     *escaped = false;
-    while (pos_ < text_.size()) {
-      char c = text_[pos_];
-      if (c == '"') {
-        *raw = text_.substr(start, pos_ - start);
-        ++pos_;
+    for (;;) {
+      // The bytes that end a run of plain characters: quote, backslash, and the control
+      // characters JSON does not allow in a string. Most strings are one run.
+      while (p < end && !kStringStop[static_cast<unsigned char>(*p)]) ++p;
+      if (p >= end) return false;
+      if (*p == '"') {
+        *raw = std::string_view(start, static_cast<size_t>(p - start));
+        pos_ = static_cast<size_t>(p + 1 - begin);
         return true;
       }
-      if (c == '\\') {
-        *escaped = true;
-        pos_ += 2;
-        continue;
-      }
-      if (static_cast<unsigned char>(c) < 0x20) return false;
-      ++pos_;
+      if (*p != '\\') return false;  // a control character
+      *escaped = true;
+      p += 2;
     }
-    return false;
   }
+
+  static constexpr std::array<bool, 256> kStringStop = [] {
+    std::array<bool, 256> stop{};
+    for (int c = 0; c < 0x20; ++c) stop[c] = true;
+    stop['"'] = stop['\\'] = true;
+    return stop;
+  }();
 
   // Any value starting at pos_; leaves pos_ past it. Brackets must pair up and scalars must
   // look like JSON's, so that text the server did not write (another etcd client, damage)
@@ -123,11 +132,17 @@ class Scanner {
 
   // true, false, null or a number.
   bool skipScalar() {
-    for (std::string_view literal : {"true", "false", "null"}) {
-      if (text_.substr(pos_, literal.size()) == literal) {
-        pos_ += literal.size();
-        return true;
-      }
+    std::string_view literal;
+    switch (text_[pos_]) {
+      case 't': literal = "true"; break;
+      case 'f': literal = "false"; break;
+      case 'n': literal = "null"; break;
+      default: break;
+    }
+    if (!literal.empty()) {
+      if (text_.substr(pos_, literal.size()) != literal) return false;
+      pos_ += literal.size();
+      return true;
     }
     size_t start = pos_;
     while (pos_ < text_.size() && (std::isdigit(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '-' ||
@@ -137,20 +152,32 @@ class Scanner {
   }
 
   enum class Want { kNone, kValue, kInside };
-  Want want(const std::string& path) const {
+  Want want(std::string_view path) const {
     Want w = Want::kNone;
     for (const auto& p : wanted_) {
-      if (p == path) return Want::kValue;
-      if (p.size() > path.size() && p.compare(0, path.size(), path) == 0 && p[path.size()] == '.') w = Want::kInside;
+      if (p.size() < path.size() || p.compare(0, path.size(), path) != 0) continue;
+      if (p.size() == path.size()) return Want::kValue;
+      if (p[path.size()] == '.') w = Want::kInside;
     }
     return w;
   }
 
-  // The members of the object at pos_ ('{'), whose path is `path` ("" at the top).
-  bool scanObjectMembers(const std::string& path, int depth) {
+  // Sets the wanted value at the dotted `path` of out_.partial, making the objects on the
+  // way (as a JSON pointer would). Throws json::type_error through a non-object.
+  void setPartial(std::string_view path, nlohmann::json value) {
+    nlohmann::json* at = &out_.partial;
+    for (size_t dot; (dot = path.find('.')) != std::string_view::npos; path.remove_prefix(dot + 1)) {
+      at = &(*at)[std::string(path.substr(0, dot))];
+    }
+    (*at)[std::string(path)] = std::move(value);
+  }
+
+  // The members of the object at pos_ ('{'), whose dotted path is path_ ("" at the top).
+  bool scanObjectMembers(int depth) {
     if (pos_ >= text_.size() || text_[pos_] != '{') return false;
     ++pos_;
-    const bool isMetadata = depth == 1 && path == "metadata";
+    const bool isMetadata = depth == 1 && path_ == "metadata";
+    const size_t pathSize = path_.size();
     if (isMetadata) {
       sawMetadata_ = true;
       out_.metadataBody = pos_;
@@ -183,18 +210,21 @@ class Scanner {
       // Nor a dot: "metadata.name" as a key of its own is not the name in metadata.
       if (key.find('.') != std::string_view::npos) return false;
       if (isMetadata && key == "resourceVersion") return false;  // not a stored form
-      std::string child = path.empty() ? std::string(key) : path + "." + std::string(key);
-      Want w = want(child);
+      // The member's path, in one buffer for the whole scan (no string per member).
+      path_.resize(pathSize);
+      if (pathSize) path_ += '.';
+      path_.append(key);
+      Want w = want(path_);
       if (w == Want::kValue) {
         size_t start = pos_;
         if (!skipValue()) return false;
         nlohmann::json value = api::parseJson(text_.substr(start, pos_ - start));
         if (value.is_discarded()) return false;
-        out_.partial[nlohmann::json::json_pointer("/" + pointerPath(child))] = std::move(value);
+        setPartial(path_, std::move(value));
       } else if (w == Want::kInside && pos_ < text_.size() && text_[pos_] == '{') {
-        if (!scanObjectMembers(child, depth + 1)) return false;
+        if (!scanObjectMembers(depth + 1)) return false;
       } else if (depth == 0 && key == "metadata") {
-        if (!scanObjectMembers(child, depth + 1)) return false;
+        if (!scanObjectMembers(depth + 1)) return false;
       } else {
         if (!skipValue()) return false;
         if (isMetadata && key == "managedFields") {
@@ -216,22 +246,10 @@ class Scanner {
     }
   }
 
-  // "a.b~c" -> "a/b~0c" (JSON pointer tokens, split at the dots).
-  static std::string pointerPath(const std::string& dotted) {
-    std::string out;
-    out.reserve(dotted.size());
-    for (char c : dotted) {
-      if (c == '.') out += '/';
-      else if (c == '~') out += "~0";
-      else if (c == '/') out += "~1";
-      else out += c;
-    }
-    return out;
-  }
-
   std::string_view text_;
   const std::vector<std::string>& wanted_;
   size_t pos_ = 0;
+  std::string path_;  // the dotted path of the member being scanned
   bool sawMetadata_ = false;
   ScannedObject out_;
 };
