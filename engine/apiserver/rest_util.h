@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/api/json_dump.h"
+
 namespace orrery::apiserver {
 
 /// A boolean query parameter as kube-apiserver reads one (?watch=1, ?watch=true).
@@ -62,12 +64,12 @@ inline bool sameObject(const nlohmann::json& a, const nlohmann::json& b) {
 inline std::string storedForm(nlohmann::json& object) {
   // Takes resourceVersion out and puts it back: copying the whole object would cost more.
   auto m = object.find("metadata");
-  if (m == object.end() || !m->is_object()) return object.dump();
+  if (m == object.end() || !m->is_object()) return api::dumpJson(object);
   auto rv = m->find("resourceVersion");
-  if (rv == m->end()) return object.dump();
+  if (rv == m->end()) return api::dumpJson(object);
   nlohmann::json saved = std::move(*rv);
   m->erase(rv);
-  std::string out = object.dump();
+  std::string out = api::dumpJson(object);
   (*m)["resourceVersion"] = std::move(saved);
   return out;
 }
