@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#define LZ4_STATIC_LINKING_ONLY  // LZ4_attach_dictionary
 #include <lz4.h>
 #include <spdlog/spdlog.h>
 
@@ -285,8 +286,15 @@ CachedPtr WatchCache::makeRetained(const std::string& key, const std::string& va
     sinceDictionary_ = 0;
   }
   if (!lz4_) lz4_.reset(LZ4_createStream());
+  if (lz4DictionaryOf_ != dictionary_) {
+    // A new dictionary: hashed once here. Loading it into the working stream for every
+    // object cleared and refilled 16 KB of hash table each time.
+    if (!lz4Dictionary_) lz4Dictionary_.reset(LZ4_createStream());
+    LZ4_loadDict(lz4Dictionary_.get(), dictionary_->data(), static_cast<int>(dictionary_->size()));
+    lz4DictionaryOf_ = dictionary_;
+  }
   LZ4_resetStream_fast(lz4_.get());
-  LZ4_loadDict(lz4_.get(), dictionary_->data(), static_cast<int>(dictionary_->size()));
+  LZ4_attach_dictionary(lz4_.get(), lz4Dictionary_.get());
   std::string packed(static_cast<size_t>(LZ4_compressBound(static_cast<int>(text.size()))), '\0');
   int n = LZ4_compress_fast_continue(lz4_.get(), text.data(), packed.data(), static_cast<int>(text.size()),
                                      static_cast<int>(packed.size()), 1);
