@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 
+#include "engine/api/json_dump.h"
 #include "engine/api/json_parse.h"
 
 namespace orrery::apiserver {
@@ -14,8 +15,11 @@ class Scanner {
  public:
   Scanner(std::string_view text, const std::vector<std::string>& wanted) : text_(text), wanted_(wanted) {}
 
-  // The object at `at`, member by member, without looking inside the values.
-  std::optional<ObjectSpan> objectAt(size_t at) {
+  // The object at `at`, member by member, without looking inside the values but for those of
+  // the members named in `nested` that are objects: their spans go to nestedSpans (same
+  // order), in the same pass.
+  std::optional<ObjectSpan> objectAt(size_t at, std::span<const std::string_view> nested = {},
+                                     std::vector<std::optional<ObjectSpan>>* nestedSpans = nullptr) {
     pos_ = at;
     skipSpace();
     if (pos_ >= text_.size() || text_[pos_] != '{') return std::nullopt;
@@ -37,7 +41,14 @@ class Scanner {
       ++pos_;
       skipSpace();
       m.valueBegin = pos_;
-      if (!skipValue()) return std::nullopt;
+      auto named = std::find(nested.begin(), nested.end(), m.key);
+      if (named != nested.end() && pos_ < text_.size() && text_[pos_] == '{') {
+        auto inner = objectAt(pos_);  // leaves pos_ past it
+        if (!inner) return std::nullopt;
+        (*nestedSpans)[static_cast<size_t>(named - nested.begin())] = std::move(inner);
+      } else if (!skipValue()) {
+        return std::nullopt;
+      }
       m.valueEnd = pos_;
       span.members.push_back(m);
       skipSpace();
@@ -298,6 +309,13 @@ std::optional<ObjectSpan> objectAt(std::string_view text, size_t at) {
   return Scanner(text, kNothing).objectAt(at);
 }
 
+std::optional<ObjectSpan> objectAt(std::string_view text, size_t at, std::span<const std::string_view> nested,
+                                   std::vector<std::optional<ObjectSpan>>& nestedSpans) {
+  static const std::vector<std::string> kNothing;
+  nestedSpans.assign(nested.size(), std::nullopt);
+  return Scanner(text, kNothing).objectAt(at, nested, &nestedSpans);
+}
+
 std::pair<size_t, size_t> memberRemoval(const ObjectSpan& object, const ObjectSpan::Member& member) {
   size_t index = static_cast<size_t>(&member - object.members.data());
   if (object.members.size() == 1) return {object.open + 1, object.close};
@@ -339,7 +357,10 @@ void setCondition(nlohmann::json& status, const nlohmann::json& condition) {
 std::optional<std::string> bindPodText(std::string_view text, const std::string& node, const nlohmann::json& condition,
                                        const std::string& uid) {
   using nlohmann::json;
-  auto top = objectAt(text, 0);
+  // The pod, its metadata and its spec, in one pass over the text.
+  static constexpr std::string_view kNested[] = {"metadata", "spec"};
+  std::vector<std::optional<ObjectSpan>> nested;
+  auto top = objectAt(text, 0, kNested, nested);
   if (!top) return std::nullopt;
   for (size_t i = top->close + 1; i < text.size(); ++i)
     if (text[i] != ' ' && text[i] != '\n' && text[i] != '\r' && text[i] != '\t') return std::nullopt;
@@ -355,8 +376,8 @@ std::optional<std::string> bindPodText(std::string_view text, const std::string&
   const auto* specMember = top->find("spec");
   const auto* statusMember = top->find("status");
   if (!metaMember || !specMember) return std::nullopt;
-  auto meta = objectAt(text, metaMember->valueBegin);
-  auto spec = objectAt(text, specMember->valueBegin);
+  const auto& meta = nested[0];
+  const auto& spec = nested[1];
   if (!meta || !spec || !unique(*meta) || !unique(*spec)) return std::nullopt;
   if (meta->find("deletionTimestamp")) return std::nullopt;
   if (!uid.empty()) {
@@ -388,9 +409,9 @@ std::optional<std::string> bindPodText(std::string_view text, const std::string&
   }
   setCondition(status, condition);
   if (statusMember) {
-    edits.push_back({statusMember->valueBegin, statusMember->valueEnd, status.dump()});
+    edits.push_back({statusMember->valueBegin, statusMember->valueEnd, api::dumpJson(status)});
   } else {
-    edits.push_back({top->close, top->close, (top->members.empty() ? "\"status\":" : ",\"status\":") + status.dump()});
+    edits.push_back({top->close, top->close, (top->members.empty() ? "\"status\":" : ",\"status\":") + api::dumpJson(status)});
   }
 
   std::sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.begin < b.begin; });

@@ -8,6 +8,7 @@
 // resourceVersion goes, and parses only those values.
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -65,6 +66,10 @@ struct ObjectSpan {
 /// The object starting at text[at] (after blanks); nullopt if it is not a well-formed object
 /// or a key has escapes.
 std::optional<ObjectSpan> objectAt(std::string_view text, size_t at);
+/// objectAt(text, at), and in the same pass the objects of its members named in `nested`
+/// (nestedSpans[i] for nested[i]; nullopt when that member is missing or not an object).
+std::optional<ObjectSpan> objectAt(std::string_view text, size_t at, std::span<const std::string_view> nested,
+                                   std::vector<std::optional<ObjectSpan>>& nestedSpans);
 
 /// The span [first, second) that takes `member` (one of `object`'s) out of the text with one
 /// comma, leaving valid JSON.
