@@ -1,10 +1,16 @@
 // The SQLite backend of the store.
 //
 // Layout of the database (values are the JSON text callers give, readable with sqlite3):
-//   kv(key, value, create_rev, mod_rev, version)           the current state
+//   kv(key, hid, create_rev, mod_rev, version)             the current state; its value is
+//                                                          history's row `hid` (the view
+//                                                          kv_values shows them together)
 //   history(id, revision, sub, key, value, create_rev, version, deleted, prev_rev)
 //                                                          every change, for reads at a past
 //                                                          revision, watch replay, compaction
+// A value is written once, into history. Schema 1 kept a second copy in kv, which took half
+// of the bytes every write sent to the WAL and to the checkpoints; a kv row is now ~60 bytes
+// and compaction never removes the history row a key's current version is (it removes only
+// versions that a newer one supersedes, and deletions). open() migrates a schema-1 file.
 //   meta(name, value)                                      revision, compact_revision, and the
 //                                                          physical compaction cursor
 //
@@ -98,6 +104,9 @@ std::string keyCondition(const KeyRange& r, int first) {
   return w;
 }
 
+// A kv row's value: its history row's.
+constexpr const char* kCurrentValue = "(SELECT value FROM history WHERE id = kv.hid)";
+
 void bindRange(Query& q, const KeyRange& r, int first) {
   q.bind(first, r.start);
   if (!r.single && r.end) q.bind(first + 1, std::string_view(*r.end));
@@ -114,7 +123,7 @@ struct Row {
 };
 
 Status readRow(Conn& c, const std::string& key, Row& row) {
-  Query q(c, "SELECT value, create_rev, mod_rev, version FROM kv WHERE key = ?1");
+  Query q(c, std::string("SELECT ") + kCurrentValue + ", create_rev, mod_rev, version FROM kv WHERE key = ?1");
   q.bind(1, key);
   row = Row{};
   if (q.step()) {
@@ -130,7 +139,7 @@ Status readRow(Conn& c, const std::string& key, Row& row) {
 Status rangeCurrent(Conn& c, const KeyRange& kr, int64_t limit, bool keysOnly, bool countOnly,
                     RangeResponse& out) {
   if (!countOnly) {
-    Query q(c, std::string("SELECT key, ") + (keysOnly ? "''" : "value") +
+    Query q(c, std::string("SELECT key, ") + (keysOnly ? "''" : kCurrentValue) +
                    ", create_rev, mod_rev, version FROM kv WHERE " + keyCondition(kr, 1) +
                    " ORDER BY key LIMIT ?3");
     bindRange(q, kr, 1);
@@ -396,6 +405,7 @@ class SqliteStore final : public Store {
                        int64_t prevRevision);
   Status setMeta(const char* name, int64_t value);
   void startCompaction(WriteItem& item);
+  Status migrateFromSchema1();
   bool compactionPending() const { return compactCursorRevision_ < compactRevision_; }
   void compactChunk();
   void finishCompactWaiters(const Status& status);
@@ -449,6 +459,46 @@ class SqliteStore final : public Store {
   std::shared_ptr<WatchHub> hub_;
 };
 
+// Schema 1 kept each current value twice, in kv and in history. The current version of every
+// key is in history (compaction keeps it), so kv becomes a pointer to it; a value missing
+// there (damage) is put back as a history row of its own first, so nothing is lost.
+Status SqliteStore::migrateFromSchema1() {
+  int64_t schema = 0;
+  {
+    Query q(*writer_, "SELECT value FROM meta WHERE name = 'schema'");
+    if (q.step()) schema = q.integer(0);
+    if (!q.status().isOk()) return q.status();
+  }
+  if (schema != 1) return {};
+  static const char* kMigrate = R"sql(
+    BEGIN IMMEDIATE;
+    INSERT INTO history(id, revision, sub, key, value, create_rev, version, deleted, prev_rev)
+      SELECT kv.mod_rev * 1048576 + 1048575, kv.mod_rev, 1048575, kv.key, kv.value,
+             kv.create_rev, kv.version, 0, 0
+      FROM kv WHERE NOT EXISTS (SELECT 1 FROM history h
+                                WHERE h.key = kv.key AND h.revision = kv.mod_rev AND h.deleted = 0);
+    CREATE TABLE kv_schema2(
+      key TEXT NOT NULL PRIMARY KEY, hid INTEGER NOT NULL,
+      create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO kv_schema2(key, hid, create_rev, mod_rev, version)
+      SELECT kv.key, (SELECT max(h.id) FROM history h
+                      WHERE h.key = kv.key AND h.revision = kv.mod_rev AND h.deleted = 0),
+             kv.create_rev, kv.mod_rev, kv.version
+      FROM kv;
+    DROP TABLE kv;
+    ALTER TABLE kv_schema2 RENAME TO kv;
+    UPDATE meta SET value = 2 WHERE name = 'schema';
+    COMMIT;
+  )sql";
+  if (auto s = writer_->exec(kMigrate); !s.isOk()) {
+    writer_->exec("ROLLBACK");
+    return Status::internal("cannot move " + options_.path + " to the store's schema 2: " + s.message());
+  }
+  logger()->info("moved {} to schema 2 (each value stored once)", options_.path);
+  return {};
+}
+
 Status SqliteStore::open() {
   std::error_code ec;
   std::filesystem::path path(options_.path);
@@ -465,10 +515,6 @@ Status SqliteStore::open() {
 
   static const char* kSchema = R"sql(
     BEGIN IMMEDIATE;
-    CREATE TABLE IF NOT EXISTS kv(
-      key TEXT NOT NULL UNIQUE, value TEXT NOT NULL,
-      create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL
-    );
     CREATE TABLE IF NOT EXISTS history(
       id INTEGER PRIMARY KEY,
       revision INTEGER NOT NULL, sub INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
@@ -478,12 +524,24 @@ Status SqliteStore::open() {
     CREATE INDEX IF NOT EXISTS history_key ON history(key, revision);
     CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     INSERT OR IGNORE INTO meta(name, value) VALUES
-      ('schema', 1), ('revision', 1), ('compact_revision', 0),
+      ('schema', 2), ('revision', 1), ('compact_revision', 0),
       ('compact_cursor_rev', 0), ('compact_cursor_sub', -1);
+    CREATE TABLE IF NOT EXISTS kv(
+      key TEXT NOT NULL PRIMARY KEY, hid INTEGER NOT NULL,
+      create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL
+    ) WITHOUT ROWID;
     COMMIT;
   )sql";
   if (auto s = writer_->exec(kSchema); !s.isOk()) {
     writer_->exec("ROLLBACK");
+    return s;
+  }
+  if (auto s = migrateFromSchema1(); !s.isOk()) return s;
+  // For whoever opens the file with sqlite3: the current values by key.
+  if (auto s = writer_->exec("CREATE VIEW IF NOT EXISTS kv_values AS "
+                             "SELECT kv.key, h.value, kv.create_rev, kv.mod_rev, kv.version "
+                             "FROM kv JOIN history h ON h.id = kv.hid");
+      !s.isOk()) {
     return s;
   }
   {
@@ -782,11 +840,11 @@ Result<TxnResponse> SqliteStore::applyTxn(const TxnRequest& request, int64_t& re
         KeyValue kv{op.key, op.value, old.exists ? old.createRevision : next, next,
                     old.exists ? old.version + 1 : 1};
         Query up(w,
-                 "INSERT INTO kv(key, value, create_rev, mod_rev, version) VALUES(?1, ?2, ?3, ?4, ?5) "
-                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                 "INSERT INTO kv(key, hid, create_rev, mod_rev, version) VALUES(?1, ?2, ?3, ?4, ?5) "
+                 "ON CONFLICT(key) DO UPDATE SET hid = excluded.hid, "
                  "create_rev = excluded.create_rev, mod_rev = excluded.mod_rev, "
                  "version = excluded.version");
-        up.bind(1, kv.key).bind(2, kv.value).bind(3, kv.createRevision).bind(4, next);
+        up.bind(1, kv.key).bind(2, next * kSubSpan + sub).bind(3, kv.createRevision).bind(4, next);
         up.bind(5, kv.version);
         if (auto s = up.run(); !s.isOk()) return fail(s);
         if (auto s = insertHistory(next, sub++, kv, false, old.exists ? old.modRevision : 0);
