@@ -224,10 +224,12 @@ void defaultPod(json& pod) {
     }
     return false;
   };
-  for (const char* key : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}) {
-    if (!hasToleration(key))
-      tols.push_back({{"effect", "NoExecute"}, {"key", key}, {"operator", "Exists"},
-                      {"tolerationSeconds", 300}});
+  // Built once: an initializer list builds each of its values through a temporary.
+  static const json kDefaultTolerations[] = {
+      {{"effect", "NoExecute"}, {"key", "node.kubernetes.io/not-ready"}, {"operator", "Exists"}, {"tolerationSeconds", 300}},
+      {{"effect", "NoExecute"}, {"key", "node.kubernetes.io/unreachable"}, {"operator", "Exists"}, {"tolerationSeconds", 300}}};
+  for (const json& toleration : kDefaultTolerations) {
+    if (!hasToleration(toleration["key"].get_ref<const std::string&>())) tols.push_back(toleration);
   }
 }
 

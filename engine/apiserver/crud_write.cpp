@@ -664,8 +664,9 @@ void ApiHandler::createSubresource(Call& call) {
       auto current = currentObject(info, key, &fromCache, &parsed);
       if (!current.ok()) return sendStatus(call, current.status());
       if (!*current) return sendStatus(call, Status::notFound("", "pods", call.info.name));
-      json scheduled = {{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr},
-                        {"lastTransitionTime", api::formatTime(call.now)}};
+      static const json kScheduled = {{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr}};
+      json scheduled = kScheduled;
+      scheduled["lastTransitionTime"] = api::formatTime(call.now);
       if (!call.dryRun()) {
         // A pending pod is bound by editing its text: building the whole pod to change two
         // fields cost more than anything else in a binding.
@@ -714,7 +715,8 @@ void ApiHandler::createSubresource(Call& call) {
                                                "the object has been modified; please apply your changes to the latest "
                                                "version and try again"));
     }
-    return sendJson(call, 201, {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Success"}, {"code", 201}});
+    static const json kBound = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"status", "Success"}, {"code", 201}};
+    return sendJson(call, 201, json(kBound));
   }
   if (isPod && sub == "eviction") {
     const std::string key = storageKey(info, call.info.ns, call.info.name);

@@ -86,15 +86,21 @@ std::string nodeStatusPatch() {
       .dump();
 }
 
+// scheduler_perf's pod-default, copied for each pod with its name set (its createPods
+// deep-copies one template per pod).
 json podManifest(const std::string& name) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Pod"},
-          {"metadata", {{"name", name}, {"namespace", "default"}}},
-          {"spec",
-           {{"containers",
-             json::array({{{"name", "pause"},
-                           {"image", "registry.k8s.io/pause:3.10"},
-                           {"resources", {{"requests", {{"cpu", "100m"}, {"memory", "500Mi"}}}}}}})}}}};
+  static const json kTemplate = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"namespace", "default"}}},
+      {"spec",
+       {{"containers",
+         json::array({{{"name", "pause"},
+                       {"image", "registry.k8s.io/pause:3.10"},
+                       {"resources", {{"requests", {{"cpu", "100m"}, {"memory", "500Mi"}}}}}}})}}}};
+  json pod = kTemplate;
+  pod["metadata"]["name"] = name;
+  return pod;
 }
 
 // Counts pods whose spec.nodeName became set, by name prefix, from a watch.
