@@ -7,6 +7,7 @@
 #include "engine/api/managed_fields.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <memory>
@@ -17,6 +18,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/api/json_dump.h"
 #include "engine/api/managed_fields_internal.h"
 
 namespace orrery::api {
@@ -504,14 +506,15 @@ namespace {
 // the same field set: keys everywhere, scalar types outside lists, whole values inside them.
 void appendShape(const json& value, bool inList, std::string& out) {
   auto lengthPrefixed = [&out](const std::string& s) {
-    out += std::to_string(s.size());
+    char digits[24];
+    out.append(digits, std::to_chars(digits, digits + sizeof(digits), s.size()).ptr);
     out += ':';
     out += s;
   };
   switch (value.type()) {
     case json::value_t::object:
       out += '{';
-      for (const auto& [key, member] : value.items()) {
+      for (const auto& [key, member] : value.get_ref<const json::object_t&>()) {
         lengthPrefixed(key);
         appendShape(member, inList, out);
       }
@@ -519,7 +522,7 @@ void appendShape(const json& value, bool inList, std::string& out) {
       return;
     case json::value_t::array:
       out += '[';
-      for (const auto& item : value) appendShape(item, true, out);
+      for (const auto& item : value.get_ref<const json::array_t&>()) appendShape(item, true, out);
       out += ']';
       return;
     case json::value_t::string:
@@ -530,9 +533,13 @@ void appendShape(const json& value, bool inList, std::string& out) {
       out += '0';
       return;
     default:
-      // Numbers, booleans (and anything else): the type, and inside a list the value.
+      // Numbers, booleans (and anything else): the type, and inside a list the value, whose
+      // text never holds the ';' that ends it.
       out += static_cast<char>('a' + static_cast<int>(value.type()));
-      if (inList) lengthPrefixed(value.dump());
+      if (inList) {
+        appendJson(out, value);
+        out += ';';
+      }
       return;
   }
 }
@@ -575,6 +582,7 @@ CreateFieldsMemo& createFieldsMemo() {
 std::optional<std::string> createShapeKey(const json& object, const ManagerInfo& who, const Schema& schema) {
   if (schema.refName.rfind("io.k8s.", 0) != 0 || !who.subresource.empty()) return std::nullopt;
   std::string key = std::to_string(reinterpret_cast<uintptr_t>(&schema));
+  key.reserve(1024);
   for (const auto& field : who.resetFields) {
     key += '|';
     key += field;
