@@ -113,31 +113,49 @@ class Scanner {
   // look like JSON's, so that text the server did not write (another etcd client, damage)
   // falls back to the whole parse rather than being served as it is.
   bool skipValue() {
-    std::string closers;  // the brackets still open, innermost last
+    // On locals, with the open brackets in a fixed stack: this walks most of every object
+    // the watch cache and the binding path read (a pod's managedFields are dense with
+    // tokens). Deeper nesting than the stack holds is left to the whole parse.
+    constexpr int kMaxDepth = 64;
+    char closers[kMaxDepth];  // the brackets still open, innermost last
+    int depth = 0;
+    const char* const begin = text_.data();
+    const char* const end = begin + text_.size();
+    const char* p = begin + pos_;
     do {
-      skipSpace();
-      if (pos_ >= text_.size()) return false;
-      char c = text_[pos_];
+      while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
+      if (p >= end) return false;
+      const char c = *p;
       if (c == '"') {
-        std::string_view raw;
-        bool escaped = false;
-        if (!scanString(&raw, &escaped)) return false;
+        ++p;
+        for (;;) {
+          while (p < end && !kStringStop[static_cast<unsigned char>(*p)]) ++p;
+          if (p >= end) return false;
+          if (*p == '"') break;
+          if (*p != '\\') return false;  // a control character
+          p += 2;
+        }
+        ++p;
       } else if (c == '{' || c == '[') {
-        closers += c == '{' ? '}' : ']';
-        ++pos_;
+        if (depth == kMaxDepth) return false;
+        closers[depth++] = c == '{' ? '}' : ']';
+        ++p;
         continue;
       } else if (c == '}' || c == ']') {
-        if (closers.empty() || closers.back() != c) return false;
-        closers.pop_back();
-        ++pos_;
+        if (depth == 0 || closers[depth - 1] != c) return false;
+        --depth;
+        ++p;
       } else if (c == ',' || c == ':') {
-        if (closers.empty()) return false;
-        ++pos_;
+        if (depth == 0) return false;
+        ++p;
         continue;
-      } else if (!skipScalar()) {
-        return false;
+      } else {
+        pos_ = static_cast<size_t>(p - begin);
+        if (!skipScalar()) return false;
+        p = begin + pos_;
       }
-    } while (!closers.empty());
+    } while (depth > 0);
+    pos_ = static_cast<size_t>(p - begin);
     return true;
   }
 

@@ -138,8 +138,13 @@ class JsonScanTest : public QObject {
         R"({"metadata":{"name":"a"},"metadata.namespace":"other"})",  // a dotted key is no path
         R"({"metadata":{"name":"a"},"spec":{"x":[1,2}}})",            // brackets that do not pair
         R"({"metadata":{"name":"a"},"spec":{"x":tru}})",              // not a literal
+        // nested deeper than the scan keeps track of
+        R"({"metadata":{"name":"a"},"spec":{"x":)" + std::string(100, '[') + std::string(100, ']') + "}}",
     };
     for (const auto& text : texts) QVERIFY2(!scanObject(text, kWanted), text.c_str());
+    // Just within it: scanned, and read as a parse reads it.
+    const std::string deep = R"({"metadata":{"name":"a"},"spec":{"x":)" + std::string(60, '[') + std::string(60, ']') + "}}";
+    QVERIFY2(differences(deep).empty(), differences(deep).c_str());
   }
 
   void agreesOnRandomObjects() {
