@@ -256,6 +256,12 @@ EventRecorder::~EventRecorder() {
 
 void EventRecorder::record(const json& object, const std::string& type, const std::string& reason,
                            const std::string& message) {
+  {
+    // A full queue drops the event (below): then it is not worth building. In a burst that is
+    // most of them.
+    std::lock_guard lock(state_->mu);
+    if (state_->stopping || state_->queue.size() >= kMaxQueuedEvents) return;
+  }
   State::Pending p;
   json involved = json::object();
   if (object.is_object()) {
