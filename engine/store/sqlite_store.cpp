@@ -7,12 +7,13 @@
 //   history(id, revision, sub, key, value, create_rev, version, deleted, prev_rev)
 //                                                          every change, for reads at a past
 //                                                          revision, watch replay, compaction
-// A value is written once, into history. Schema 1 kept a second copy in kv, which took half
-// of the bytes every write sent to the WAL and to the checkpoints; a kv row is now ~60 bytes
-// and compaction never removes the history row a key's current version is (it removes only
-// versions that a newer one supersedes, and deletions). open() migrates a schema-1 file.
 //   meta(name, value)                                      revision, compact_revision, and the
 //                                                          physical compaction cursor
+// A value is written once, into history (schema 2). Schema 1 kept a second copy in kv, which
+// took half of the bytes every write sent to the WAL and to the checkpoints; a kv row is now
+// ~60 bytes, and compaction never removes the history row a key's current version is (it
+// removes only versions that a newer one supersedes, and deletions). open() moves a schema-1
+// file over.
 //
 // Threads:
 //   writer      the only thread that writes. Callers queue txns; the writer takes every queued
@@ -123,7 +124,9 @@ struct Row {
 };
 
 Status readRow(Conn& c, const std::string& key, Row& row) {
-  Query q(c, std::string("SELECT ") + kCurrentValue + ", create_rev, mod_rev, version FROM kv WHERE key = ?1");
+  static const std::string kSql =  // built once: every write reads its key's row
+      std::string("SELECT ") + kCurrentValue + ", create_rev, mod_rev, version FROM kv WHERE key = ?1";
+  Query q(c, kSql);
   q.bind(1, key);
   row = Row{};
   if (q.step()) {
@@ -405,7 +408,7 @@ class SqliteStore final : public Store {
                        int64_t prevRevision);
   Status setMeta(const char* name, int64_t value);
   void startCompaction(WriteItem& item);
-  Status migrateFromSchema1();
+  Status upgradeSchema();
   bool compactionPending() const { return compactCursorRevision_ < compactRevision_; }
   void compactChunk();
   void finishCompactWaiters(const Status& status);
@@ -461,15 +464,21 @@ class SqliteStore final : public Store {
 
 // Schema 1 kept each current value twice, in kv and in history. The current version of every
 // key is in history (compaction keeps it), so kv becomes a pointer to it; a value missing
-// there (damage) is put back as a history row of its own first, so nothing is lost.
-Status SqliteStore::migrateFromSchema1() {
+// there (damage) is put back as a history row of its own first, so nothing is lost. A file of
+// a later schema is refused rather than misread.
+Status SqliteStore::upgradeSchema() {
+  constexpr int64_t kSchema = 2;
   int64_t schema = 0;
   {
     Query q(*writer_, "SELECT value FROM meta WHERE name = 'schema'");
     if (q.step()) schema = q.integer(0);
     if (!q.status().isOk()) return q.status();
   }
-  if (schema != 1) return {};
+  if (schema == kSchema) return {};
+  if (schema != 1) {
+    return Status::internal(options_.path + " has store schema " + std::to_string(schema) + "; this Orrery reads " +
+                            std::to_string(kSchema) + " (and moves 1 over): open it with the Orrery that wrote it");
+  }
   static const char* kMigrate = R"sql(
     BEGIN IMMEDIATE;
     INSERT INTO history(id, revision, sub, key, value, create_rev, version, deleted, prev_rev)
@@ -536,7 +545,7 @@ Status SqliteStore::open() {
     writer_->exec("ROLLBACK");
     return s;
   }
-  if (auto s = migrateFromSchema1(); !s.isOk()) return s;
+  if (auto s = upgradeSchema(); !s.isOk()) return s;
   // For whoever opens the file with sqlite3: the current values by key.
   if (auto s = writer_->exec("CREATE VIEW IF NOT EXISTS kv_values AS "
                              "SELECT kv.key, h.value, kv.create_rev, kv.mod_rev, kv.version "

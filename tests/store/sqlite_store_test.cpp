@@ -155,6 +155,20 @@ class SqliteStoreTest : public QObject {
     auto p3 = again->get("/registry/pods/default/p3");
     QVERIFY(p3.ok() && *p3);
     QCOMPARE((*p3)->value, pod(3, 1));
+    again.reset();
+
+    // A file of a later schema is refused, saying why, not misread.
+    {
+      sqlite3* db = nullptr;
+      QCOMPARE(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+      QCOMPARE(sqlite3_exec(db, "UPDATE meta SET value = 3 WHERE name = 'schema'", nullptr, nullptr, nullptr), SQLITE_OK);
+      sqlite3_close(db);
+    }
+    SqliteOptions o;
+    o.path = path_;
+    auto later = openSqliteStore(o);
+    QVERIFY(!later.ok());
+    QVERIFY2(later.status().message().find("store schema 3") != std::string::npos, later.status().message().c_str());
   }
 
   void statsAndMembersDescribeTheFile() {
