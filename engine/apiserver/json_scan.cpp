@@ -82,26 +82,31 @@ class Scanner {
   bool scanString(std::string_view* raw, bool* escaped) {
     if (pos_ >= text_.size() || text_[pos_] != '"') return false;
     const char* const begin = text_.data();
-    const char* const end = begin + text_.size();
     const char* const start = begin + pos_ + 1;
-    const char* p = start;
     *escaped = false;
+    const char* close = closingQuote(start, begin + text_.size(), escaped);
+    if (!close) return false;
+    *raw = std::string_view(start, static_cast<size_t>(close - start));
+    pos_ = static_cast<size_t>(close + 1 - begin);
+    return true;
+  }
+
+  // The closing quote of the string whose content starts at `p`, or null when the text ends
+  // first or holds a control character JSON does not allow there. Plain bytes are skipped a
+  // run at a time: most strings are one run.
+  static const char* closingQuote(const char* p, const char* end, bool* escaped) {
     for (;;) {
-      // The bytes that end a run of plain characters: quote, backslash, and the control
-      // characters JSON does not allow in a string. Most strings are one run.
       while (p < end && !kStringStop[static_cast<unsigned char>(*p)]) ++p;
-      if (p >= end) return false;
-      if (*p == '"') {
-        *raw = std::string_view(start, static_cast<size_t>(p - start));
-        pos_ = static_cast<size_t>(p + 1 - begin);
-        return true;
-      }
-      if (*p != '\\') return false;  // a control character
-      *escaped = true;
+      if (p >= end) return nullptr;
+      if (*p == '"') return p;
+      if (*p != '\\') return nullptr;  // a control character
+      if (escaped) *escaped = true;
       p += 2;
     }
   }
 
+  // The bytes that end a run of plain characters in a string: quote, backslash, and the
+  // control characters.
   static constexpr std::array<bool, 256> kStringStop = [] {
     std::array<bool, 256> stop{};
     for (int c = 0; c < 0x20; ++c) stop[c] = true;
@@ -127,14 +132,8 @@ class Scanner {
       if (p >= end) return false;
       const char c = *p;
       if (c == '"') {
-        ++p;
-        for (;;) {
-          while (p < end && !kStringStop[static_cast<unsigned char>(*p)]) ++p;
-          if (p >= end) return false;
-          if (*p == '"') break;
-          if (*p != '\\') return false;  // a control character
-          p += 2;
-        }
+        p = closingQuote(p + 1, end, nullptr);
+        if (!p) return false;
         ++p;
       } else if (c == '{' || c == '[') {
         if (depth == kMaxDepth) return false;

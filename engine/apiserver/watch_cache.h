@@ -271,7 +271,7 @@ class WatchCache {
   std::unique_ptr<LZ4_stream_u, Lz4StreamFree> lz4_;  // under mu_; 16 KB, made on first use
   // dictionary_ loaded (hashed) once; each compression attaches it rather than loading it.
   std::unique_ptr<LZ4_stream_u, Lz4StreamFree> lz4Dictionary_;  // under mu_
-  std::shared_ptr<const std::string> lz4DictionaryOf_;          // the dictionary it holds
+  std::shared_ptr<const std::string> lz4DictionaryOf_;          // under mu_; the dictionary it holds
   size_t sinceDictionary_ = 0;                     // objects compressed since it was chosen
 
   mutable std::mutex mu_;
