@@ -37,7 +37,49 @@ std::string formatTime(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+namespace {
+
+// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+int64_t daysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+// "YYYY-MM-DDTHH:MM:SSZ", what formatTime writes and nearly every timestamp the API holds:
+// read without strptime and timegm, which parse through the locale and normalize a struct tm.
+bool parseTimeFast(const std::string& text, std::chrono::system_clock::time_point* out) {
+  if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':' || text[19] != 'Z') {
+    return false;
+  }
+  auto number = [&](size_t at, size_t digits, int* value) {
+    *value = 0;
+    for (size_t i = at; i < at + digits; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      *value = *value * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  int year, month, day, hour, minute, second;
+  if (!number(0, 4, &year) || !number(5, 2, &month) || !number(8, 2, &day) || !number(11, 2, &hour) ||
+      !number(14, 2, &minute) || !number(17, 2, &second)) {
+    return false;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return false;
+  const int64_t seconds = daysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
+                          hour * 3600 + minute * 60 + second;
+  *out = std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
+  return true;
+}
+
+}  // namespace
+
 bool parseTime(const std::string& text, std::chrono::system_clock::time_point* out) {
+  if (parseTimeFast(text, out)) return true;
   std::tm tm{};
   const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (!rest) return false;
