@@ -205,15 +205,18 @@ bool isScalarResourceName(const std::string& name) {
   return name.find('/') != std::string::npos;
 }
 
-Status addResourceList(const nlohmann::json& list, const std::string& path, Resources& into,
-                       bool* hasCpu, bool* hasMemory) {
+namespace {
+
+// addResourceList with the field path built only for an error: parsePod reads every
+// container's requests twice per pod (its pending and its bound version).
+template <typename PathFn>
+Status addResources(const nlohmann::json& list, const PathFn& path, Resources& into, bool* hasCpu, bool* hasMemory) {
   if (list.is_null()) return Status::ok();
-  if (!list.is_object()) return badField(path, "must be an object");
+  if (!list.is_object()) return badField(path(), "must be an object");
   for (auto it = list.begin(); it != list.end(); ++it) {
     const std::string& name = it.key();
-    std::string text = it->is_string() ? it->get<std::string>() : it->dump();
-    auto q = api::Quantity::parse(text);
-    if (!q) return badField(path + "[" + name + "]", q.status().message());
+    auto q = it->is_string() ? api::Quantity::parse(it->get_ref<const std::string&>()) : api::Quantity::parse(it->dump());
+    if (!q) return badField(path() + "[" + name + "]", q.status().message());
     if (name == "cpu") {
       into.milliCpu += q->milliValue();
       if (hasCpu) *hasCpu = true;
@@ -229,6 +232,27 @@ Status addResourceList(const nlohmann::json& list, const std::string& path, Reso
     }
   }
   return Status::ok();
+}
+
+// The string member `key` of `j` in place; null when it is missing or not a string.
+const std::string* stringRef(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
+}
+
+// j[key] in place; null when `j` is not an object or has no such member.
+const nlohmann::json& memberOrNull(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
+}  // namespace
+
+Status addResourceList(const nlohmann::json& list, const std::string& path, Resources& into,
+                       bool* hasCpu, bool* hasMemory) {
+  return addResources(list, [&] { return path; }, into, hasCpu, hasMemory);
 }
 
 // Docker reference normalization, so "nginx", "library/nginx:latest" and
@@ -287,9 +311,9 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
         if (it->is_string()) info->labels[it.key()] = it->get<std::string>();
     }
     info->terminating = meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null();
-    api::parseTime(stringMember(meta, "creationTimestamp"), &info->created);
+    if (const std::string* t = stringRef(meta, "creationTimestamp")) api::parseTime(*t, &info->created);
     info->startTime = info->created;
-    api::parseTime(stringMember(status, "startTime"), &info->startTime);
+    if (const std::string* t = stringRef(status, "startTime")) api::parseTime(*t, &info->startTime);
     if (auto refs = meta.find("ownerReferences"); refs != meta.end() && refs->is_array()) {
       for (const auto& r : *refs) {
         if (r.is_object() && r.value("controller", false)) {
@@ -303,23 +327,22 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
     info->nodeName = stringMember(spec, "nodeName");
     info->nominatedNodeName = stringMember(status, "nominatedNodeName");
     info->phase = stringMember(status, "phase");
-    std::string scheduler = stringMember(spec, "schedulerName");
-    if (!scheduler.empty()) info->schedulerName = scheduler;
+    if (const std::string* scheduler = stringRef(spec, "schedulerName"); scheduler && !scheduler->empty())
+      info->schedulerName = *scheduler;
     if (auto p = spec.find("priority"); p != spec.end() && p->is_number_integer()) info->priority = p->get<int32_t>();
-    std::string policy = stringMember(spec, "preemptionPolicy");
-    if (!policy.empty()) info->preemptionPolicy = policy;
+    if (const std::string* policy = stringRef(spec, "preemptionPolicy"); policy && !policy->empty())
+      info->preemptionPolicy = *policy;
 
     // Effective requests: containers summed, then the max with each init container (a
     // restartable init container, a sidecar, keeps running and adds to what follows it),
     // then the overhead.
     Resources sum, nonZeroSum;
-    auto containerRequests = [&](const nlohmann::json& c, const std::string& path, Resources& r,
+    auto containerRequests = [&](const nlohmann::json& c, const char* list, size_t index, Resources& r,
                                  Resources& nz) -> Status {
       bool hasCpu = false, hasMemory = false;
-      nlohmann::json requests;
-      if (auto res = c.find("resources"); res != c.end() && res->is_object())
-        requests = res->value("requests", nlohmann::json());
-      if (auto s = addResourceList(requests, path + ".resources.requests", r, &hasCpu, &hasMemory); !s) return s;
+      const nlohmann::json& requests = memberOrNull(memberOrNull(c, "resources"), "requests");
+      auto path = [&] { return std::string(list) + "[" + std::to_string(index) + "].resources.requests"; };
+      if (auto s = addResources(requests, path, r, &hasCpu, &hasMemory); !s) return s;
       nz = r;
       if (!hasCpu) nz.milliCpu = kDefaultMilliCpuRequest;
       if (!hasMemory) nz.memory = kDefaultMemoryRequest;
@@ -344,7 +367,7 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
     if (auto cs = spec.find("containers"); cs != spec.end() && cs->is_array()) {
       for (size_t i = 0; i < cs->size(); ++i) {
         Resources r, nz;
-        if (auto s = containerRequests((*cs)[i], "spec.containers[" + std::to_string(i) + "]", r, nz); !s) return s;
+        if (auto s = containerRequests((*cs)[i], "spec.containers", i, r, nz); !s) return s;
         sum.add(r);
         nonZeroSum.add(nz);
         addPorts((*cs)[i]);
@@ -357,7 +380,7 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
       for (size_t i = 0; i < cs->size(); ++i) {
         const auto& c = (*cs)[i];
         Resources r, nz;
-        if (auto s = containerRequests(c, "spec.initContainers[" + std::to_string(i) + "]", r, nz); !s) return s;
+        if (auto s = containerRequests(c, "spec.initContainers", i, r, nz); !s) return s;
         if (stringMember(c, "restartPolicy") == "Always") {
           sum.add(r);
           nonZeroSum.add(nz);
@@ -378,7 +401,9 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
     maxInto(sum, initMax);
     maxInto(nonZeroSum, initMaxNz);
     Resources overhead;
-    if (auto s = addResourceList(spec.value("overhead", nlohmann::json()), "spec.overhead", overhead, nullptr, nullptr); !s)
+    if (auto s = addResources(memberOrNull(spec, "overhead"), [] { return std::string("spec.overhead"); }, overhead,
+                              nullptr, nullptr);
+        !s)
       return s;
     sum.add(overhead);
     nonZeroSum.add(overhead);
@@ -396,11 +421,10 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
       for (const auto& tj : *t) {
         if (!tj.is_object()) continue;
         Toleration tol;
-        tol.key = stringMember(tj, "key");
-        std::string op = stringMember(tj, "operator");
-        if (!op.empty()) tol.op = op;
-        tol.value = stringMember(tj, "value");
-        tol.effect = stringMember(tj, "effect");
+        if (const std::string* v = stringRef(tj, "key")) tol.key = *v;
+        if (const std::string* v = stringRef(tj, "operator"); v && !v->empty()) tol.op = *v;
+        if (const std::string* v = stringRef(tj, "value")) tol.value = *v;
+        if (const std::string* v = stringRef(tj, "effect")) tol.effect = *v;
         if (auto s = tj.find("tolerationSeconds"); s != tj.end() && s->is_number_integer())
           tol.tolerationSeconds = s->get<int64_t>();
         info->tolerations.push_back(std::move(tol));
