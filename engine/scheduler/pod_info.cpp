@@ -240,14 +240,6 @@ const std::string* stringRef(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
 }
 
-// j[key] in place; null when `j` is not an object or has no such member.
-const nlohmann::json& memberOrNull(const nlohmann::json& j, const char* key) {
-  static const nlohmann::json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
 }  // namespace
 
 Status addResourceList(const nlohmann::json& list, const std::string& path, Resources& into,
@@ -340,7 +332,7 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
     auto containerRequests = [&](const nlohmann::json& c, const char* list, size_t index, Resources& r,
                                  Resources& nz) -> Status {
       bool hasCpu = false, hasMemory = false;
-      const nlohmann::json& requests = memberOrNull(memberOrNull(c, "resources"), "requests");
+      const nlohmann::json& requests = memberOrEmpty(memberOrEmpty(c, "resources"), "requests");
       auto path = [&] { return std::string(list) + "[" + std::to_string(index) + "].resources.requests"; };
       if (auto s = addResources(requests, path, r, &hasCpu, &hasMemory); !s) return s;
       nz = r;
@@ -401,7 +393,7 @@ Result<PodInfoPtr> parsePod(std::shared_ptr<const nlohmann::json> shared) {
     maxInto(sum, initMax);
     maxInto(nonZeroSum, initMaxNz);
     Resources overhead;
-    if (auto s = addResources(memberOrNull(spec, "overhead"), [] { return std::string("spec.overhead"); }, overhead,
+    if (auto s = addResources(memberOrEmpty(spec, "overhead"), [] { return std::string("spec.overhead"); }, overhead,
                               nullptr, nullptr);
         !s)
       return s;
