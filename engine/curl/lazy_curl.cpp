@@ -86,6 +86,21 @@ const Curl& curl() {
   return c;
 }
 
+// Calls libcurl's `fn` with `args`, or answers `unloaded` when libcurl could not be loaded.
+template <typename Fn, typename Unloaded, typename... Args>
+auto call(Fn Curl::*fn, Unloaded unloaded, Args... args) -> decltype((curl().*fn)(args...)) {
+  const Curl& c = curl();
+  if (!c.loaded()) return unloaded;
+  return (c.*fn)(args...);
+}
+
+// The one argument after a variadic function's last named one (see the top of the file).
+#define ORRERY_CURL_ONE_ARGUMENT(last, into) \
+  va_list args;                            \
+  va_start(args, last);                    \
+  void* into = va_arg(args, void*);        \
+  va_end(args)
+
 }  // namespace
 
 extern "C" {
@@ -96,8 +111,7 @@ CURLcode curl_global_init(long) {
 }
 
 curl_slist* curl_slist_append(curl_slist* list, const char* data) {
-  const Curl& c = curl();
-  return c.loaded() ? c.slist_append(list, data) : nullptr;
+  return call(&Curl::slist_append, nullptr, list, data);
 }
 
 void curl_slist_free_all(curl_slist* list) {
@@ -105,85 +119,54 @@ void curl_slist_free_all(curl_slist* list) {
   if (list) curl().slist_free_all(list);
 }
 
-const char* curl_easy_strerror(CURLcode code) {
-  const Curl& c = curl();
-  return c.loaded() ? c.easy_strerror(code) : c.error.c_str();
-}
+const char* curl_easy_strerror(CURLcode code) { return call(&Curl::easy_strerror, curl().error.c_str(), code); }
 
-CURL* curl_easy_init() {
-  const Curl& c = curl();
-  return c.loaded() ? c.easy_init() : nullptr;
-}
+CURL* curl_easy_init() { return call(&Curl::easy_init, nullptr); }
 
 CURLcode curl_easy_setopt(CURL* handle, CURLoption option, ...) {
-  va_list args;
-  va_start(args, option);
-  void* value = va_arg(args, void*);
-  va_end(args);
-  const Curl& c = curl();
-  return c.loaded() ? c.easy_setopt(handle, option, value) : CURLE_FAILED_INIT;
+  ORRERY_CURL_ONE_ARGUMENT(option, value);
+  return call(&Curl::easy_setopt, CURLE_FAILED_INIT, handle, option, value);
 }
 
-CURLcode curl_easy_perform(CURL* handle) {
-  const Curl& c = curl();
-  return c.loaded() ? c.easy_perform(handle) : CURLE_FAILED_INIT;
-}
+CURLcode curl_easy_perform(CURL* handle) { return call(&Curl::easy_perform, CURLE_FAILED_INIT, handle); }
 
 void curl_easy_cleanup(CURL* handle) {
   if (handle) curl().easy_cleanup(handle);
 }
 
 CURLcode curl_easy_getinfo(CURL* handle, CURLINFO info, ...) {
-  va_list args;
-  va_start(args, info);
-  void* out = va_arg(args, void*);
-  va_end(args);
-  const Curl& c = curl();
-  return c.loaded() ? c.easy_getinfo(handle, info, out) : CURLE_FAILED_INIT;
+  ORRERY_CURL_ONE_ARGUMENT(info, out);
+  return call(&Curl::easy_getinfo, CURLE_FAILED_INIT, handle, info, out);
 }
 
 void curl_easy_reset(CURL* handle) {
   if (handle) curl().easy_reset(handle);
 }
 
-CURLM* curl_multi_init() {
-  const Curl& c = curl();
-  return c.loaded() ? c.multi_init() : nullptr;
-}
+CURLM* curl_multi_init() { return call(&Curl::multi_init, nullptr); }
 
 CURLMcode curl_multi_add_handle(CURLM* multi, CURL* handle) {
-  const Curl& c = curl();
-  return c.loaded() ? c.multi_add_handle(multi, handle) : CURLM_INTERNAL_ERROR;
+  return call(&Curl::multi_add_handle, CURLM_INTERNAL_ERROR, multi, handle);
 }
 
 CURLMcode curl_multi_remove_handle(CURLM* multi, CURL* handle) {
-  const Curl& c = curl();
-  return c.loaded() ? c.multi_remove_handle(multi, handle) : CURLM_INTERNAL_ERROR;
+  return call(&Curl::multi_remove_handle, CURLM_INTERNAL_ERROR, multi, handle);
 }
 
 CURLMcode curl_multi_poll(CURLM* multi, curl_waitfd extra[], unsigned int count, int timeoutMs, int* ready) {
-  const Curl& c = curl();
-  return c.loaded() ? c.multi_poll(multi, extra, count, timeoutMs, ready) : CURLM_INTERNAL_ERROR;
+  return call(&Curl::multi_poll, CURLM_INTERNAL_ERROR, multi, extra, count, timeoutMs, ready);
 }
 
-CURLMcode curl_multi_wakeup(CURLM* multi) {
-  const Curl& c = curl();
-  return c.loaded() ? c.multi_wakeup(multi) : CURLM_INTERNAL_ERROR;
-}
+CURLMcode curl_multi_wakeup(CURLM* multi) { return call(&Curl::multi_wakeup, CURLM_INTERNAL_ERROR, multi); }
 
 CURLMcode curl_multi_perform(CURLM* multi, int* running) {
-  const Curl& c = curl();
-  return c.loaded() ? c.multi_perform(multi, running) : CURLM_INTERNAL_ERROR;
+  return call(&Curl::multi_perform, CURLM_INTERNAL_ERROR, multi, running);
 }
 
-CURLMcode curl_multi_cleanup(CURLM* multi) {
-  const Curl& c = curl();
-  return c.loaded() ? c.multi_cleanup(multi) : CURLM_INTERNAL_ERROR;
-}
+CURLMcode curl_multi_cleanup(CURLM* multi) { return call(&Curl::multi_cleanup, CURLM_INTERNAL_ERROR, multi); }
 
 CURLMsg* curl_multi_info_read(CURLM* multi, int* queued) {
-  const Curl& c = curl();
-  return c.loaded() ? c.multi_info_read(multi, queued) : nullptr;
+  return call(&Curl::multi_info_read, nullptr, multi, queued);
 }
 
 }  // extern "C"
