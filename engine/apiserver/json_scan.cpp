@@ -341,7 +341,8 @@ std::pair<size_t, size_t> memberRemoval(const ObjectSpan& object, const ObjectSp
   return {object.members[index - 1].valueEnd, member.valueEnd};
 }
 
-std::optional<std::string> withoutMember(std::string_view text, std::string_view outer, std::string_view inner) {
+std::optional<std::pair<size_t, size_t>> nestedMemberRemoval(std::string_view text, std::string_view outer,
+                                                             std::string_view inner) {
   auto top = objectAt(text, 0);
   if (!top) return std::nullopt;
   const auto* outerMember = top->find(outer);
@@ -350,11 +351,20 @@ std::optional<std::string> withoutMember(std::string_view text, std::string_view
   if (!nested) return std::nullopt;
   const auto* innerMember = nested->find(inner);
   if (!innerMember) return std::nullopt;
-  auto [begin, end] = memberRemoval(*nested, *innerMember);
+  return memberRemoval(*nested, *innerMember);
+}
+
+std::string withoutSpan(std::string_view text, std::pair<size_t, size_t> span) {
   std::string cut;
-  cut.reserve(text.size() - (end - begin));
-  cut.append(text.substr(0, begin)).append(text.substr(end));
+  cut.reserve(text.size() - (span.second - span.first));
+  cut.append(text.substr(0, span.first)).append(text.substr(span.second));
   return cut;
+}
+
+std::optional<std::string> withoutMember(std::string_view text, std::string_view outer, std::string_view inner) {
+  auto span = nestedMemberRemoval(text, outer, inner);
+  if (!span) return std::nullopt;
+  return withoutSpan(text, *span);
 }
 
 void setCondition(nlohmann::json& status, const nlohmann::json& condition) {

@@ -75,9 +75,15 @@ std::optional<ObjectSpan> objectAt(std::string_view text, size_t at, std::span<c
 /// comma, leaving valid JSON.
 std::pair<size_t, size_t> memberRemoval(const ObjectSpan& object, const ObjectSpan::Member& member);
 
-/// `text`, a JSON object, without the member `inner` of its top-level object member `outer`
-/// (e.g. metadata.managedFields); nullopt when there is no such member or the scan does not
-/// handle the text (escaped keys, malformed JSON). Trailing text after the object is kept.
+/// In `text`, a JSON object: the span that takes the member `inner` of its top-level object
+/// member `outer` (e.g. metadata.managedFields) out, as memberRemoval cuts it; nullopt when
+/// there is no such member or the scan does not handle the text (escaped keys, malformed JSON).
+std::optional<std::pair<size_t, size_t>> nestedMemberRemoval(std::string_view text, std::string_view outer,
+                                                             std::string_view inner);
+/// `text` without the span [first, second).
+std::string withoutSpan(std::string_view text, std::pair<size_t, size_t> span);
+/// withoutSpan(text, nestedMemberRemoval(text, outer, inner)); nullopt when there is no such
+/// member or the scan does not handle the text. Trailing text after the object is kept.
 std::optional<std::string> withoutMember(std::string_view text, std::string_view outer, std::string_view inner);
 
 /// Puts `condition` into status.conditions of `status` (an object, or null for none yet),

@@ -106,19 +106,12 @@ std::shared_ptr<const json> WatchFrame::objectWithoutManagedFields() const {
     const std::string& text = *line_;
     if (objectBegin_ + 2 > text.size()) return;
     std::string_view body(text.data() + objectBegin_, text.size() - objectBegin_ - 2);
-    if (auto [begin, end] = managedFieldsCut_; begin < end && end <= body.size()) {
-      // Where the watch cache's scan found them.
-      std::string cut;
-      cut.reserve(body.size() - (end - begin));
-      cut.append(body.substr(0, begin)).append(body.substr(end));
-      json parsed = api::parseJson(cut);
-      if (parsed.is_object()) {
-        stripped_ = std::make_shared<const json>(std::move(parsed));
-        return;
-      }
-    }
-    if (auto cut = withoutMember(body, "metadata", "managedFields")) {
-      json parsed = api::parseJson(*cut);
+    // Where the watch cache's scan found them, or a scan of our own.
+    auto span = managedFieldsCut_.first < managedFieldsCut_.second && managedFieldsCut_.second <= body.size()
+                    ? std::optional(managedFieldsCut_)
+                    : nestedMemberRemoval(body, "metadata", "managedFields");
+    if (span) {
+      json parsed = api::parseJson(withoutSpan(body, *span));
       if (parsed.is_object()) stripped_ = std::make_shared<const json>(std::move(parsed));
       return;
     }

@@ -234,12 +234,6 @@ Status addResources(const nlohmann::json& list, const PathFn& path, Resources& i
   return Status::ok();
 }
 
-// The string member `key` of `j` in place; null when it is missing or not a string.
-const std::string* stringRef(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
-}
-
 }  // namespace
 
 Status addResourceList(const nlohmann::json& list, const std::string& path, Resources& into,

@@ -155,9 +155,14 @@ bool moreImportantPod(const PodInfo& a, const PodInfo& b) {
   return a.startTime < b.startTime;
 }
 
-std::string stringMember(const nlohmann::json& j, const char* key) {
+const std::string* stringRef(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  return it != j.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
+}
+
+std::string stringMember(const nlohmann::json& j, const char* key) {
+  const std::string* s = stringRef(j, key);
+  return s ? *s : std::string();
 }
 
 const Snapshot* cycleSnapshot(const CycleState& state) {

@@ -66,6 +66,8 @@ struct SnapshotRef : CycleState::Data {
 using api::memberOrEmpty;
 /// j[key] when it is a string, else "".
 std::string stringMember(const nlohmann::json& j, const char* key);
+/// j[key] read in place when it is a string, else null.
+const std::string* stringRef(const nlohmann::json& j, const char* key);
 
 inline constexpr const char* kSnapshotStateKey = "orrery.dev/snapshot";
 const Snapshot* cycleSnapshot(const CycleState& state);
