@@ -22,6 +22,9 @@ namespace orrery::client {
 /// Objects in a cache are immutable and shared: copy before changing.
 using ObjectPtr = std::shared_ptr<const nlohmann::json>;
 
+/// Handlers run one at a time, in the order of events: a relist's on the informer's thread,
+/// a watch event's on the thread that delivers the watch stream (no hand-off between them).
+/// They should be quick: a slow one holds back the stream, as a slow watcher would.
 struct EventHandler {
   std::function<void(const ObjectPtr& object)> onAdd;
   std::function<void(const ObjectPtr& oldObject, const ObjectPtr& newObject)> onUpdate;
@@ -33,7 +36,7 @@ struct EventHandler {
 using IndexFunc = std::function<std::vector<std::string>(const nlohmann::json& object)>;
 
 /// Changes an object before it enters a cache (client-go's TransformFunc): runs once per
-/// listed or watched object, on the informer's thread.
+/// listed or watched object, on the thread that hands it to the handlers.
 using TransformFunc = std::function<void(nlohmann::json& object)>;
 
 // stripManagedFields (client.h) is the transform for informers that drop managed fields.
