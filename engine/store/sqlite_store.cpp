@@ -411,6 +411,8 @@ class SqliteStore final : public Store {
   Status upgradeSchema();
   bool compactionPending() const { return compactCursorRevision_ < compactRevision_; }
   void compactChunk();
+  // The revision automatic compaction should move to after a commit at `revision` (0: none).
+  int64_t automaticCompaction(int64_t revision);
   void finishCompactWaiters(const Status& status);
 
   // Checkpointer thread: keeps WAL-to-database copying (and its fsync) off the writer.
@@ -445,6 +447,10 @@ class SqliteStore final : public Store {
   std::vector<WriteItem*> compactWaiters_;
   std::atomic<int64_t> committedRevision_{1};
   std::atomic<int64_t> publishedCompactRevision_{0};  // compactRevision_, for other threads
+  // Interval compaction: when the current interval ends, and the revision it started at
+  // (what the next compaction removes history below).
+  std::chrono::steady_clock::time_point compactionTick_;
+  int64_t revisionAtTick_ = 0;
 
   std::unique_ptr<Conn> checkpointer_;
   std::mutex checkpointMu_;
@@ -566,6 +572,8 @@ Status SqliteStore::open() {
   }
   committedRevision_ = revision_;
   publishedCompactRevision_ = compactRevision_;
+  compactionTick_ = std::chrono::steady_clock::now() + options_.compactionInterval;
+  revisionAtTick_ = revision_;
   {
     std::lock_guard lock(hub_->mu);
     hub_->setDispatched(revision_);
@@ -938,13 +946,9 @@ void SqliteStore::commitTxns(std::vector<WriteItem*>& items) {
   int64_t newCompact = 0;
   if (revision != revision_) {
     s = setMeta("revision", revision);
-    // Automatic compaction keeps ~retainRevisions of history; the slack avoids starting a
-    // new compaction after every batch.
-    int64_t retain = std::max<int64_t>(options_.retainRevisions, 1);
-    int64_t slack = std::max<int64_t>(retain / 10, 100);
-    if (s.isOk() && options_.autoCompact && revision - compactRevision_ > retain + slack) {
-      newCompact = revision - retain;
-      s = setMeta("compact_revision", newCompact);
+    if (s.isOk() && options_.autoCompact) {
+      newCompact = automaticCompaction(revision);
+      if (newCompact > compactRevision_) s = setMeta("compact_revision", newCompact);
     }
   }
   if (s.isOk()) s = Query(w, "COMMIT").run();
@@ -969,6 +973,26 @@ void SqliteStore::commitTxns(std::vector<WriteItem*>& items) {
     dispatchCv_.notify_one();
   }
   for (auto* item : items) item->finish();
+}
+
+int64_t SqliteStore::automaticCompaction(int64_t revision) {
+  int64_t target = 0;
+  // kube-apiserver's compactor: at the end of each interval, compact to the revision the
+  // interval started at. A quiet store has no commits to run this: nothing to compact either.
+  if (options_.compactionInterval.count() > 0) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= compactionTick_) {
+      target = revisionAtTick_;
+      revisionAtTick_ = revision;
+      compactionTick_ = now + options_.compactionInterval;
+    }
+  }
+  // The cap keeps ~retainRevisions under churn; the slack avoids starting a new compaction
+  // after every batch.
+  int64_t retain = std::max<int64_t>(options_.retainRevisions, 1);
+  int64_t slack = std::max<int64_t>(retain / 10, 100);
+  if (revision - compactRevision_ > retain + slack) target = std::max(target, revision - retain);
+  return target > compactRevision_ ? target : 0;
 }
 
 void SqliteStore::startCompaction(WriteItem& item) {

@@ -12,6 +12,7 @@
 //   that history is compacted; then they fail with a 410 Expired Status
 //   ("required revision has been compacted").
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -192,14 +193,19 @@ class Store {
 
 struct SqliteOptions {
   std::string path;  // database file; created if missing
-  /// Compaction keeps at least this many revisions of history (kube-apiserver compacts
-  /// every 5 minutes; a revision window is simpler to reason about in tests).
-  int64_t retainRevisions = 10000;
+  /// A cap under heavy churn: automatic compaction also keeps history to about this many
+  /// revisions (tests set it small to compact by revisions alone).
+  int64_t retainRevisions = 200000;
   bool autoCompact = true;
   /// Events a watcher may have queued but not yet consumed. A watcher that falls further
   /// behind drops its queue and catches up from history (as etcd's unsynced watchers do); if
   /// compaction overtakes it meanwhile it ends with 410 Expired.
   int64_t watchBufferEvents = 10000;
+  /// Automatic compaction, as kube-apiserver's compactor (--etcd-compaction-interval, 5
+  /// minutes): at the end of each interval, history is compacted up to the revision the
+  /// interval started at, so a watch can resume from any revision of the last interval or
+  /// two. 0: by retainRevisions alone.
+  std::chrono::milliseconds compactionInterval{std::chrono::minutes(5)};
 };
 
 /// Opens (creating if needed) a SQLite-backed store.

@@ -415,6 +415,51 @@ class SqliteStoreTest : public QObject {
     QCOMPARE(old->count, int64_t{kKeys});
   }
 
+  void compactsEachIntervalUpToWhereThePreviousOneEnded() {
+    // kube-apiserver's compactor: at the end of each interval, history is compacted up to the
+    // revision the interval started at. A 300 ms interval stands for the 5 minutes.
+    SqliteOptions o;
+    o.path = path_;
+    o.compactionInterval = std::chrono::milliseconds(300);
+    auto opened = openSqliteStore(o);
+    CHECK_OK(opened);
+    auto store = std::move(opened).value();
+    // Writes the key, then answers the store's revisions (none if either failed).
+    auto writeAndStats = [&](const std::string& value) -> std::optional<StoreStats> {
+      TxnRequest req;
+      req.success.push_back(Operation::put("/registry/configmaps/default/c", value));
+      if (!store->txn(req).ok()) return std::nullopt;
+      auto st = store->stats();
+      if (!st.ok()) return std::nullopt;
+      return *st;
+    };
+    auto first = writeAndStats("1");
+    QVERIFY(first);
+    QCOMPARE(first->compactRevision, int64_t{0});  // within the first interval: all history kept
+    std::this_thread::sleep_for(std::chrono::milliseconds(350));
+    auto second = writeAndStats("2");
+    QVERIFY(second);
+    // The first interval started at the revision the store opened at (1).
+    QCOMPARE(second->compactRevision, int64_t{1});
+    for (int i = 0; i < 20; ++i) QVERIFY(writeAndStats("more"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(350));
+    auto third = writeAndStats("3");
+    QVERIFY(third);
+    // The second interval started at the write that ended the first.
+    QCOMPARE(third->compactRevision, second->revision);
+    RangeRequest r;
+    r.key = "/registry/configmaps/default/c";
+    r.revision = second->revision - 1;
+    auto gone = store->range(r);
+    QVERIFY(!gone.ok());
+    QCOMPARE(gone.status().code(), 410);
+    r.revision = second->revision;
+    auto kept = store->range(r);
+    CHECK_OK(kept);
+    QCOMPARE(kept->kvs.size(), size_t{1});
+    QCOMPARE(kept->kvs[0].value, std::string("2"));
+  }
+
  private:
   std::unique_ptr<QTemporaryDir> dir_;
   std::string path_;
