@@ -124,11 +124,18 @@ class BindingCounter {
           std::string name = meta->value("name", "");
           if (name.rfind(prefix_, 0) != 0) return;
           if (!spec->value("nodeName", "").empty()) {
-            std::lock_guard lock(mu_);
-            if (seen_.insert(name).second) {
-              last_ = Clock::now();
-              cv_.notify_all();
+            bool reached = false;
+            {
+              std::lock_guard lock(mu_);
+              if (seen_.insert(name).second) {
+                last_ = Clock::now();
+                reached = seen_.size() == awaited_;
+              }
             }
+            // Only the binding that completes the count wakes the waiter: waking it for each
+            // one cost the measured process a context switch per pod (scheduler_perf's
+            // collector reads its count once a second).
+            if (reached) cv_.notify_all();
           }
         },
         [](const api::Status&) {}, client::SharedObjectForm::kWithoutManagedFields);
@@ -141,6 +148,7 @@ class BindingCounter {
   /// Waits until `n` pods are bound; returns the time of the last binding seen.
   std::optional<Clock::time_point> waitFor(size_t n, std::chrono::seconds timeout) {
     std::unique_lock lock(mu_);
+    awaited_ = n;
     if (!cv_.wait_for(lock, timeout, [&] { return seen_.size() >= n; })) return std::nullopt;
     return last_;
   }
@@ -154,6 +162,7 @@ class BindingCounter {
   std::mutex mu_;
   std::condition_variable cv_;
   std::set<std::string> seen_;
+  size_t awaited_ = 0;  // the count waitFor() waits for
   Clock::time_point last_;
   std::unique_ptr<client::Stream> stream_;
 };
