@@ -1,9 +1,13 @@
 // api::parseTime reads RFC 3339 timestamps as kube does. Its fast path for the plain
 // "YYYY-MM-DDTHH:MM:SSZ" form must agree with timegm on every such text, out-of-range days
 // and leap seconds included (normalized the same way), and leave other forms to the general
-// path.
+// path. Beside it: api::newUid's form (what kube's uuid.NewUUID gives: a random version-4
+// UUID in lowercase 8-4-4-4-12 hex).
 
 #include <QtTest>
+
+#include <regex>
+#include <set>
 
 #include <cstdio>
 #include <ctime>
@@ -12,6 +16,7 @@
 #include "engine/api/object.h"
 
 using orrery::api::formatTime;
+using orrery::api::newUid;
 using orrery::api::parseTime;
 
 namespace {
@@ -68,6 +73,20 @@ class ObjectTimeTest : public QObject {
                             "2026-12-07T13:00:00Zx", "2026-12-07 13:00:00Z", "2O26-12-07T13:00:00Z"}) {
       QVERIFY2(!parseTime(bad, &t), bad);
     }
+  }
+
+  void uidsAreRandomVersion4Uuids() {
+    const std::regex form("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+    std::set<std::string> seen;
+    int digitCounts[16] = {};
+    for (int i = 0; i < 10000; ++i) {
+      std::string uid = newUid();
+      QVERIFY2(std::regex_match(uid, form), uid.c_str());
+      QVERIFY2(seen.insert(uid).second, uid.c_str());
+      for (char c : uid.substr(0, 8)) ++digitCounts[c <= '9' ? c - '0' : c - 'a' + 10];
+    }
+    // The random digits use all sixteen values about evenly (80,000 digits: ~5,000 each).
+    for (int n : digitCounts) QVERIFY2(n > 4000 && n < 6000, std::to_string(n).c_str());
   }
 };
 
