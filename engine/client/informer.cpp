@@ -111,19 +111,33 @@ struct Informer::State {
     return !cv.wait_for(lock, d, [this] { return stopping; });
   }
 
-  void indexLocked(const std::string& key, const json& object) {
-    for (auto& [name, index] : indexes) {
-      for (auto& value : safeIndex(index.func, object)) index.buckets[value].insert(key);
+  static void addToBuckets(Index& index, const std::string& key, const std::vector<std::string>& values) {
+    for (const auto& value : values) index.buckets[value].insert(key);
+  }
+  static void removeFromBuckets(Index& index, const std::string& key, const std::vector<std::string>& values) {
+    for (const auto& value : values) {
+      auto it = index.buckets.find(value);
+      if (it == index.buckets.end()) continue;
+      it->second.erase(key);
+      if (it->second.empty()) index.buckets.erase(it);
     }
   }
+  void indexLocked(const std::string& key, const json& object) {
+    for (auto& [name, index] : indexes) addToBuckets(index, key, safeIndex(index.func, object));
+  }
   void unindexLocked(const std::string& key, const json& object) {
+    for (auto& [name, index] : indexes) removeFromBuckets(index, key, safeIndex(index.func, object));
+  }
+  // An update moves the key only between the buckets whose values changed: most updates
+  // (a status, a binding) change none, and moving it out and back cost two hash-set edits
+  // per index.
+  void reindexLocked(const std::string& key, const json& oldObject, const json& newObject) {
     for (auto& [name, index] : indexes) {
-      for (auto& value : safeIndex(index.func, object)) {
-        auto it = index.buckets.find(value);
-        if (it == index.buckets.end()) continue;
-        it->second.erase(key);
-        if (it->second.empty()) index.buckets.erase(it);
-      }
+      auto before = safeIndex(index.func, oldObject);
+      auto after = safeIndex(index.func, newObject);
+      if (before == after) continue;
+      removeFromBuckets(index, key, before);
+      addToBuckets(index, key, after);
     }
   }
   static std::vector<std::string> safeIndex(const IndexFunc& func, const json& object) {
@@ -164,8 +178,11 @@ struct Informer::State {
         auto& slot = items[key];
         old = std::move(slot);
         slot = object;
-        if (old) unindexLocked(key, *old);
-        indexLocked(key, *object);
+        if (old) {
+          reindexLocked(key, *old, *object);
+        } else {
+          indexLocked(key, *object);
+        }
       }
       if (const auto& rv = metaField(*object, "resourceVersion"); !rv.empty()) lastRV = rv;
     }
@@ -452,7 +469,7 @@ void Informer::addIndex(const std::string& name, IndexFunc func) {
   index.func = std::move(func);
   index.buckets.clear();
   for (const auto& [key, object] : state_->items) {
-    for (auto& value : State::safeIndex(index.func, *object)) index.buckets[value].insert(key);
+    State::addToBuckets(index, key, State::safeIndex(index.func, *object));
   }
 }
 

@@ -318,6 +318,12 @@ class InformerTest : public QObject {
                           R"({"metadata":{"labels":{"tier":"db"}}})").ok());
     QTRY_COMPARE_WITH_TIMEOUT(informer.byIndex("tier", "db").size(), size_t(2), 10000);
     QCOMPARE(informer.byIndex("tier", "web").size(), size_t(1));
+    // An update that changes nothing indexed leaves p where it was, in both indexes.
+    QVERIFY(admin_->patch(kConfigMaps, "idx1", "p", client::PatchType::kMerge, R"({"data":{"changed":"yes"}})").ok());
+    QTRY_VERIFY_WITH_TIMEOUT(informer.get("idx1/p") && (*informer.get("idx1/p"))["data"].contains("changed"), 10000);
+    QCOMPARE(informer.byIndex("tier", "web").size(), size_t(1));
+    QCOMPARE(informer.byIndex("tier", "web")[0]->at("metadata").value("name", ""), std::string("p"));
+    QCOMPARE(informer.byIndex("namespace", "idx1").size(), size_t(1));
     QVERIFY(admin_->remove(kConfigMaps, "idx2", "r").ok());
     QTRY_COMPARE_WITH_TIMEOUT(informer.byIndex("namespace", "idx2").size(), size_t(1), 10000);
     QCOMPARE(informer.byIndex("tier", "db").size(), size_t(1));
