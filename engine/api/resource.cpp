@@ -331,28 +331,25 @@ std::shared_ptr<ResourceRegistry> ResourceRegistry::builtin() {
   return reg;
 }
 
-std::optional<ResourceInfo> ResourceRegistry::find(const GroupVersionResource& gvr) const {
+std::shared_ptr<const ResourceInfo> ResourceRegistry::find(const GroupVersionResource& gvr) const {
   std::shared_lock lock(mu_);
   auto it = byResource_.find(gvr);
-  if (it == byResource_.end()) return std::nullopt;
-  return it->second;
+  return it == byResource_.end() ? nullptr : it->second;
 }
 
-std::optional<ResourceInfo> ResourceRegistry::findKind(const GroupVersionKind& gvk) const {
+std::shared_ptr<const ResourceInfo> ResourceRegistry::findKind(const GroupVersionKind& gvk) const {
   std::shared_lock lock(mu_);
   for (const auto& [gvr, info] : byResource_) {
-    if (info.group == gvk.group && info.version == gvk.version && info.kind == gvk.kind) {
-      return info;
-    }
+    if (info->group == gvk.group && info->version == gvk.version && info->kind == gvk.kind) return info;
   }
-  return std::nullopt;
+  return nullptr;
 }
 
 std::vector<ResourceInfo> ResourceRegistry::all() const {
   std::shared_lock lock(mu_);
   std::vector<ResourceInfo> out;
   out.reserve(byResource_.size());
-  for (const auto& [gvr, info] : byResource_) out.push_back(info);
+  for (const auto& [gvr, info] : byResource_) out.push_back(*info);
   return out;
 }
 
@@ -363,7 +360,7 @@ std::vector<ResourceInfo> ResourceRegistry::resources(const std::string& group,
   // The map is ordered by (group, version, resource): seek to the first of this GV.
   for (auto it = byResource_.lower_bound({group, version, ""});
        it != byResource_.end() && it->first.group == group && it->first.version == version; ++it) {
-    out.push_back(it->second);
+    out.push_back(*it->second);
   }
   return out;
 }
@@ -399,7 +396,7 @@ void ResourceRegistry::add(ResourceInfo info) {
   if (info.listKind.empty() && info.custom) info.listKind = info.kind + "List";
   std::unique_lock lock(mu_);
   GroupVersionResource key = info.gvr();
-  byResource_[key] = std::move(info);
+  byResource_[key] = std::make_shared<const ResourceInfo>(std::move(info));
 }
 
 void ResourceRegistry::remove(const GroupVersionResource& gvr) {

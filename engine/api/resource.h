@@ -105,8 +105,11 @@ class ResourceRegistry {
   /// The built-in resources of every group this server serves.
   static std::shared_ptr<ResourceRegistry> builtin();
 
-  std::optional<ResourceInfo> find(const GroupVersionResource& gvr) const;
-  std::optional<ResourceInfo> findKind(const GroupVersionKind& gvk) const;
+  /// The resource's description, shared rather than copied (null if not served): a request
+  /// looks resources up several times, and a copy of one, columns and all, was ~40 allocations.
+  /// A later add() or remove() replaces the entry; what a caller holds stays as it was.
+  std::shared_ptr<const ResourceInfo> find(const GroupVersionResource& gvr) const;
+  std::shared_ptr<const ResourceInfo> findKind(const GroupVersionKind& gvk) const;
   /// Every resource, in a stable order (group, version, resource).
   std::vector<ResourceInfo> all() const;
   /// "group/version" strings with at least one resource, core first ("v1"), then groups in
@@ -124,7 +127,7 @@ class ResourceRegistry {
 
  private:
   mutable std::shared_mutex mu_;
-  std::map<GroupVersionResource, ResourceInfo> byResource_;
+  std::map<GroupVersionResource, std::shared_ptr<const ResourceInfo>> byResource_;
 };
 
 }  // namespace orrery::api

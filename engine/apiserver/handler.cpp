@@ -155,7 +155,7 @@ api::Status ApiHandler::authorize(const Call& call) {
 }
 
 void ApiHandler::handle(HttpRequest& request, std::shared_ptr<Responder> responder) {
-  Call call{request, std::move(responder), parseRequestInfo(request), {}, std::nullopt, {},
+  Call call{request, std::move(responder), parseRequestInfo(request), {}, nullptr, {},
             std::chrono::system_clock::now()};
   call.user = authenticate(request);
   if (!call.user.authenticated) {

@@ -40,7 +40,7 @@ struct Call {
   std::shared_ptr<Responder> responder;
   RequestInfo info;
   UserInfo user;
-  std::optional<api::ResourceInfo> resource;
+  std::shared_ptr<const api::ResourceInfo> resource;
   std::vector<std::string> warnings;  // sent as `Warning: 299 - "..."` headers
   std::chrono::system_clock::time_point now;
 

@@ -26,7 +26,7 @@ class ResourceRegistryTest : public QObject {
   void findsByGvr() {
     auto reg = ResourceRegistry::builtin();
     auto d = reg->find({"apps", "v1", "deployments"});
-    QVERIFY(d.has_value());
+    QVERIFY(d != nullptr);
     QCOMPARE(d->kind, std::string("Deployment"));
     QCOMPARE(d->listKind, std::string("DeploymentList"));
     QCOMPARE(d->singular, std::string("deployment"));
@@ -40,18 +40,18 @@ class ResourceRegistryTest : public QObject {
     QVERIFY(!d->hasSubresource("eviction"));
     QCOMPARE(d->verbs, kFull);
 
-    QVERIFY(!reg->find({"apps", "v1", "pods"}).has_value());
-    QVERIFY(!reg->find({"", "v2", "pods"}).has_value());
-    QVERIFY(!reg->find({"extensions", "v1beta1", "deployments"}).has_value());
+    QVERIFY(reg->find({"apps", "v1", "pods"}) == nullptr);
+    QVERIFY(reg->find({"", "v2", "pods"}) == nullptr);
+    QVERIFY(reg->find({"extensions", "v1beta1", "deployments"}) == nullptr);
   }
 
   void findsByGvk() {
     auto reg = ResourceRegistry::builtin();
     auto pod = reg->findKind({"", "v1", "Pod"});
-    QVERIFY(pod.has_value());
+    QVERIFY(pod != nullptr);
     QCOMPARE(pod->resource, std::string("pods"));
     auto crd = reg->findKind({"apiextensions.k8s.io", "v1", "CustomResourceDefinition"});
-    QVERIFY(crd.has_value());
+    QVERIFY(crd != nullptr);
     QCOMPARE(crd->resource, std::string("customresourcedefinitions"));
     QVERIFY(!crd->namespaced);
     // Core and events.k8s.io Events are two resources sharing one storage.
@@ -62,7 +62,7 @@ class ResourceRegistryTest : public QObject {
     QCOMPARE(ev2->schemaName, std::string("io.k8s.api.events.v1.Event"));
     QCOMPARE(ev1->storagePrefix, std::string("/registry/events/"));
     QCOMPARE(ev2->storagePrefix, ev1->storagePrefix);
-    QVERIFY(!reg->findKind({"apps", "v1", "Pod"}).has_value());
+    QVERIFY(reg->findKind({"apps", "v1", "Pod"}) == nullptr);
   }
 
   void storageLayoutIsKubeApiservers() {
@@ -145,13 +145,13 @@ class ResourceRegistryTest : public QObject {
     for (const char* r : {"selfsubjectaccessreviews", "selfsubjectrulesreviews",
                           "subjectaccessreviews", "localsubjectaccessreviews"}) {
       auto info = reg->find({"authorization.k8s.io", "v1", r});
-      QVERIFY2(info.has_value(), r);
+      QVERIFY2(info != nullptr, r);
       QCOMPARE(info->verbs, std::vector<std::string>{"create"});
       QCOMPARE(info->namespaced, std::string(r) == "localsubjectaccessreviews");
     }
     for (const char* r : {"tokenreviews", "selfsubjectreviews"}) {
       auto info = reg->find({"authentication.k8s.io", "v1", r});
-      QVERIFY2(info.has_value(), r);
+      QVERIFY2(info != nullptr, r);
       QCOMPARE(info->verbs, std::vector<std::string>{"create"});
       QVERIFY(!info->namespaced);
     }
@@ -257,13 +257,13 @@ class ResourceRegistryTest : public QObject {
     reg->add(other);
 
     auto ct = reg->find({"stable.example.com", "v1", "crontabs"});
-    QVERIFY(ct.has_value());
+    QVERIFY(ct != nullptr);
     QVERIFY(ct->custom);
     QCOMPARE(ct->listKind, std::string("CronTabList"));
     QCOMPARE(ct->storagePrefix, std::string("/registry/stable.example.com/crontabs/"));
     QCOMPARE(ct->qualifiedResource(), std::string("crontabs.stable.example.com"));
     auto byKind = reg->findKind({"stable.example.com", "v1beta1", "CronTab"});
-    QVERIFY(byKind.has_value());
+    QVERIFY(byKind != nullptr);
     QCOMPARE(byKind->version, std::string("v1beta1"));
     auto scale = subresourceInfo(*ct, "scale");
     QVERIFY(scale && scale->kind == "Scale" && scale->group == "autoscaling");
@@ -292,13 +292,13 @@ class ResourceRegistryTest : public QObject {
     reg->remove({"stable.example.com", "v1beta1", "crontabs"});
     reg->remove({"stable.example.com", "v2alpha1", "crontabs"});
     reg->remove({"stable.example.com", "v9", "crontabs"});  // absent: no effect
-    QVERIFY(!reg->find({"stable.example.com", "v1", "crontabs"}).has_value());
-    QVERIFY(!reg->findKind({"stable.example.com", "v1beta1", "CronTab"}).has_value());
+    QVERIFY(reg->find({"stable.example.com", "v1", "crontabs"}) == nullptr);
+    QVERIFY(reg->findKind({"stable.example.com", "v1beta1", "CronTab"}) == nullptr);
     QVERIFY(!contains(reg->groupVersions(), "stable.example.com/v1"));
     QVERIFY(contains(reg->groupVersions(), "a.example.org/v1"));
     QCOMPARE(reg->all().size(), before + 1);
     // A fresh builtin() is not affected by another registry's CRDs.
-    QVERIFY(!ResourceRegistry::builtin()->find({"a.example.org", "v1", "widgets"}).has_value());
+    QVERIFY(ResourceRegistry::builtin()->find({"a.example.org", "v1", "widgets"}) == nullptr);
   }
 
   void resourcesOfAGroupVersion() {
