@@ -183,6 +183,14 @@ long processContextSwitches() {
   return usage.ru_nvcsw + usage.ru_nivcsw;
 }
 
+// Minor page faults of the whole process so far: each is a page the heap touched for the
+// first time (or again after handing it back), a microsecond or two in the kernel.
+long processPageFaults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
 // Tells a waiting `perf record --control fifo:...` to start or stop sampling.
 void perfControl(const char* command) {
   const char* fifo = std::getenv("SCHED_BENCH_PERF_CTL");
@@ -196,6 +204,7 @@ void perfControl(const char* command) {
 struct RoundResult {
   double cpuMicrosPerPod = 0;
   double switchesPerPod = 0;
+  double faultsPerPod = 0;
   double podsPerSecond = 0;
   double createPerSecond = 0;
   double seconds = 0;
@@ -266,6 +275,7 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
     auto start = Clock::now();
     double cpuStart = processCpuSeconds();
     long switchesStart = processContextSwitches();
+    long faultsStart = processPageFaults();
     bool created = parallelFor(measurePods, creators(), [&](int i) {
       return client->create(kPods, "default", podManifest("measured-" + std::to_string(i))).ok();
     });
@@ -281,6 +291,7 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
     }
     result.cpuMicrosPerPod = (processCpuSeconds() - cpuStart) * 1e6 / measurePods;
     result.switchesPerPod = static_cast<double>(processContextSwitches() - switchesStart) / measurePods;
+    result.faultsPerPod = static_cast<double>(processPageFaults() - faultsStart) / measurePods;
     perfControl("disable");
     result.seconds = std::chrono::duration<double>(*last - start).count();
     result.podsPerSecond = measurePods / result.seconds;
@@ -334,9 +345,9 @@ int main(int argc, char** argv) {
         continue;
       }
       std::printf("  %d pods bound in %.2f s: %.0f pods/s (creation alone: %.0f pods/s); %.0f us of CPU per pod, "
-                  "%.1f context switches per pod\n",
+                  "%.1f context switches per pod, %.1f page faults per pod\n",
                   measurePods, res.seconds, res.podsPerSecond, res.createPerSecond, res.cpuMicrosPerPod,
-                  res.switchesPerPod);
+                  res.switchesPerPod, res.faultsPerPod);
       std::fflush(stdout);
       rates.push_back(res.podsPerSecond);
       cpus.push_back(res.cpuMicrosPerPod);
