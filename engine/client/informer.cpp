@@ -70,6 +70,9 @@ struct Informer::State {
   // The cache and its indexes.
   struct Index {
     IndexFunc func;
+    // The values follow from the object's key alone (the built-in namespace index): an
+    // update, which keeps the key, never moves it.
+    bool followsKey = false;
     std::unordered_map<std::string, std::unordered_set<std::string>> buckets;
   };
   mutable std::shared_mutex cacheMu;
@@ -133,6 +136,7 @@ struct Informer::State {
   // per index.
   void reindexLocked(const std::string& key, const json& oldObject, const json& newObject) {
     for (auto& [name, index] : indexes) {
+      if (index.followsKey) continue;
       auto before = safeIndex(index.func, oldObject);
       auto after = safeIndex(index.func, newObject);
       if (before == after) continue;
@@ -427,9 +431,9 @@ Informer::Informer(std::shared_ptr<Client> client, api::GroupVersionResource gvr
   state_->ns = std::move(ns);
   state_->selectors = std::move(selectors);
   state_->synced = &synced_;
-  state_->indexes["namespace"].func = [](const json& object) {
-    return std::vector<std::string>{metaField(object, "namespace")};
-  };
+  auto& byNamespace = state_->indexes["namespace"];
+  byNamespace.func = [](const json& object) { return std::vector<std::string>{metaField(object, "namespace")}; };
+  byNamespace.followsKey = true;
 }
 
 Informer::~Informer() { stop(); }
@@ -467,6 +471,7 @@ void Informer::addIndex(const std::string& name, IndexFunc func) {
   std::unique_lock lock(state_->cacheMu);
   auto& index = state_->indexes[name];
   index.func = std::move(func);
+  index.followsKey = false;
   index.buckets.clear();
   for (const auto& [key, object] : state_->items) {
     State::addToBuckets(index, key, State::safeIndex(index.func, *object));
