@@ -175,21 +175,18 @@ double processCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-// Context switches of the whole process so far (voluntary and not): each is a thread that
-// slept until another woke it, or was preempted; a few microseconds of CPU apiece.
-long processContextSwitches() {
+// The whole process's resource usage so far (every thread: API server, store, scheduler, the
+// bench's creators and watch). Of it the bench reports, per pod:
+// - context switches (voluntary and not): each is a thread that slept until another woke it,
+//   or was preempted; a few microseconds of CPU apiece;
+// - minor page faults: each is a page the heap touched for the first time (or again after
+//   handing it back), a microsecond or two in the kernel.
+rusage processUsage() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_nvcsw + usage.ru_nivcsw;
+  return usage;
 }
-
-// Minor page faults of the whole process so far: each is a page the heap touched for the
-// first time (or again after handing it back), a microsecond or two in the kernel.
-long processPageFaults() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
-}
+long contextSwitches(const rusage& usage) { return usage.ru_nvcsw + usage.ru_nivcsw; }
 
 // Tells a waiting `perf record --control fifo:...` to start or stop sampling.
 void perfControl(const char* command) {
@@ -274,8 +271,7 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
     perfControl("enable");
     auto start = Clock::now();
     double cpuStart = processCpuSeconds();
-    long switchesStart = processContextSwitches();
-    long faultsStart = processPageFaults();
+    const rusage usageStart = processUsage();
     bool created = parallelFor(measurePods, creators(), [&](int i) {
       return client->create(kPods, "default", podManifest("measured-" + std::to_string(i))).ok();
     });
@@ -290,8 +286,9 @@ RoundResult runRound(int nodes, int initPods, int measurePods) {
       return result;
     }
     result.cpuMicrosPerPod = (processCpuSeconds() - cpuStart) * 1e6 / measurePods;
-    result.switchesPerPod = static_cast<double>(processContextSwitches() - switchesStart) / measurePods;
-    result.faultsPerPod = static_cast<double>(processPageFaults() - faultsStart) / measurePods;
+    const rusage usageEnd = processUsage();
+    result.switchesPerPod = static_cast<double>(contextSwitches(usageEnd) - contextSwitches(usageStart)) / measurePods;
+    result.faultsPerPod = static_cast<double>(usageEnd.ru_minflt - usageStart.ru_minflt) / measurePods;
     perfControl("disable");
     result.seconds = std::chrono::duration<double>(*last - start).count();
     result.podsPerSecond = measurePods / result.seconds;

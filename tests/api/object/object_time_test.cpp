@@ -6,12 +6,11 @@
 
 #include <QtTest>
 
-#include <regex>
-#include <set>
-
 #include <cstdio>
 #include <ctime>
 #include <random>
+#include <regex>
+#include <set>
 
 #include "engine/api/object.h"
 
