@@ -277,7 +277,8 @@ Status EtcdProcess::launch(size_t index) {
       "--initial-cluster-token=" + token_,
       // Ignored once the data directory exists (a restart rejoins with what it stored).
       "--initial-cluster-state=new",
-      // The API server compacts (as kube-apiserver does); etcd must not on its own.
+      // The store compacts every five minutes, as kube-apiserver's compactor does
+      // (EtcdOptions::compactionInterval); etcd must not on its own.
       "--auto-compaction-retention=0",
       "--quota-backend-bytes=" + std::to_string(options_.quotaBackendBytes),
       "--enable-v2=false",

@@ -573,6 +573,9 @@ class EtcdStore final : public Store {
   // Catches an unsynced watcher up from a watch stream at its revision (internal::ReplayFn).
   void replay(HubWatcher& w, std::unique_lock<std::mutex>& lock);
   bool sleepUnlessClosed(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds d);
+  // kube-apiserver's compactor: at the end of each interval, compact up to the revision the
+  // interval started at.
+  void compactorLoop();
 
   Http http_;
   std::shared_ptr<WatchHub> hub_;
@@ -583,17 +586,26 @@ class EtcdStore final : public Store {
   std::thread hubThread_;
   std::atomic<int64_t> knownCompact_{0};
   std::atomic<bool> closing_{false};
+  std::mutex compactorMu_;
+  std::condition_variable compactorCv_;
+  std::thread compactorThread_;
 };
 
 Status EtcdStore::open() {
   // Fails early (503, naming the endpoints) when no member answers.
   auto r = http_.post("/v3/maintenance/status", std::string("{}"), true);
   if (!r.ok()) return r.status();
+  if (http_.options().compactionInterval.count() > 0) compactorThread_ = std::thread([this] { compactorLoop(); });
   return {};
 }
 
 void EtcdStore::close() {
   if (closing_.exchange(true)) return;
+  {
+    std::lock_guard lock(compactorMu_);
+    compactorCv_.notify_all();
+  }
+  if (compactorThread_.joinable()) compactorThread_.join();
   hub_->close(closedStatus(), [this] {
     {
       std::lock_guard lock(hub_->mu);
@@ -601,6 +613,29 @@ void EtcdStore::close() {
     }
     if (hubThread_.joinable()) hubThread_.join();
   });
+}
+
+void EtcdStore::compactorLoop() {
+  nameThread("etcd-compact");
+  const auto interval = http_.options().compactionInterval;
+  int64_t intervalStart = 0;  // the revision the current interval started at (0: unknown)
+  if (auto now = currentRevision(); now.ok()) intervalStart = *now;
+  std::unique_lock lock(compactorMu_);
+  while (!compactorCv_.wait_for(lock, interval, [this] { return closing_.load(); })) {
+    lock.unlock();
+    auto now = currentRevision();
+    if (now.ok()) {
+      if (intervalStart > knownCompact_.load()) {
+        // Another client may have compacted further meanwhile: etcd answers "compacted",
+        // which is as good.
+        if (auto st = compact(intervalStart); !st.isOk() && st.code() != 410 && !closing_) {
+          logger()->warn("compacting etcd to revision {} failed: {}", intervalStart, st.message());
+        }
+      }
+      intervalStart = *now;
+    }
+    lock.lock();
+  }
 }
 
 Result<int64_t> EtcdStore::currentRevision() {

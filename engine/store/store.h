@@ -228,6 +228,10 @@ struct EtcdOptions {
   int64_t requestTimeoutMs = 15000;
   /// As SqliteOptions::watchBufferEvents: a watcher further behind replays from etcd.
   int64_t watchBufferEvents = 10000;
+  /// As SqliteOptions::compactionInterval (kube-apiserver's compactor, which is what keeps
+  /// etcd's history from growing: Orrery starts etcd without auto-compaction, as kubeadm
+  /// does). 0: this store never compacts on its own.
+  std::chrono::milliseconds compactionInterval{std::chrono::minutes(5)};
 };
 
 /// Opens a store on an etcd cluster (etcd >= 3.4). Revisions, versions, history and

@@ -127,6 +127,45 @@ class EtcdStoreTest : public QObject {
     QVERIFY(members->front().healthy);
   }
 
+  void compactsItsHistoryEveryInterval() {
+    // Orrery starts etcd without auto-compaction: the store compacts, as kube-apiserver's
+    // compactor does, up to the revision each interval started at. A 300 ms interval stands
+    // for the 5 minutes.
+    auto options = parseEtcdUrl(etcd_->storeUrl());
+    CHECK_OK(options);
+    options->compactionInterval = std::chrono::milliseconds(300);
+    auto store = openEtcdStore(*options);
+    CHECK_OK(store);
+    auto first = (*store)->create("/registry/configmaps/default/c", "1");
+    CHECK_OK(first);
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    RangeRequest atFirst;
+    atFirst.key = "/registry/configmaps/default/c";
+    atFirst.revision = *first;
+    CHECK_OK((*store)->range(atFirst));  // the interval it was written in is kept
+    TxnRequest update;
+    update.success.push_back(Operation::put("/registry/configmaps/default/c", "2"));
+    auto second = (*store)->txn(update);
+    CHECK_OK(second);
+    // Within a few intervals compaction reaches the first write's revision: below it, 410.
+    QTRY_VERIFY_WITH_TIMEOUT((*store)->stats().ok() && (*store)->stats()->compactRevision >= *first, 10000);
+    auto st = (*store)->stats();
+    CHECK_OK(st);
+    QVERIFY(st->compactRevision <= st->revision);
+    RangeRequest below;
+    below.key = atFirst.key;
+    below.revision = *first - 1;
+    auto gone = (*store)->range(below);
+    QVERIFY(!gone.ok());
+    QCOMPARE(gone.status().code(), 410);
+    RangeRequest latest;
+    latest.key = atFirst.key;
+    auto now = (*store)->range(latest);
+    CHECK_OK(now);
+    QCOMPARE(now->kvs.size(), size_t{1});
+    QCOMPARE(now->kvs[0].value, std::string("2"));
+  }
+
   void binaryKeysAndValuesRoundTrip() {
     auto store = openStore(etcd_->storeUrl());
     CHECK_OK(store);
