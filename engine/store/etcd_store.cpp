@@ -32,6 +32,7 @@
 #include <thread>
 
 #include "engine/api/base64.h"
+#include "engine/store/interval_compaction.h"
 #include "engine/store/store.h"
 #include "engine/store/watch_hub.h"
 
@@ -618,21 +619,20 @@ void EtcdStore::close() {
 void EtcdStore::compactorLoop() {
   nameThread("etcd-compact");
   const auto interval = http_.options().compactionInterval;
-  int64_t intervalStart = 0;  // the revision the current interval started at (0: unknown)
-  if (auto now = currentRevision(); now.ok()) intervalStart = *now;
+  auto start = currentRevision();
+  internal::IntervalCompaction intervals(interval, start.ok() ? *start : 0);
   std::unique_lock lock(compactorMu_);
   while (!compactorCv_.wait_for(lock, interval, [this] { return closing_.load(); })) {
     lock.unlock();
-    auto now = currentRevision();
-    if (now.ok()) {
-      if (intervalStart > knownCompact_.load()) {
+    if (auto now = currentRevision(); now.ok()) {
+      int64_t target = intervals.due(*now);
+      if (target > knownCompact_.load()) {
         // Another client may have compacted further meanwhile: etcd answers "compacted",
         // which is as good.
-        if (auto st = compact(intervalStart); !st.isOk() && st.code() != 410 && !closing_) {
-          logger()->warn("compacting etcd to revision {} failed: {}", intervalStart, st.message());
+        if (auto st = compact(target); !st.isOk() && st.code() != 410 && !closing_) {
+          logger()->warn("compacting etcd to revision {} failed: {}", target, st.message());
         }
       }
-      intervalStart = *now;
     }
     lock.lock();
   }

@@ -48,6 +48,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "engine/store/interval_compaction.h"
 #include "engine/store/sqlite_db.h"
 #include "engine/store/store.h"
 #include "engine/store/watch_hub.h"
@@ -447,10 +448,8 @@ class SqliteStore final : public Store {
   std::vector<WriteItem*> compactWaiters_;
   std::atomic<int64_t> committedRevision_{1};
   std::atomic<int64_t> publishedCompactRevision_{0};  // compactRevision_, for other threads
-  // Interval compaction: when the current interval ends, and the revision it started at
-  // (what the next compaction removes history below).
-  std::chrono::steady_clock::time_point compactionTick_;
-  int64_t revisionAtTick_ = 0;
+  // Automatic compaction's intervals (set up by open()).
+  internal::IntervalCompaction compactionInterval_{std::chrono::milliseconds(0), 0};
 
   std::unique_ptr<Conn> checkpointer_;
   std::mutex checkpointMu_;
@@ -572,8 +571,7 @@ Status SqliteStore::open() {
   }
   committedRevision_ = revision_;
   publishedCompactRevision_ = compactRevision_;
-  compactionTick_ = std::chrono::steady_clock::now() + options_.compactionInterval;
-  revisionAtTick_ = revision_;
+  compactionInterval_ = internal::IntervalCompaction(options_.compactionInterval, revision_);
   {
     std::lock_guard lock(hub_->mu);
     hub_->setDispatched(revision_);
@@ -976,17 +974,8 @@ void SqliteStore::commitTxns(std::vector<WriteItem*>& items) {
 }
 
 int64_t SqliteStore::automaticCompaction(int64_t revision) {
-  int64_t target = 0;
-  // kube-apiserver's compactor: at the end of each interval, compact to the revision the
-  // interval started at. A quiet store has no commits to run this: nothing to compact either.
-  if (options_.compactionInterval.count() > 0) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= compactionTick_) {
-      target = revisionAtTick_;
-      revisionAtTick_ = revision;
-      compactionTick_ = now + options_.compactionInterval;
-    }
-  }
+  // Checked at commits: a quiet store has none to run this, and nothing to compact either.
+  int64_t target = compactionInterval_.due(revision);
   // The cap keeps ~retainRevisions under churn; the slack avoids starting a new compaction
   // after every batch.
   int64_t retain = std::max<int64_t>(options_.retainRevisions, 1);
