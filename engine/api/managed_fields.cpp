@@ -8,8 +8,7 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
-#include <ctime>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -20,6 +19,7 @@
 
 #include "engine/api/json_dump.h"
 #include "engine/api/managed_fields_internal.h"
+#include "engine/api/object.h"
 
 namespace orrery::api {
 
@@ -153,27 +153,9 @@ Managed decode(const json* fields) {
 
 // Seconds since the epoch of an RFC 3339 time; 0 when absent or unreadable.
 int64_t unixSeconds(const std::string& t) {
-  if (t.empty()) return 0;
-  std::tm tm{};
-  int y, mo, d, h, mi, s;
-  if (std::sscanf(t.c_str(), "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &s) != 6) return 0;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  int64_t secs = static_cast<int64_t>(timegm(&tm));
-  // A numeric offset ("+02:00") after the seconds (and optional fraction).
-  size_t pos = t.find_first_of("+-", 19);
-  if (pos != std::string::npos && pos + 5 < t.size() + 1) {
-    int oh = 0, om = 0;
-    if (std::sscanf(t.c_str() + pos + 1, "%d:%d", &oh, &om) == 2) {
-      int64_t off = oh * 3600 + om * 60;
-      secs += t[pos] == '+' ? -off : off;
-    }
-  }
-  return secs;
+  std::chrono::system_clock::time_point at;
+  if (!parseTime(t, &at)) return 0;
+  return std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count();
 }
 
 // kube keeps at most 10 Update managers: the oldest are merged into "ancient-changes".

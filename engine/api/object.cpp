@@ -96,9 +96,13 @@ bool parseTime(const std::string& text, std::chrono::system_clock::time_point* o
   std::tm tm{};
   const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (!rest) return false;
+  // Fractional seconds (metav1.MicroTime's six digits, or any number of them), to the
+  // nanosecond.
+  std::chrono::nanoseconds fraction{0};
   if (*rest == '.') {
     ++rest;
-    while (*rest >= '0' && *rest <= '9') ++rest;
+    int64_t scale = 100000000;
+    for (; *rest >= '0' && *rest <= '9'; ++rest, scale /= 10) fraction += std::chrono::nanoseconds((*rest - '0') * scale);
   }
   long offset = 0;
   if (*rest == 'Z' || *rest == 'z') {
@@ -112,7 +116,8 @@ bool parseTime(const std::string& text, std::chrono::system_clock::time_point* o
     return false;
   }
   if (*rest != '\0') return false;
-  *out = std::chrono::system_clock::from_time_t(timegm(&tm) - offset);
+  *out = std::chrono::system_clock::from_time_t(timegm(&tm) - offset) +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(fraction);
   return true;
 }
 

@@ -17,7 +17,8 @@ std::string newUid();
 
 /// RFC 3339 UTC time with second precision ("2026-11-24T20:33:35Z"), as metav1.Time serializes.
 std::string formatTime(std::chrono::system_clock::time_point t);
-/// Parses formatTime's output (and fractional seconds / offsets); false if malformed.
+/// Parses an RFC 3339 time as metav1.Time and MicroTime serialize it: formatTime's output,
+/// and fractional seconds (kept) and numeric offsets; false if malformed.
 bool parseTime(const std::string& text, std::chrono::system_clock::time_point* out);
 
 /// `generateName` + 5 characters from kube's alphabet ("bcdfghjklmnpqrstvwxz2456789").

@@ -6,12 +6,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
-#include <ctime>
 #include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <string_view>
+
+#include "engine/api/object.h"
 
 namespace orrery::api {
 namespace {
@@ -84,39 +85,9 @@ bool has(const json& o, std::initializer_list<const char*> path) { return !at(o,
 
 // RFC 3339 (metav1.Time and MicroTime) to a time point.
 std::optional<Clock::time_point> parseTime(const std::string& s) {
-  int y, mo, d, h, mi, sec;
-  if (s.size() < 20 || std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6)
-    return std::nullopt;
-  size_t i = 19;
-  double frac = 0;
-  if (i < s.size() && s[i] == '.') {
-    size_t j = i + 1;
-    double scale = 0.1;
-    while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) {
-      frac += (s[j] - '0') * scale;
-      scale /= 10;
-      ++j;
-    }
-    i = j;
-  }
-  long offset = 0;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-    int oh = 0, om = 0;
-    if (std::sscanf(s.c_str() + i + 1, "%2d:%2d", &oh, &om) != 2) return std::nullopt;
-    offset = (oh * 3600L + om * 60L) * (s[i] == '-' ? -1 : 1);
-  } else if (i >= s.size() || (s[i] != 'Z' && s[i] != 'z')) {
-    return std::nullopt;
-  }
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  time_t t = timegm(&tm) - offset;
-  return Clock::from_time_t(t) +
-         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(frac));
+  Clock::time_point t;
+  if (!api::parseTime(s, &t)) return std::nullopt;
+  return t;
 }
 
 // translateTimestampSince: "<unknown>" for a zero/missing time.
@@ -928,15 +899,7 @@ std::vector<TableColumn> defaultColumns() {
 }
 json defaultCells(const json& o) {
   std::string created = "0001-01-01T00:00:00Z";
-  auto t = parseTime(str(o, {"metadata", "creationTimestamp"}));
-  if (t) {
-    time_t tt = Clock::to_time_t(*t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    created = buf;
-  }
+  if (auto t = parseTime(str(o, {"metadata", "creationTimestamp"}))) created = formatTime(*t);
   return json::array({name(o), created});
 }
 

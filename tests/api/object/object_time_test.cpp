@@ -1,7 +1,7 @@
 // api::parseTime reads RFC 3339 timestamps as kube does. Its fast path for the plain
 // "YYYY-MM-DDTHH:MM:SSZ" form must agree with timegm on every such text, out-of-range days
 // and leap seconds included (normalized the same way), and leave other forms to the general
-// path. Beside it: api::newUid's form (what kube's uuid.NewUUID gives: a random version-4
+// path, and keep fractional seconds (MicroTime). Beside it: api::newUid's form (what kube's uuid.NewUUID gives: a random version-4
 // UUID in lowercase 8-4-4-4-12 hex).
 
 #include <QtTest>
@@ -66,6 +66,12 @@ class ObjectTimeTest : public QObject {
     std::chrono::system_clock::time_point t;
     QVERIFY(parseTime("2026-12-07T13:00:00.123456Z", &t));
     QCOMPARE(secondsOf(t), int64_t{1796648400});
+    // metav1.MicroTime's fraction is kept, to the microsecond and below.
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+    QCOMPARE(micros % 1000000, int64_t{123456});
+    QVERIFY(parseTime("2026-12-07T13:00:00.5+01:00", &t));
+    QCOMPARE(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count(),
+             int64_t{1796648400 - 3600} * 1000 + 500);
     QVERIFY(parseTime("2026-12-07T14:30:00+01:30", &t));
     QCOMPARE(secondsOf(t), int64_t{1796648400});
     for (const char* bad : {"", "2026-12-07", "2026-12-07T13:00:00", "2026-13-07T13:00:00Z", "2026-12-07T24:00:00Z",
