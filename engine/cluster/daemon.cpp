@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -307,7 +308,14 @@ bool processGone(pid_t pid) {
   size_t close = stat->rfind(')');
   if (close == std::string::npos || close + 2 >= stat->size()) return false;
   char state = (*stat)[close + 2];
-  return state == 'Z' || state == 'X';
+  if (state != 'Z' && state != 'X') return false;
+  // A zombie leader of a killed multi-threaded process is not gone yet while its other
+  // threads still exit: they hold its files, and so its pid file's lock, until the last one
+  // is released (`orrery status` would still see it running).
+  auto status = readFile("/proc/" + std::to_string(pid) + "/status");
+  if (!status.ok()) return true;
+  size_t at = status->find("\nThreads:");
+  return at == std::string::npos || std::atoi(status->c_str() + at + 9) <= 1;
 }
 
 namespace {

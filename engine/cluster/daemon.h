@@ -96,7 +96,8 @@ struct StopResult {
 api::Result<StopResult> stopDaemon(const std::string& pidFile,
                                    std::chrono::milliseconds gracePeriod);
 
-/// True once `pid` no longer runs (gone, or a zombie nobody reaped yet).
+/// True once `pid` no longer runs: gone, or a zombie nobody reaped yet whose threads have all
+/// exited (until then they hold its files and locks).
 bool processGone(pid_t pid);
 
 /// The absolute path of the running executable (/proc/self/exe).
