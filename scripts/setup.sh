@@ -10,7 +10,7 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libcurl4-openssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libjemalloc-dev liblz4-dev
   qt6-base-dev qt6-base-dev-tools qt6-declarative-dev
-  openssl procps psmisc curl python3 python3-yaml
+  openssl procps psmisc curl python3 python3-yaml tzdata
   etcd-server etcd-client
 )
 

@@ -8,9 +8,11 @@
 #include <set>
 #include <string>
 
+#include "engine/api/cron_schedule.h"
 #include "engine/api/kinds.h"
 #include "engine/api/quantity.h"
 #include "engine/api/selector.h"
+#include "engine/api/time_zone.h"
 #include "engine/api/validation.h"
 
 namespace orrery::api {
@@ -536,50 +538,66 @@ void validateJob(const json& job, Causes& out) {
                                 "`selector` does not match template `labels`"));
 }
 
-// robfig/cron's standard parser, reduced to the checks whose errors users meet.
-std::string cronError(const std::string& schedule) {
-  std::string s = schedule;
-  if (s.rfind("TZ=", 0) == 0 || s.rfind("CRON_TZ=", 0) == 0) {
-    auto sp = s.find(' ');
-    s = sp == std::string::npos ? "" : s.substr(sp + 1);
-  }
-  std::vector<std::string> fields;
-  size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    size_t j = i;
-    while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
-    if (j > i) fields.push_back(s.substr(i, j - i));
-    i = j;
-  }
-  if (!fields.empty() && fields[0][0] == '@') {
-    static const std::set<std::string> descriptors = {"@yearly", "@annually", "@monthly", "@weekly",
-                                                      "@daily", "@midnight", "@hourly"};
-    if (descriptors.count(fields[0]) || fields[0] == "@every") return "";
-    return "unrecognized descriptor: " + fields[0];
-  }
-  if (fields.size() != 5) {
-    std::string list;
-    for (size_t k = 0; k < fields.size(); ++k) list += (k ? " " : "") + fields[k];
-    return "expected exactly 5 fields, found " + std::to_string(fields.size()) + ": [" + list + "]";
-  }
-  for (const auto& f : fields) {
-    for (char c : f) {
-      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '*' || c == '/' || c == ',' || c == '-' || c == '?'))
-        return "failed to parse int from " + f + ": strconv.Atoi: parsing " + v::goQuote(f) + ": invalid syntax";
-    }
-  }
-  return "";
+// https://data.iana.org/time-zones/theory.html#naming, as kube-apiserver checks each part of
+// a timeZone: ASCII letters, '.', '-', '_' (and, for legacy names, digits and '+'), at most
+// 14 characters, not "." or "..", not starting with '-'.
+bool validTimeZonePart(const std::string& part) {
+  if (part.empty() || part.size() > 14 || part == "." || part == ".." || part[0] == '-') return false;
+  for (char c : part)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '+')) return false;
+  return true;
 }
 
-void validateCronJob(const json& cj, Causes& out) {
+// kube-apiserver's validateTimeZone.
+void validateTimeZone(const json& timeZone, Causes& out) {
+  if (timeZone.is_null()) return;
+  const std::string tz = timeZone.is_string() ? timeZone.get<std::string>() : "";
+  if (tz.empty()) {
+    out.push_back(v::invalid("spec.timeZone", timeZone, "timeZone must be nil or non-empty string"));
+    return;
+  }
+  for (size_t start = 0;;) {
+    size_t slash = tz.find('/', start);
+    if (!validTimeZonePart(tz.substr(start, slash == std::string::npos ? std::string::npos : slash - start))) {
+      out.push_back(v::invalid("spec.timeZone", timeZone, "unknown time zone " + tz));
+      return;
+    }
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  std::string lower;
+  for (char c : tz) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "local")
+    out.push_back(v::invalid("spec.timeZone", timeZone,
+                             "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones"));
+  if (auto zone = TimeZone::load(tz); !zone.ok()) out.push_back(v::invalid("spec.timeZone", timeZone, zone.status().message()));
+}
+
+void validateCronJob(const json& cj, const json* old, Causes& out) {
   std::string name = str(at(cj, "metadata"), "name");
   if (name.size() > 52)
     out.push_back(v::invalid("metadata.name", name, "must be no more than 52 characters"));
   const json& spec = at(cj, "spec");
+  const json* oldSpec = old ? &at(*old, "spec") : nullptr;
   std::string schedule = str(spec, "schedule");
-  if (schedule.empty()) out.push_back(v::required("spec.schedule"));
-  else if (auto err = cronError(schedule); !err.empty()) out.push_back(v::invalid("spec.schedule", schedule, err));
+  if (schedule.empty()) {
+    out.push_back(v::required("spec.schedule"));
+  } else {
+    // validateScheduleFormat: a TZ= or CRON_TZ= prefix only stays on CronJobs that had one.
+    if (auto parsed = cron::parseSchedule(schedule); !parsed.ok())
+      out.push_back(v::invalid("spec.schedule", schedule, parsed.status().message()));
+    const bool allowTzInSchedule = oldSpec && str(*oldSpec, "schedule").find("TZ") != std::string::npos;
+    if (schedule.find("TZ") != std::string::npos) {
+      if (!allowTzInSchedule)
+        out.push_back(v::invalid("spec.schedule", schedule, "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"));
+      else if (has(spec, "timeZone"))
+        out.push_back(v::invalid("spec.schedule", schedule, "cannot use both timeZone field and TZ or CRON_TZ in schedule"));
+    }
+  }
+  // Checked when set or changed: a zone the tz database has since dropped does not block
+  // other updates.
+  const json& timeZone = at(spec, "timeZone");
+  if (!oldSpec || at(*oldSpec, "timeZone") != timeZone) validateTimeZone(timeZone, out);
   nonNegative(spec, "startingDeadlineSeconds", "spec.startingDeadlineSeconds", out);
   std::string cp = str(spec, "concurrencyPolicy");
   if (cp.empty()) out.push_back(v::required("spec.concurrencyPolicy"));
@@ -1087,7 +1105,7 @@ std::vector<StatusCause> validateKind(const ResourceInfo& info, const nlohmann::
         else if (k == "DaemonSet") validateDaemonSet(object, out);
       } else if (g == "batch") {
         if (k == "Job") validateJob(object, out);
-        else if (k == "CronJob") validateCronJob(object, out);
+        else if (k == "CronJob") validateCronJob(object, old, out);
       } else if (g == "rbac.authorization.k8s.io") {
         if (k == "Role") validateRoleRules(object, true, out);
         else if (k == "ClusterRole") validateRoleRules(object, false, out);

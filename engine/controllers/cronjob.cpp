@@ -10,188 +10,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/api/cron_schedule.h"
 #include "engine/api/object.h"
+#include "engine/api/time_zone.h"
 #include "engine/controllers/util.h"
 
 namespace orrery::controllers {
 
 using nlohmann::json;
 using Clock = std::chrono::system_clock;
-
-namespace cronjob {
-
-namespace {
-
-struct Bounds {
-  int min, max;
-  const char* const* names;  // lower-case, indexed from min
-};
-const char* const kMonthNames[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
-const char* const kDowNames[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"};  // 7 is Sunday too
-
-api::Result<int> parseValue(const std::string& s, const Bounds& b) {
-  if (b.names) {
-    std::string lower;
-    for (char c : s) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    for (int i = 0; i <= b.max - b.min; ++i)
-      if (lower == b.names[i]) return b.min + i;
-  }
-  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 6)
-    return Status::badRequest("failed to parse int from " + s + ": strconv.Atoi: parsing \"" + s + "\": invalid syntax");
-  return std::stoi(s);
-}
-
-// One comma-separated part: "*", "?", "a", "a-b", with an optional "/step".
-Status parseRange(const std::string& expr, const Bounds& b, uint64_t* bits, bool* star) {
-  std::string rangePart = expr, stepPart;
-  if (auto slash = expr.find('/'); slash != std::string::npos) {
-    rangePart = expr.substr(0, slash);
-    stepPart = expr.substr(slash + 1);
-  }
-  int start, end, step = 1;
-  bool isStar = rangePart == "*" || rangePart == "?";
-  if (isStar) {
-    start = b.min;
-    end = b.max;
-  } else {
-    auto dash = rangePart.find('-');
-    auto lo = parseValue(rangePart.substr(0, dash), b);
-    if (!lo.ok()) return lo.status();
-    start = end = *lo;
-    if (dash != std::string::npos) {
-      auto hi = parseValue(rangePart.substr(dash + 1), b);
-      if (!hi.ok()) return hi.status();
-      end = *hi;
-    }
-  }
-  if (!stepPart.empty() || expr.find('/') != std::string::npos) {
-    auto st = parseValue(stepPart, {0, 0, nullptr});
-    if (!st.ok()) return st.status();
-    step = *st;
-    if (rangePart.find('-') == std::string::npos && !isStar) end = b.max;  // "N/step" is "N-max/step"
-  }
-  if (start < b.min) return Status::badRequest("beginning of range (" + std::to_string(start) + ") below minimum (" + std::to_string(b.min) + "): " + expr);
-  if (end > b.max) return Status::badRequest("end of range (" + std::to_string(end) + ") above maximum (" + std::to_string(b.max) + "): " + expr);
-  if (start > end) return Status::badRequest("beginning of range (" + std::to_string(start) + ") beyond end of range (" + std::to_string(end) + "): " + expr);
-  if (step == 0) return Status::badRequest("step of range should be a positive number: " + expr);
-  for (int v = start; v <= end; v += step) *bits |= uint64_t{1} << v;
-  if (isStar && step == 1) *star = true;
-  return {};
-}
-
-Status parseField(const std::string& field, const Bounds& b, uint64_t* bits, bool* star) {
-  size_t i = 0;
-  while (i <= field.size()) {
-    size_t comma = field.find(',', i);
-    std::string part = field.substr(i, comma == std::string::npos ? std::string::npos : comma - i);
-    Status s = parseRange(part, b, bits, star);
-    if (!s.isOk()) return s;
-    if (comma == std::string::npos) break;
-    i = comma + 1;
-  }
-  return {};
-}
-
-}  // namespace
-
-api::Result<Schedule> parseSchedule(const std::string& specIn) {
-  std::string spec = specIn;
-  if (spec.rfind("TZ=", 0) == 0 || spec.rfind("CRON_TZ=", 0) == 0) {
-    auto sp = spec.find(' ');
-    spec = sp == std::string::npos ? "" : spec.substr(sp + 1);
-  }
-  std::vector<std::string> fields;
-  for (size_t i = 0; i < spec.size();) {
-    while (i < spec.size() && std::isspace(static_cast<unsigned char>(spec[i]))) ++i;
-    size_t j = i;
-    while (j < spec.size() && !std::isspace(static_cast<unsigned char>(spec[j]))) ++j;
-    if (j > i) fields.push_back(spec.substr(i, j - i));
-    i = j;
-  }
-  if (fields.empty()) return Status::badRequest("empty spec string");
-  if (fields[0][0] == '@') {
-    static const std::map<std::string, std::string> descriptors = {
-        {"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
-        {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
-        {"@hourly", "0 * * * *"}};
-    auto it = descriptors.find(fields[0]);
-    // TODO(ctrlbatch): "@every <duration>" (robfig accepts it; kube rarely sees it).
-    if (it == descriptors.end()) return Status::badRequest("unrecognized descriptor: " + fields[0]);
-    return parseSchedule(it->second);
-  }
-  if (fields.size() != 5)
-    return Status::badRequest("expected exactly 5 fields, found " + std::to_string(fields.size()) + ": " + spec);
-  Schedule s;
-  bool ignored = false;
-  Status st;
-  if (!(st = parseField(fields[0], {0, 59, nullptr}, &s.minuteBits, &ignored)).isOk()) return st;
-  if (!(st = parseField(fields[1], {0, 23, nullptr}, &s.hourBits, &ignored)).isOk()) return st;
-  if (!(st = parseField(fields[2], {1, 31, nullptr}, &s.domBits, &s.domStar)).isOk()) return st;
-  if (!(st = parseField(fields[3], {1, 12, kMonthNames}, &s.monthBits, &ignored)).isOk()) return st;
-  if (!(st = parseField(fields[4], {0, 7, kDowNames}, &s.dowBits, &s.dowStar)).isOk()) return st;
-  if (s.dowBits & (uint64_t{1} << 7)) s.dowBits = (s.dowBits | 1) & ~(uint64_t{1} << 7);  // 7 is Sunday too
-  return s;
-}
-
-std::optional<Clock::time_point> Schedule::next(Clock::time_point after, std::chrono::seconds utcOffset) const {
-  using namespace std::chrono;
-  auto local = floor<minutes>(time_point_cast<seconds>(after) + utcOffset) + minutes(1);
-  auto limit = local + years(5);
-  auto bit = [](uint64_t set, unsigned v) { return (set >> v) & 1; };
-  while (local < limit) {
-    sys_days day = floor<days>(local);
-    year_month_day ymd{day};
-    if (!bit(monthBits, static_cast<unsigned>(ymd.month()))) {
-      local = sys_days((ymd.year() / ymd.month() + std::chrono::months(1)) / std::chrono::day(1));
-      continue;
-    }
-    bool domMatch = bit(domBits, static_cast<unsigned>(ymd.day()));
-    bool dowMatch = bit(dowBits, weekday(day).c_encoding());
-    bool dayMatch = (domStar || dowStar) ? (domMatch && dowMatch) : (domMatch || dowMatch);
-    if (!dayMatch) {
-      local = day + days(1);
-      continue;
-    }
-    auto h = duration_cast<hours>(local - day).count();
-    if (!bit(hourBits, static_cast<unsigned>(h))) {
-      local = day + hours(h + 1);
-      continue;
-    }
-    auto m = duration_cast<minutes>(local - day - hours(h)).count();
-    if (!bit(minuteBits, static_cast<unsigned>(m))) {
-      local += minutes(1);
-      continue;
-    }
-    return Clock::time_point(local - utcOffset);
-  }
-  return std::nullopt;
-}
-
-api::Result<std::chrono::seconds> zoneOffset(const std::string& tz, Clock::time_point at) {
-  using std::chrono::hours;
-  if (tz.empty() || tz == "Local") {
-    // The controller's own zone, as kube's time.Local (its offset now: DST shifts are not
-    // followed across a schedule).
-    std::time_t t = Clock::to_time_t(at);
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    return std::chrono::seconds(tm.tm_gmtoff);
-  }
-  if (tz == "UTC" || tz == "Etc/UTC" || tz == "GMT" || tz == "Etc/GMT" || tz == "Etc/Universal" ||
-      tz == "Etc/Zulu" || tz == "Universal" || tz == "Zulu" || tz == "Etc/GMT0" || tz == "Etc/GMT+0" || tz == "Etc/GMT-0")
-    return std::chrono::seconds(0);
-  if (tz.rfind("Etc/GMT", 0) == 0 && tz.size() > 8 && (tz[7] == '+' || tz[7] == '-')) {
-    std::string n = tz.substr(8);
-    if (!n.empty() && n.size() <= 2 && n.find_first_not_of("0123456789") == std::string::npos) {
-      int h = std::stoi(n);
-      if (h <= 14) return std::chrono::duration_cast<std::chrono::seconds>(hours(tz[7] == '+' ? -h : h));
-    }
-  }
-  // TODO(ctrlbatch): read /usr/share/zoneinfo (TZif) for named zones with DST.
-  return Status::badRequest("unknown time zone " + tz);
-}
-
-}  // namespace cronjob
 
 namespace {
 
@@ -211,9 +38,10 @@ std::string finishedCondition(const json& job) {
   return "";
 }
 
-// RFC 3339 in a fixed zone, as Go's time.Format(time.RFC3339).
-std::string formatInZone(Clock::time_point t, std::chrono::seconds offset) {
+// RFC 3339 on a zone's wall clock, as Go's t.In(zone).Format(time.RFC3339).
+std::string formatInZone(Clock::time_point t, const api::TimeZone& zone) {
   using namespace std::chrono;
+  const seconds offset(zone.lookup(floor<seconds>(t).time_since_epoch().count()).offset);
   auto local = floor<seconds>(t) + offset;
   std::time_t tt = Clock::to_time_t(Clock::time_point(local));
   std::tm tm{};
@@ -287,9 +115,9 @@ class CronJobController : public Controller {
             {"resourceVersion", strField(job, "metadata", "resourceVersion")}};
   }
 
-  void requeueAtNext(const std::string& key, const cronjob::Schedule& schedule, std::chrono::seconds offset,
+  void requeueAtNext(const std::string& key, const api::cron::Schedule& schedule, const api::TimeZone& zone,
                      Clock::time_point now) {
-    auto next = schedule.next(now, offset);
+    auto next = schedule.next(now, zone);
     if (!next) return;
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*next - now) + std::chrono::milliseconds(100);
     queue().addAfter(key, wait);
@@ -417,15 +245,29 @@ class CronJobController : public Controller {
 
     if (isBeingDeleted(cj) || field(spec, "suspend") == true) return writeStatus();
 
-    // ---- the schedule
-    std::string tz = str(field(spec, "timeZone"));
-    std::string scheduleText = str(field(spec, "schedule"));
-    auto offset = cronjob::zoneOffset(tz, now);
-    if (!offset.ok()) {
-      record(cj, "Warning", "UnknownTimeZone", "invalid timeZone: \"" + tz + "\": " + offset.status().message());
-      return writeStatus();
+    // ---- the schedule, and the zone it reads in (kube's formatSchedule): spec.timeZone, else
+    // the controller's own zone (time.Local). A TZ= or CRON_TZ= prefix in the schedule wins
+    // over both, with a warning: the API refuses it on new CronJobs, older ones may have it.
+    api::TimeZonePtr zone;
+    const json& timeZone = field(spec, "timeZone");
+    if (timeZone.is_string()) {
+      auto loaded = api::TimeZone::load(timeZone.get<std::string>());
+      if (!loaded.ok()) {
+        record(cj, "Warning", "UnknownTimeZone",
+               "invalid timeZone: \"" + timeZone.get<std::string>() + "\": " + loaded.status().message());
+        return writeStatus();
+      }
+      zone = *loaded;
+    } else {
+      auto local = api::TimeZone::load("Local");
+      zone = local.ok() ? *local : api::TimeZone::utc();
     }
-    auto schedule = cronjob::parseSchedule(scheduleText);
+    std::string scheduleText = str(field(spec, "schedule"));
+    if (scheduleText.find("TZ") != std::string::npos)
+      record(cj, "Warning", "UnsupportedSchedule",
+             "CRON_TZ or TZ used in schedule \"" + scheduleText +
+                 "\" is not officially supported, see https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/ for more details");
+    auto schedule = api::cron::parseSchedule(scheduleText);
     if (!schedule.ok()) {
       record(cj, "Warning", "UnparseableSchedule",
              "unparseable schedule: \"" + scheduleText + "\" : " + schedule.status().message());
@@ -439,7 +281,7 @@ class CronJobController : public Controller {
     if (sds.is_number_integer()) earliest = std::max(earliest, now - std::chrono::seconds(sds.get<int64_t>()));
     std::optional<Clock::time_point> scheduled;
     int64_t missed = 0;
-    for (auto t = schedule->next(earliest, *offset); t && *t <= now; t = schedule->next(*t, *offset)) {
+    for (auto t = schedule->next(earliest, *zone); t && *t <= now; t = schedule->next(*t, *zone)) {
       scheduled = *t;
       if (++missed > 1000000) break;
     }
@@ -448,12 +290,12 @@ class CronJobController : public Controller {
              "too many missed start times: " + std::to_string(missed) +
                  ". Set or decrease .spec.startingDeadlineSeconds or check clock skew");
     if (!scheduled) {
-      requeueAtNext(key, *schedule, *offset, now);
+      requeueAtNext(key, *schedule, *zone, now);
       return writeStatus();
     }
     if (sds.is_number_integer() && *scheduled + std::chrono::seconds(sds.get<int64_t>()) < now) {
       record(cj, "Warning", "MissSchedule", "Missed scheduled time to start a job: " + formatRfc1123z(*scheduled));
-      requeueAtNext(key, *schedule, *offset, now);
+      requeueAtNext(key, *schedule, *zone, now);
       return writeStatus();
     }
     int64_t minutes = std::chrono::duration_cast<std::chrono::minutes>(scheduled->time_since_epoch()).count();
@@ -461,14 +303,14 @@ class CronJobController : public Controller {
     bool alreadyProcessed = !lastSchedule.is_null() && timeField(lastSchedule) == *scheduled;
     for (const auto& a : active) alreadyProcessed = alreadyProcessed || a.value("name", "") == jobName;
     if (alreadyProcessed) {
-      requeueAtNext(key, *schedule, *offset, now);
+      requeueAtNext(key, *schedule, *zone, now);
       return writeStatus();
     }
     std::string policy = str(field(spec, "concurrencyPolicy"));
     if (policy == "Forbid" && !active.empty()) {
       record(cj, "Normal", "JobAlreadyActive",
              "Not starting job because prior execution is running and concurrency policy is Forbid");
-      requeueAtNext(key, *schedule, *offset, now);
+      requeueAtNext(key, *schedule, *zone, now);
       return writeStatus();
     }
     if (policy == "Replace") {
@@ -482,7 +324,7 @@ class CronJobController : public Controller {
     if (field(field(tmpl, "metadata"), "labels").is_object()) meta["labels"] = field(field(tmpl, "metadata"), "labels");
     json annotations = field(field(tmpl, "metadata"), "annotations").is_object()
                            ? field(field(tmpl, "metadata"), "annotations") : json::object();
-    annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"] = formatInZone(*scheduled, *offset);
+    annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"] = formatInZone(*scheduled, *zone);
     meta["annotations"] = annotations;
     meta["ownerReferences"] = json::array({newControllerRef(cj)});
     json job = {{"apiVersion", "batch/v1"}, {"kind", "Job"}, {"metadata", meta},
@@ -507,7 +349,7 @@ class CronJobController : public Controller {
       active.push_back(jobReference(*created));
     }
     lastSchedule = api::formatTime(*scheduled);
-    requeueAtNext(key, *schedule, *offset, now);
+    requeueAtNext(key, *schedule, *zone, now);
     return writeStatus();
   }
 

@@ -466,37 +466,6 @@ class BatchControllersTest : public QObject {
     clockSkewSeconds_ = 0;
   }
 
-  void cronSchedules() {
-    using controllers::cronjob::parseSchedule;
-    using namespace std::chrono;
-    auto at = [](int y, unsigned mo, unsigned d, int h, int mi) {
-      return system_clock::time_point(sys_days(year(y) / month(mo) / day(d)) + hours(h) + minutes(mi));
-    };
-    auto s = parseSchedule("*/15 9-17 * * MON-FRI");
-    QVERIFY(s.ok());
-    // Friday 2024-03-01 17:50 → Monday 09:00.
-    QCOMPARE(*s->next(at(2024, 3, 1, 17, 50), seconds(0)), at(2024, 3, 4, 9, 0));
-    QCOMPARE(*s->next(at(2024, 3, 4, 9, 0), seconds(0)), at(2024, 3, 4, 9, 15));
-    auto hourly = parseSchedule("@hourly");
-    QVERIFY(hourly.ok());
-    QCOMPARE(*hourly->next(at(2024, 12, 31, 23, 0), seconds(0)), at(2025, 1, 1, 0, 0));
-    // Day of month OR day of week when both are restricted.
-    auto both = parseSchedule("0 0 13 * 5");
-    QVERIFY(both.ok());
-    QCOMPARE(*both->next(at(2024, 9, 1, 0, 0), seconds(0)), at(2024, 9, 6, 0, 0));  // a Friday
-    // In a zone two hours east, 08:00 local is 06:00 UTC.
-    auto daily = parseSchedule("0 8 * * *");
-    QVERIFY(daily.ok());
-    auto offset = controllers::cronjob::zoneOffset("Etc/GMT-2", system_clock::now());
-    QVERIFY(offset.ok());
-    QCOMPARE(*daily->next(at(2024, 5, 1, 0, 0), *offset), at(2024, 5, 1, 6, 0));
-    QVERIFY(!controllers::cronjob::zoneOffset("Mars/Olympus", system_clock::now()).ok());
-    auto bad = parseSchedule("* * *");
-    QVERIFY(!bad.ok());
-    QVERIFY(QString::fromStdString(bad.status().message()).contains("expected exactly 5 fields"));
-    QVERIFY(!parseSchedule("61 * * * *").ok());
-  }
-
   // Every minute of the injected clock a Job named after the scheduled minute; history pruned.
   void cronJobCreatesJobsAndPrunesHistory() {
     const std::string ns = "cron-basic";
@@ -529,6 +498,76 @@ class BatchControllersTest : public QObject {
     QVERIFY(eventually([&] { return hasEvent(ns, "SuccessfulDelete", "Deleted job tick-"); }));
     QVERIFY(eventually([&] { return hasEvent(ns, "SawCompletedJob", "Saw completed job: tick-"); }));
     suspend(ns, "tick");
+  }
+
+  // spec.timeZone: the schedule reads on that zone's wall clock (Asia/Kolkata, UTC+05:30, so
+  // the same fields in UTC would be 5.5 hours away), and the Job's scheduled-timestamp
+  // annotation is written in the zone, as kube's getJobFromTemplate2.
+  void cronJobRunsInItsTimeZone() {
+    const std::string ns = "cron-zone";
+    createNamespace(ns);
+    alignClock();
+    using namespace std::chrono;
+    const auto due = floor<minutes>(controllerNow()) + minutes(1);
+    const auto dueInKolkata = due + hours(5) + minutes(30);
+    const auto dayStart = floor<days>(dueInKolkata);
+    const hh_mm_ss clock(dueInKolkata - dayStart);
+    json cj = {{"apiVersion", "batch/v1"},
+               {"kind", "CronJob"},
+               {"metadata", {{"name", "chai"}}},
+               {"spec",
+                {{"schedule", std::to_string(clock.minutes().count()) + " " + std::to_string(clock.hours().count()) + " * * *"},
+                 {"timeZone", "Asia/Kolkata"},
+                 {"concurrencyPolicy", "Allow"},
+                 {"jobTemplate", {{"spec", {{"template", podTemplate("Succeeded")}}}}}}}};
+    auto r = client_->create(kCronJobs, ns, cj);
+    QVERIFY2(r.ok(), r.ok() ? "" : r.status().message().c_str());
+    QTest::qWait(700);
+    QVERIFY(jobsOf(ns).empty());
+    clockSkewSeconds_ += 60;
+    const std::string name = "chai-" + std::to_string(duration_cast<minutes>(due.time_since_epoch()).count());
+    QVERIFY2(eventually([&] { return !get(kJobs, ns, name).is_null(); }), name.c_str());
+    std::string stamp = get(kJobs, ns, name)["metadata"]["annotations"].value("batch.kubernetes.io/cronjob-scheduled-timestamp", "");
+    char expected[32];
+    const year_month_day ymd(dayStart);
+    std::snprintf(expected, sizeof expected, "%04d-%02u-%02uT%02lld:%02lld:00+05:30", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<long long>(clock.hours().count()), static_cast<long long>(clock.minutes().count()));
+    QCOMPARE(stamp, std::string(expected));
+    suspend(ns, "chai");
+  }
+
+  // A zone the tz database does not have is refused by the API with kube-apiserver's words;
+  // so is a TZ= prefix in a new schedule, and "Local".
+  void cronJobZoneValidation() {
+    const std::string ns = "cron-zone-invalid";
+    createNamespace(ns);
+    auto attempt = [&](const json& specPatch) {
+      json cj = {{"apiVersion", "batch/v1"},
+                 {"kind", "CronJob"},
+                 {"metadata", {{"name", "bad"}}},
+                 {"spec",
+                  {{"schedule", "0 9 * * *"},
+                   {"jobTemplate", {{"spec", {{"template", podTemplate("Succeeded")}}}}}}}};
+      cj["spec"].update(specPatch);
+      return client_->create(kCronJobs, ns, cj);
+    };
+    auto unknown = attempt({{"timeZone", "Mars/Olympus"}});
+    QVERIFY(!unknown.ok());
+    QCOMPARE(unknown.status().code(), 422);
+    QVERIFY2(unknown.status().message().find("spec.timeZone: Invalid value: \"Mars/Olympus\": unknown time zone Mars/Olympus") !=
+                 std::string::npos, unknown.status().message().c_str());
+    auto local = attempt({{"timeZone", "Local"}});
+    QVERIFY(!local.ok());
+    QVERIFY2(local.status().message().find("timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones") !=
+                 std::string::npos, local.status().message().c_str());
+    auto prefixed = attempt({{"schedule", "CRON_TZ=Europe/Berlin 0 9 * * *"}});
+    QVERIFY(!prefixed.ok());
+    QVERIFY2(prefixed.status().message().find("cannot use TZ or CRON_TZ in schedule, use timeZone field instead") !=
+                 std::string::npos, prefixed.status().message().c_str());
+    QVERIFY(list(kCronJobs, ns).empty());  // nothing half-created
+    auto berlin = attempt({{"timeZone", "Europe/Berlin"}});
+    QVERIFY2(berlin.ok(), berlin.ok() ? "" : berlin.status().message().c_str());
   }
 
   // Forbid: while a Job runs, the next schedule is skipped with JobAlreadyActive.
