@@ -268,6 +268,10 @@ StatusCause invalidRaw(const std::string& path, const std::string& formattedValu
   return {"FieldValueInvalid", msg, path};
 }
 
+StatusCause invalidOmitValue(const std::string& path, const std::string& detail) {
+  return {"FieldValueInvalid", "Invalid value: " + detail, path};
+}
+
 StatusCause notSupported(const std::string& path, const nlohmann::json& value,
                          const std::vector<std::string>& supported) {
   std::string msg = "Unsupported value: " + goValue(value);

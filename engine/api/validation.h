@@ -45,6 +45,8 @@ StatusCause invalid(const std::string& path, const nlohmann::json& value,
 /// Same as invalid() with the value already formatted (e.g. a Go literal).
 StatusCause invalidRaw(const std::string& path, const std::string& formattedValue,
                        const std::string& detail);
+/// field.Invalid(path, field.OmitValueType{}, detail): no value shown ("Invalid value: <detail>").
+StatusCause invalidOmitValue(const std::string& path, const std::string& detail);
 StatusCause notSupported(const std::string& path, const nlohmann::json& value,
                          const std::vector<std::string>& supported);
 StatusCause forbidden(const std::string& path, const std::string& detail);

@@ -504,22 +504,124 @@ void validateDaemonSet(const json& d, Causes& out) {
 }
 
 // validateJobSpec (shared by jobs and cronjobs' job templates).
+// kube-apiserver's validatePodFailurePolicyRuleOnExitCodes.
+void validateOnExitCodes(const json& req, const std::string& path, const std::set<std::string>& containerNames,
+                         Causes& out) {
+  const std::string op = str(req, "operator");
+  if (op.empty()) out.push_back(v::required(path + ".operator", "valid values: [\"In\" \"NotIn\"]"));
+  else if (op != "In" && op != "NotIn") out.push_back(v::notSupported(path + ".operator", op, {"In", "NotIn"}));
+  if (has(req, "containerName") && !containerNames.count(str(req, "containerName")))
+    out.push_back(v::invalid(path + ".containerName", req["containerName"],
+                             "must be one of the container or initContainer names in the pod template"));
+  const json& values = at(req, "values");
+  const size_t n = values.is_array() ? values.size() : 0;
+  if (n == 0) out.push_back(v::invalidRaw(path + ".values", "[]int32(nil)", "at least one value is required"));
+  else if (n > 255) out.push_back(v::tooMany(path + ".values", static_cast<int64_t>(n), 255));
+  bool ordered = true;
+  std::set<int64_t> seen;
+  for (size_t j = 0; j < n; ++j) {
+    if (!values[j].is_number_integer()) continue;  // the schema check reports it
+    const int64_t value = values[j].get<int64_t>();
+    const std::string valuePath = idx(path + ".values", j);
+    if (op == "In" && value == 0) out.push_back(v::invalid(valuePath, value, "must not be 0 for the In operator"));
+    if (!seen.insert(value).second) out.push_back(v::duplicate(valuePath, value));
+    if (j > 0 && values[j - 1].is_number_integer() && values[j - 1].get<int64_t>() > value) ordered = false;
+  }
+  if (!ordered) {
+    std::string shown = "[]int32{";
+    for (size_t j = 0; j < n; ++j) shown += (j ? ", " : "") + values[j].dump();
+    out.push_back(v::invalidRaw(path + ".values", shown + "}", "must be ordered"));
+  }
+}
+
+// kube-apiserver's validatePodFailurePolicy (rules, their actions and requirements).
+void validatePodFailurePolicy(const json& spec, const std::string& path, Causes& out) {
+  const json& rules = at(at(spec, "podFailurePolicy"), "rules");
+  if (!rules.is_array()) return;
+  if (rules.size() > 20) out.push_back(v::tooMany(path + ".rules", static_cast<int64_t>(rules.size()), 20));
+  std::set<std::string> containerNames;
+  const json& podSpec = at(at(spec, "template"), "spec");
+  for (const char* list : {"containers", "initContainers"})
+    if (at(podSpec, list).is_array())
+      for (const auto& c : podSpec[list]) containerNames.insert(str(c, "name"));
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const json& rule = rules[i];
+    const std::string rulePath = idx(path + ".rules", i);
+    const std::string action = str(rule, "action");
+    if (action.empty()) {
+      out.push_back(v::required(rulePath + ".action", "valid values: [\"Count\" \"FailIndex\" \"FailJob\" \"Ignore\"]"));
+    } else if (action == "FailIndex") {
+      if (!has(spec, "backoffLimitPerIndex"))
+        out.push_back(v::invalid(rulePath + ".action", action, "requires the backoffLimitPerIndex to be set"));
+    } else if (action != "Count" && action != "FailJob" && action != "Ignore") {
+      out.push_back(v::notSupported(rulePath + ".action", action, {"Count", "FailIndex", "FailJob", "Ignore"}));
+    }
+    const bool onExitCodes = has(rule, "onExitCodes");
+    const json& conditions = at(rule, "onPodConditions");
+    const bool onConditions = conditions.is_array() && !conditions.empty();
+    if (onExitCodes) validateOnExitCodes(rule["onExitCodes"], rulePath + ".onExitCodes", containerNames, out);
+    if (onConditions) {
+      const std::string condPath = rulePath + ".onPodConditions";
+      if (conditions.size() > 20) out.push_back(v::tooMany(condPath, static_cast<int64_t>(conditions.size()), 20));
+      for (size_t j = 0; j < conditions.size(); ++j) {
+        const std::string patternPath = idx(condPath, j);
+        const std::string type = str(conditions[j], "type");
+        for (const auto& e : v::isQualifiedName(type)) out.push_back(v::invalid(patternPath + ".type", type, e));
+        const std::string status = str(conditions[j], "status");
+        if (status.empty())
+          out.push_back(v::required(patternPath + ".status", "valid values: [\"False\" \"True\" \"Unknown\"]"));
+        else if (status != "True" && status != "False" && status != "Unknown")
+          out.push_back(v::notSupported(patternPath + ".status", status, {"False", "True", "Unknown"}));
+      }
+    }
+    if (onExitCodes && onConditions)
+      out.push_back(v::invalidOmitValue(rulePath, "specifying both OnExitCodes and OnPodConditions is not supported"));
+    if (!onExitCodes && !onConditions)
+      out.push_back(v::invalidOmitValue(rulePath, "specifying one of OnExitCodes and OnPodConditions is required"));
+  }
+}
+
 void validateJobSpec(const json& spec, const std::string& path, Causes& out) {
   for (const char* f : {"parallelism", "completions", "activeDeadlineSeconds", "backoffLimit",
-                        "ttlSecondsAfterFinished"})
+                        "ttlSecondsAfterFinished", "backoffLimitPerIndex", "maxFailedIndexes"})
     nonNegative(spec, f, path + "." + f, out);
+  if (has(spec, "maxFailedIndexes") && !has(spec, "backoffLimitPerIndex"))
+    out.push_back(v::required(path + ".backoffLimitPerIndex", "when maxFailedIndexes is specified"));
   const json& cm = at(spec, "completionMode");
+  const bool indexed = cm == "Indexed";
   if (cm.is_string()) {
     std::string mode = cm.get<std::string>();
     if (mode != "NonIndexed" && mode != "Indexed")
       out.push_back(v::notSupported(path + ".completionMode", mode, {"NonIndexed", "Indexed"}));
     if (mode == "Indexed" && !has(spec, "completions"))
       out.push_back(v::required(path + ".completions", "when completion mode is Indexed"));
+    if (indexed && at(spec, "parallelism").is_number_integer() && spec["parallelism"].get<int64_t>() > 100000)
+      out.push_back(v::invalid(path + ".parallelism", spec["parallelism"],
+                               "must be less than or equal to 100000 when completion mode is Indexed"));
+    if (indexed && at(spec, "completions").is_number_integer() && at(spec, "maxFailedIndexes").is_number_integer() &&
+        spec["maxFailedIndexes"].get<int64_t>() > spec["completions"].get<int64_t>())
+      out.push_back(v::invalid(path + ".maxFailedIndexes", spec["maxFailedIndexes"], "must be less than or equal to completions"));
+  }
+  if (!indexed) {
+    for (const char* f : {"backoffLimitPerIndex", "maxFailedIndexes"})
+      if (has(spec, f)) out.push_back(v::invalid(path + "." + f, spec[f], "requires indexed completion mode"));
+  }
+  const bool podFailurePolicy = has(spec, "podFailurePolicy");
+  if (podFailurePolicy) validatePodFailurePolicy(spec, path + ".podFailurePolicy", out);
+  if (has(spec, "podReplacementPolicy")) {
+    const std::string rp = str(spec, "podReplacementPolicy");
+    if (podFailurePolicy && rp != "Failed")
+      out.push_back(v::notSupported(path + ".podReplacementPolicy", rp, {"Failed"}));
+    else if (rp != "Failed" && rp != "TerminatingOrFailed")
+      out.push_back(v::notSupported(path + ".podReplacementPolicy", rp, {"Failed", "TerminatingOrFailed"}));
   }
   validatePodTemplate(at(spec, "template"), path + ".template", out);
   std::string rp = str(at(at(spec, "template"), "spec"), "restartPolicy");
   if (rp != "OnFailure" && rp != "Never")
     out.push_back(v::notSupported(path + ".template.spec.restartPolicy", rp, {"OnFailure", "Never"}));
+  else if (podFailurePolicy && rp != "Never")
+    out.push_back(v::invalid(path + ".template.spec.restartPolicy", rp,
+                             "only \"Never\" is supported when podFailurePolicy is specified"));
 }
 
 void validateJob(const json& job, Causes& out) {
@@ -1023,6 +1125,10 @@ void validateUpdate(const ResourceInfo& info, const json& obj, const json& old, 
     immutable(at(spec, "completionMode"), at(oldSpec, "completionMode"), "spec.completionMode",
               v::goValue(at(spec, "completionMode")), out);
     immutable(at(spec, "template"), at(oldSpec, "template"), "spec.template", goPodTemplate(), out);
+    immutable(at(spec, "podFailurePolicy"), at(oldSpec, "podFailurePolicy"), "spec.podFailurePolicy",
+              has(spec, "podFailurePolicy") ? "batch.PodFailurePolicy{...}" : "null", out);
+    immutable(at(spec, "backoffLimitPerIndex"), at(oldSpec, "backoffLimitPerIndex"), "spec.backoffLimitPerIndex",
+              has(spec, "backoffLimitPerIndex") ? spec["backoffLimitPerIndex"].dump() : "null", out);
   } else if (g.empty() && k == "Service") {
     std::string oldIp = str(oldSpec, "clusterIP"), newIp = str(spec, "clusterIP");
     bool ext = str(spec, "type") == "ExternalName" || str(oldSpec, "type") == "ExternalName";

@@ -99,6 +99,75 @@ std::string ownerUid(const json& obj) {
   return ref && ref->kind == "Job" ? ref->uid : std::string();
 }
 
+}  // namespace
+
+namespace job {
+
+// kube's matchOnExitCodes: the first container (then init container) that terminated with a
+// non-zero exit code the requirement accepts.
+const json* matchOnExitCodes(const json& pod, const json& requirement) {
+  const std::string op = str(field(requirement, "operator"));
+  const json& values = field(requirement, "values");
+  const json& only = field(requirement, "containerName");
+  for (const char* list : {"containerStatuses", "initContainerStatuses"}) {
+    const json& statuses = field(pod, "status", list);
+    if (!statuses.is_array()) continue;
+    for (const auto& cs : statuses) {
+      const json& terminated = field(field(cs, "state"), "terminated");
+      if (!terminated.is_object()) continue;  // still running or terminating: no exit code yet
+      if (only.is_string() && only != field(cs, "name")) continue;
+      const int64_t code = optInt(field(terminated, "exitCode")).value_or(0);
+      if (code == 0) continue;
+      bool listed = false;
+      if (values.is_array())
+        for (const auto& v : values) listed = listed || (v.is_number_integer() && v.get<int64_t>() == code);
+      if ((op == "In" && listed) || (op == "NotIn" && !listed)) return &cs;
+    }
+  }
+  return nullptr;
+}
+
+FailureVerdict matchPodFailurePolicy(const json& policy, const json& pod) {
+  FailureVerdict verdict;
+  const json& rules = field(policy, "rules");
+  if (!rules.is_array()) return verdict;
+  const std::string who = strField(pod, "metadata", "namespace") + "/" + strField(pod, "metadata", "name");
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const json& rule = rules[i];
+    const std::string action = str(field(rule, "action"));
+    std::string matched;  // what matched, in the words of kube's FailJob message
+    if (field(rule, "onExitCodes").is_object()) {
+      if (const json* cs = matchOnExitCodes(pod, rule["onExitCodes"]))
+        matched = "Container " + str(field(*cs, "name")) + " for pod " + who + " failed with exit code " +
+                  std::to_string(optInt(field(field(field(*cs, "state"), "terminated"), "exitCode")).value_or(0));
+    } else if (field(rule, "onPodConditions").is_array()) {
+      const json& conditions = field(pod, "status", "conditions");
+      if (conditions.is_array())
+        for (const auto& c : conditions) {
+          for (const auto& pattern : rule["onPodConditions"]) {
+            const std::string status = pattern.is_object() ? pattern.value("status", "True") : "";
+            if (c.is_object() && pattern.is_object() && c.value("type", "") == pattern.value("type", "") &&
+                c.value("status", "") == status) {
+              matched = "Pod " + who + " has condition " + c.value("type", "");
+              break;
+            }
+          }
+          if (!matched.empty()) break;
+        }
+    }
+    if (matched.empty()) continue;
+    verdict.action = action;
+    if (action == "Ignore") verdict.counts = false;
+    if (action == "FailJob") verdict.failJobMessage = matched + " matching FailJob rule at index " + std::to_string(i);
+    return verdict;
+  }
+  return verdict;
+}
+
+}  // namespace job
+
+namespace {
+
 // ---- the Job controller -------------------------------------------------------------------
 
 class JobController : public Controller {
@@ -303,6 +372,12 @@ class JobController : public Controller {
     const int64_t backoffLimit = optInt(field(spec, "backoffLimit")).value_or(6);
     const bool suspended = field(spec, "suspend") == true;
     const bool deleting = isBeingDeleted(job);
+    const json& failurePolicy = field(spec, "podFailurePolicy");
+    const bool hasFailurePolicy = failurePolicy.is_object();
+    // kube's onlyReplaceFailedPods: a pod counts as failed (and is replaced) only once its
+    // phase is Failed, not while it terminates (podReplacementPolicy Failed, the default and
+    // the only choice with a podFailurePolicy).
+    const bool onlyReplaceFailed = hasFailurePolicy || str(field(spec, "podReplacementPolicy")) == "Failed";
     const bool creationsSatisfied = creations_.satisfied(key);
     const Clock::time_point now = context_->now();
     const std::string nowText = api::formatTime(now);
@@ -335,7 +410,7 @@ class JobController : public Controller {
         if (finalizersRemoved_.count(podUid)) continue;  // counted; the cache has not caught up
         std::string ph = phase(pod);
         bool terminal = ph == "Succeeded" || ph == "Failed";
-        bool consideredFailed = ph == "Failed" || (isBeingDeleted(pod) && ph != "Succeeded");
+        bool consideredFailed = ph == "Failed" || (!onlyReplaceFailed && isBeingDeleted(pod) && ph != "Succeeded");
         if (!(terminal || consideredFailed || deleting)) continue;
         toUnfinalize.push_back(p);
         if (uncSucceeded.count(podUid) || uncFailed.count(podUid)) continue;
@@ -347,6 +422,8 @@ class JobController : public Controller {
           uncSucceeded.insert(podUid);
           newSucceeded++;
         } else if (consideredFailed || successMet || finishing) {
+          // A failure an Ignore rule matches does not count toward the backoff limit.
+          if (hasFailurePolicy && !job::matchPodFailurePolicy(failurePolicy, pod).counts) continue;
           uncFailed.insert(podUid);
           newFailed++;
         }
@@ -400,7 +477,7 @@ class JobController : public Controller {
     const int64_t failed = status["failed"].get<int64_t>() + static_cast<int64_t>(uncFailed.size());
 
     // ---- pods still running
-    std::vector<client::ObjectPtr> active;
+    std::vector<client::ObjectPtr> active, terminatingPods;
     int64_t ready = 0, terminating = 0;
     for (const auto& p : pods) {
       if (isPodActive(*p)) {
@@ -408,6 +485,7 @@ class JobController : public Controller {
         if (isPodReady(*p)) ready++;
       } else if (isBeingDeleted(*p) && phase(*p) != "Succeeded" && phase(*p) != "Failed") {
         terminating++;
+        terminatingPods.push_back(p);
       }
     }
 
@@ -433,7 +511,17 @@ class JobController : public Controller {
     if (!failureTarget && !successCriteria && !deleting) {
       std::optional<int64_t> deadline = optInt(field(spec, "activeDeadlineSeconds"));
       Clock::time_point start = timeField(field(status, "startTime"));
-      if (failed > backoffLimit) {
+      std::optional<std::string> failJob;  // kube's getFailJobMessage: a failed pod a FailJob rule matches
+      if (hasFailurePolicy)
+        for (const auto& p : pods) {
+          if (phase(*p) != "Failed") continue;
+          failJob = job::matchPodFailurePolicy(failurePolicy, *p).failJobMessage;
+          if (failJob) break;
+        }
+      if (failJob) {
+        failReason = "PodFailurePolicy";
+        failMessage = *failJob;
+      } else if (failed > backoffLimit) {
         failReason = "BackoffLimitExceeded";
         failMessage = "Job has reached the specified backoff limit";
       } else if (!suspended && deadline && start != Clock::time_point{} &&
@@ -471,7 +559,8 @@ class JobController : public Controller {
       active.clear();
       ready = 0;
     } else if (creationsSatisfied) {
-      manageErr = managePods(job, key, active, completedIndexes, succeeded, completions, parallelism, indexed);
+      manageErr = managePods(job, key, active, onlyReplaceFailed ? terminatingPods : std::vector<client::ObjectPtr>{},
+                             completedIndexes, succeeded, completions, parallelism, indexed);
     }
 
     // ---- terminal conditions once nothing is left running (or being counted)
@@ -513,9 +602,11 @@ class JobController : public Controller {
     return manageErr;
   }
 
+  // `terminating`: pods still terminating that hold their place (podReplacementPolicy Failed):
+  // no replacement starts, nor one for their index, until they have failed.
   Status managePods(const json& job, const std::string& key, const std::vector<client::ObjectPtr>& active,
-                    const std::set<int>& completedIndexes, int64_t succeeded, std::optional<int64_t> completions,
-                    int64_t parallelism, bool indexed) {
+                    const std::vector<client::ObjectPtr>& terminating, const std::set<int>& completedIndexes,
+                    int64_t succeeded, std::optional<int64_t> completions, int64_t parallelism, bool indexed) {
     const std::string ns = strField(job, "metadata", "namespace");
     std::vector<client::ObjectPtr> surplus;
     std::vector<std::optional<int>> toCreate;
@@ -529,10 +620,13 @@ class JobController : public Controller {
         else
           held[*idx] = p;
       }
+      std::set<int> terminatingIndexes;
+      for (const auto& p : terminating)
+        if (auto idx = podIndex(*p)) terminatingIndexes.insert(*idx);
       int64_t wantActive = std::min<int64_t>(parallelism, completions.value_or(0) - completedIndexes.size());
-      int64_t room = wantActive - static_cast<int64_t>(held.size());
+      int64_t room = wantActive - static_cast<int64_t>(held.size()) - static_cast<int64_t>(terminating.size());
       for (int i = 0; room > 0 && completions && i < *completions; ++i) {
-        if (completedIndexes.count(i) || held.count(i)) continue;
+        if (completedIndexes.count(i) || held.count(i) || terminatingIndexes.count(i)) continue;
         toCreate.push_back(i);
         room--;
       }
@@ -550,7 +644,7 @@ class JobController : public Controller {
         wantActive = static_cast<int64_t>(active.size());
       }
       int64_t diff = wantActive - static_cast<int64_t>(active.size());
-      for (int64_t i = 0; i < diff; ++i) toCreate.push_back(std::nullopt);
+      for (int64_t i = 0; i < diff - static_cast<int64_t>(terminating.size()); ++i) toCreate.push_back(std::nullopt);
       if (diff < 0) {
         // Not-ready and newer pods first (a simplified ActivePods order).
         std::vector<client::ObjectPtr> order = active;

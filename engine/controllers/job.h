@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -42,6 +43,19 @@ inline constexpr const char* kCompletionIndex = "batch.kubernetes.io/job-complet
 std::set<int> parseIndexes(const std::string& text);
 /// Formats indexes as kube does: ascending, consecutive runs (of any length >= 2) as "a-b".
 std::string formatIndexes(const std::set<int>& indexes);
+
+/// What spec.podFailurePolicy makes of a failed pod (kube's matchPodFailurePolicy): the first
+/// rule whose onExitCodes (a container, else an init container, that terminated with a
+/// non-zero code In/NotIn the values) or onPodConditions (a condition of that type and
+/// status) matches decides.
+struct FailureVerdict {
+  std::string action;  // the matching rule's action; "" when none matched (the failure counts)
+  bool counts = true;  // false under Ignore: not toward backoffLimit, not in status.failed
+  /// Under FailJob: the Job's failure message ("Container main for pod ns/p failed with exit
+  /// code 42 matching FailJob rule at index 0").
+  std::optional<std::string> failJobMessage;
+};
+FailureVerdict matchPodFailurePolicy(const nlohmann::json& podFailurePolicy, const nlohmann::json& pod);
 
 }  // namespace job
 }  // namespace orrery::controllers

@@ -190,6 +190,8 @@ struct SimulatedNodes::Impl {
     int64_t lastExitAt = 0;      // previous run's end (lastState.terminated)
     int64_t lastStartedAt = 0;
     int32_t lastExitCode = 0;
+    bool terminal = false;       // reached Succeeded or Failed (before any deletion)
+    bool hasFinalizers = false;  // metadata.finalizers, as last seen
     std::vector<Container> containers;
   };
 
@@ -641,6 +643,7 @@ struct SimulatedNodes::Impl {
       scheduleExit(task.podKey, *pod);
     } else {
       pod->state = PodState::kFinished;
+      pod->terminal = true;
       body = podStatusBody(task.podKey, *pod, pod->exitCode == 0 ? "Succeeded" : "Failed", now);
     }
     std::string uid = pod->uid;
@@ -657,6 +660,22 @@ struct SimulatedNodes::Impl {
       return;
     }
     std::string uid = pod->uid;
+    if (!pod->terminal && pod->hasFinalizers && podNodeAlive(*pod)) {
+      // The kubelet stops the containers of a deleted pod and reports it Failed before it
+      // confirms the deletion. A finalizer keeps the object (the Job controller's, which waits
+      // for that phase), so that report is what its holder sees; for a pod without one it
+      // would be gone a moment later, and the simulation skips the write.
+      const int64_t now = nowSeconds();
+      if (!pod->runningSince) pod->runningSince = now;
+      pod->lastStartedAt = pod->runningSince;
+      pod->lastExitAt = now;
+      pod->lastExitCode = 137;  // SIGKILL, as a container stopped for deletion reports
+      pod->terminal = true;
+      json body = podStatusBody(task.podKey, *pod, "Failed", now);
+      writePodStatus(task.podKey, uid, body, lock);
+      pod = podFor(task);
+      if (!pod || pod->uid != uid) return;
+    }
     auto [ns, name] = client::splitKey(task.podKey);
     lock.unlock();
     client::DeleteOptions opts;
@@ -679,6 +698,11 @@ struct SimulatedNodes::Impl {
     pods.erase(it);
   }
 
+  static bool hasFinalizers(const json& meta) {
+    auto it = meta.find("finalizers");
+    return it != meta.end() && it->is_array() && !it->empty();
+  }
+
   static Restart restartOf(const json& spec) {
     std::string p = spec.value("restartPolicy", "Always");
     if (p == "Never") return Restart::kNever;
@@ -693,6 +717,7 @@ struct SimulatedNodes::Impl {
     const json& status = api::memberOrEmpty(object, "status");
     pod.uid = meta.value("uid", "");
     pod.restart = restartOf(spec);
+    pod.hasFinalizers = hasFinalizers(meta);
     if (meta.contains("annotations") && meta["annotations"].is_object()) {
       const json& ann = meta["annotations"];
       auto num = [&](const char* k) -> int32_t {
@@ -791,6 +816,7 @@ struct SimulatedNodes::Impl {
     }
     if (it != pods.end()) {
       it->second.seen = true;
+      it->second.hasFinalizers = hasFinalizers(meta);
       if (meta.contains("deletionTimestamp") && it->second.slot != kNoNode) markDeleting(key, it->second, meta);
       return;
     }

@@ -111,9 +111,16 @@ class BatchControllersTest : public QObject {
         {{"type", "Ready"}, {"status", ready ? "True" : "False"}, {"lastTransitionTime", now}},
         {{"type", "PodScheduled"}, {"status", "True"}, {"lastTransitionTime", now}},
     });
+    // A failing pod's exit code and an extra condition come from its labels (exit-code,
+    // condition), so that a test can aim at a podFailurePolicy rule.
+    const json& labels = pod["metadata"].value("labels", json::object());
+    int exitCode = phase == "Succeeded" ? 0 : 1;
+    if (phase == "Failed" && labels.contains("exit-code")) exitCode = std::stoi(labels["exit-code"].get<std::string>());
+    if (phase == "Failed" && labels.contains("condition"))
+      pod["status"]["conditions"].push_back({{"type", labels["condition"]}, {"status", "True"}, {"lastTransitionTime", now}});
     json state = ready ? json{{"running", {{"startedAt", now}}}}
                        : json{{"terminated",
-                               {{"exitCode", phase == "Succeeded" ? 0 : 1},
+                               {{"exitCode", exitCode},
                                 {"reason", phase == "Succeeded" ? "Completed" : "Error"},
                                 {"startedAt", now},
                                 {"finishedAt", now}}}};
@@ -375,6 +382,104 @@ class BatchControllersTest : public QObject {
     QCOMPARE(podsOf(ns, "doomed").size(), size_t{2});
     for (const auto& p : podsOf(ns, "doomed")) QVERIFY(!hasTrackingFinalizer(p));
     QVERIFY(eventually([&] { return hasEvent(ns, "BackoffLimitExceeded", "Job has reached the specified backoff limit"); }));
+  }
+
+  // podFailurePolicy FailJob: the first failed pod whose container exit code a FailJob rule
+  // names fails the Job at once (backoffLimit notwithstanding), in kube's words.
+  void podFailurePolicyFailJob() {
+    const std::string ns = "job-pfp-failjob";
+    createNamespace(ns);
+    json pod = podTemplate("Failed");
+    pod["metadata"]["labels"]["exit-code"] = "42";
+    json policy = {{"rules", json::array({{{"action", "Ignore"}, {"onExitCodes", {{"operator", "In"}, {"values", {1}}}}},
+                                          {{"action", "FailJob"},
+                                           {"onExitCodes", {{"containerName", "c"}, {"operator", "In"}, {"values", {40, 42}}}}}})}};
+    createJob(ns, jobObject("fatal", {{"backoffLimit", 6}, {"podFailurePolicy", policy}, {"template", pod}}));
+    QVERIFY(eventually([&] { return hasCondition(get(kJobs, ns, "fatal"), "Failed", "PodFailurePolicy"); }));
+    json job = get(kJobs, ns, "fatal");
+    QCOMPARE(job["spec"].value("podReplacementPolicy", ""), std::string("Failed"));  // the default with a policy
+    auto pods = podsOf(ns, "fatal");
+    QCOMPARE(pods.size(), size_t{1});
+    const std::string expected = "Container c for pod " + ns + "/" + pods[0]["metadata"].value("name", "") +
+                                 " failed with exit code 42 matching FailJob rule at index 1";
+    QCOMPARE((*condition(job, "Failed"))["message"].get<std::string>(), expected);
+    QVERIFY(hasCondition(job, "FailureTarget", "PodFailurePolicy"));
+    QCOMPARE(statusInt(job, "failed"), int64_t{1});
+    QVERIFY(eventually([&] { return hasEvent(ns, "PodFailurePolicy", expected); }));
+  }
+
+  // podFailurePolicy Ignore: failures a rule ignores (here: pods with a DisruptionTarget
+  // condition) are replaced but never counted, so even backoffLimit 0 does not fail the Job.
+  void podFailurePolicyIgnore() {
+    const std::string ns = "job-pfp-ignore";
+    createNamespace(ns);
+    json pod = podTemplate("Failed");
+    pod["metadata"]["labels"]["condition"] = "DisruptionTarget";
+    json policy = {{"rules", json::array({{{"action", "Ignore"}, {"onPodConditions", {{{"type", "DisruptionTarget"}}}}}})}};
+    createJob(ns, jobObject("disrupted", {{"backoffLimit", 0}, {"podFailurePolicy", policy}, {"template", pod}}));
+    QVERIFY(eventually([&] { return podsOf(ns, "disrupted").size() >= 3; }));
+    json job = get(kJobs, ns, "disrupted");
+    QVERIFY(!hasCondition(job, "Failed"));
+    QVERIFY(!hasCondition(job, "FailureTarget"));
+    QCOMPARE(statusInt(job, "failed"), int64_t{0});
+    // The policy's status default, as kube's defaulting writes it.
+    QCOMPARE(job["spec"]["podFailurePolicy"]["rules"][0]["onPodConditions"][0].value("status", ""), std::string("True"));
+    client::DeleteOptions opts;
+    opts.propagationPolicy = "Background";
+    QVERIFY(client_->remove(kJobs, ns, "disrupted", opts).ok());
+  }
+
+  // An exit code a rule does not match (NotIn lists it) counts as usual.
+  void podFailurePolicyNoMatchCounts() {
+    const std::string ns = "job-pfp-count";
+    createNamespace(ns);
+    json pod = podTemplate("Failed");
+    pod["metadata"]["labels"]["exit-code"] = "3";
+    json policy = {{"rules", json::array({{{"action", "FailJob"}, {"onExitCodes", {{"operator", "NotIn"}, {"values", {3}}}}}})}};
+    createJob(ns, jobObject("counted", {{"backoffLimit", 0}, {"podFailurePolicy", policy}, {"template", pod}}));
+    QVERIFY(eventually([&] { return hasCondition(get(kJobs, ns, "counted"), "Failed", "BackoffLimitExceeded"); }));
+    QCOMPARE(statusInt(get(kJobs, ns, "counted"), "failed"), int64_t{1});
+  }
+
+  // kube-apiserver's podFailurePolicy validation: field paths and words; nothing is created.
+  void podFailurePolicyValidation() {
+    const std::string ns = "job-pfp-invalid";
+    createNamespace(ns);
+    auto attempt = [&](const json& policy, const std::string& restartPolicy = "Never") {
+      json pod = podTemplate();
+      pod["spec"]["restartPolicy"] = restartPolicy;
+      return client_->create(kJobs, ns, jobObject("bad", {{"podFailurePolicy", policy}, {"template", pod}}));
+    };
+    auto expectError = [&](const api::Result<json>& r, const std::string& text) {
+      QVERIFY(!r.ok());
+      QCOMPARE(r.status().code(), 422);
+      QVERIFY2(r.status().message().find(text) != std::string::npos, r.status().message().c_str());
+    };
+    json exitRule = {{"action", "FailJob"}, {"onExitCodes", {{"operator", "In"}, {"values", {1}}}}};
+    expectError(attempt({{"rules", {exitRule}}}, "OnFailure"),
+                "spec.template.spec.restartPolicy: Invalid value: \"OnFailure\": only \"Never\" is supported when podFailurePolicy is specified");
+    json unordered = exitRule;
+    unordered["onExitCodes"]["values"] = {5, 0, 5};
+    expectError(attempt({{"rules", {unordered}}}), "spec.podFailurePolicy.rules[0].onExitCodes.values[1]: Invalid value: 0: must not be 0 for the In operator");
+    expectError(attempt({{"rules", {unordered}}}), "spec.podFailurePolicy.rules[0].onExitCodes.values[2]: Duplicate value: 5");
+    expectError(attempt({{"rules", {unordered}}}), "spec.podFailurePolicy.rules[0].onExitCodes.values: Invalid value: []int32{5, 0, 5}: must be ordered");
+    json both = exitRule;
+    both["onPodConditions"] = {{{"type", "DisruptionTarget"}}};
+    expectError(attempt({{"rules", {both}}}), "spec.podFailurePolicy.rules[0]: Invalid value: specifying both OnExitCodes and OnPodConditions is not supported");
+    json failIndex = exitRule;
+    failIndex["action"] = "FailIndex";
+    expectError(attempt({{"rules", {failIndex}}}), "spec.podFailurePolicy.rules[0].action: Invalid value: \"FailIndex\": requires the backoffLimitPerIndex to be set");
+    json stranger = exitRule;
+    stranger["onExitCodes"]["containerName"] = "sidecar";
+    expectError(attempt({{"rules", {stranger}}}),
+                "spec.podFailurePolicy.rules[0].onExitCodes.containerName: Invalid value: \"sidecar\": must be one of the container or initContainer names in the pod template");
+    QVERIFY(list(kJobs, ns).empty());
+    // The policy cannot change once the Job exists.
+    auto created = attempt({{"rules", {exitRule}}});
+    QVERIFY2(created.ok(), created.ok() ? "" : created.status().message().c_str());
+    auto patched = client_->patch(kJobs, ns, "bad", client::PatchType::kMerge,
+                                  R"({"spec":{"podFailurePolicy":{"rules":[{"action":"Ignore","onExitCodes":{"operator":"In","values":[2]}}]}}})");
+    expectError(patched, "spec.podFailurePolicy: Invalid value: batch.PodFailurePolicy{...}: field is immutable");
   }
 
   // activeDeadlineSeconds: running pods are deleted and the Job fails with DeadlineExceeded.

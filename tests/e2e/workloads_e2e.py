@@ -282,6 +282,36 @@ class WorkloadsE2E(unittest.TestCase):
                       .get("status", {}).get("used", {}).get("pods") == "1")
         self.kubectl("run", "c", "--image=nginx", "-n", ns)
 
+    def test_45_job_pod_failure_policy_and_cronjob_zone(self):
+        ns = self.namespace("batch")
+        job = {
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "fatal", "namespace": ns},
+            "spec": {
+                "backoffLimit": 6,
+                "podFailurePolicy": {"rules": [
+                    {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]}}]},
+                "template": {
+                    "metadata": {"annotations": {"orrery.dev/simulated-exit-code": "42",
+                                                 "orrery.dev/simulated-run-seconds": "0"}},
+                    "spec": {"restartPolicy": "Never",
+                             "containers": [{"name": "main", "image": "busybox"}]}}}}
+        self.kubectl("apply", "-f", "-", input=json.dumps(job))
+        self.kubectl("wait", "--for=condition=Failed", "job/fatal", "-n", ns, "--timeout=60s")
+        failed = [c for c in self.get_json("job", "fatal", "-n", ns)["status"]["conditions"] if c["type"] == "Failed"][0]
+        self.assertEqual(failed["reason"], "PodFailurePolicy")
+        self.assertRegex(failed["message"],
+                         r"^Container main for pod batch/fatal-\w+ failed with exit code 42 matching FailJob rule at index 0$")
+        # One pod, not the six retries backoffLimit would allow.
+        self.assertEqual(len(self.get_json("pods", "-n", ns, "-l", "job-name=fatal")["items"]), 1)
+        # A CronJob on a named zone's clock: accepted, and listed with its zone.
+        self.kubectl("create", "cronjob", "tea", "--image=busybox", "--schedule=0 16 * * *", "-n", ns)
+        self.kubectl("patch", "cronjob", "tea", "-n", ns, "--type=merge", "-p", '{"spec":{"timeZone":"Europe/London"}}')
+        self.assertRegex(self.kubectl("get", "cronjob", "tea", "-n", ns).stdout, r"tea\s+0 16 \* \* \*\s+Europe/London\s+False")
+        bad = self.kubectl("patch", "cronjob", "tea", "-n", ns, "--type=merge", "-p", '{"spec":{"timeZone":"Mars/Olympus"}}',
+                           check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn('spec.timeZone: Invalid value: "Mars/Olympus": unknown time zone Mars/Olympus', bad.stderr)
+
     def test_50_namespace_deletion(self):
         self.kubectl("create", "namespace", "doomed")
         self.kubectl("create", "deployment", "w", "--image=nginx", "--replicas=2", "-n", "doomed")
@@ -302,13 +332,17 @@ class WorkloadsE2E(unittest.TestCase):
                           if any(c["type"] == "Ready" and c["status"] == "True"
                                  for c in n.get("status", {}).get("conditions", [])))
 
+        def control_plane_pid():
+            with open(os.path.join(self.cluster.data, "control-plane.pid")) as f:
+                return f.read().strip()
+
         # Grow: `up` on the running cluster adds nodes at once, without a restart.
-        pid = open(os.path.join(self.cluster.data, "control-plane.pid")).read().strip()
+        pid = control_plane_pid()
         out = self.cluster.orrery("up", "--simulated-nodes", "5").stdout
         self.assertIn("already running", out)
         self.assertIn("Simulated nodes: 3 → 5", out)
         self.wait_for("5 Ready nodes", lambda: ready_nodes() == NODES + ["orrery-sim-3", "orrery-sim-4"])
-        self.assertEqual(open(os.path.join(self.cluster.data, "control-plane.pid")).read().strip(), pid)
+        self.assertEqual(control_plane_pid(), pid)
         self.assertIn("Simulated nodes: 5", self.cluster.orrery("status").stdout)
 
         # Shrink below where pods run: the highest nodes go with their pods, and the

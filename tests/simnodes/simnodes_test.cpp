@@ -265,6 +265,38 @@ class SimNodesTest : public QObject {
     QCOMPARE((*other)["status"].value("phase", ""), std::string("Pending"));
   }
 
+  // A deleted pod that a finalizer holds (a Job's) is reported Failed, its container killed
+  // (exit code 137), before the kubelet confirms the deletion, as a real kubelet does: the
+  // finalizer's holder sees a terminal phase, and the object goes once it lets go.
+  void deletedPodWithFinalizerTurnsFailed() {
+    simnodes::SimulatedNodesOptions options;
+    options.count = 1;
+    options.runningDelay = 20ms;
+    startSim(options);
+    json held = pod("held", "orrery-sim-0", json{{"restartPolicy", "Never"}});
+    held["metadata"]["finalizers"] = {"example.com/hold"};
+    QVERIFY(client_->create(kPods, "default", held).ok());
+    QVERIFY(eventually([&] {
+      auto got = client_->get(kPods, "default", "held");
+      return got.ok() && (*got)["status"].value("phase", "") == "Running";
+    }));
+    QVERIFY(client_->remove(kPods, "default", "held").ok());
+    json p;
+    QVERIFY(eventually([&] {
+      auto got = client_->get(kPods, "default", "held");
+      if (!got.ok()) return false;
+      p = *got;
+      return p["status"].value("phase", "") == "Failed";
+    }, 5s));
+    const json& term = p["status"]["containerStatuses"][0]["state"]["terminated"];
+    QCOMPARE(term.value("exitCode", -1), 137);
+    QCOMPARE(term.value("reason", ""), std::string("Error"));
+    QCOMPARE(condition(p, "Ready").value("status", ""), std::string("False"));
+    // Released: gone.
+    QVERIFY(client_->patch(kPods, "default", "held", client::PatchType::kMerge, R"({"metadata":{"finalizers":null}})").ok());
+    QVERIFY(eventually([&] { return codeOf(client_->get(kPods, "default", "held")) == 404; }, 5s));
+  }
+
   void annotatedPodsFinishRespectingRestartPolicy() {
     simnodes::SimulatedNodesOptions options;
     options.count = 1;
