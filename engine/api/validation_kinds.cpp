@@ -534,6 +534,83 @@ void validateOnExitCodes(const json& req, const std::string& path, const std::se
   }
 }
 
+// kube-apiserver's validateIndexesFormat: "1,3-5" with each index below `completions`, in
+// increasing order; the number of indexes, or the error.
+Result<int64_t> indexesFormat(const std::string& text, int64_t completions) {
+  if (text.empty()) return int64_t{0};
+  int64_t total = 0;
+  std::optional<int64_t> last;
+  auto number = [&](const std::string& part) -> Result<int64_t> {
+    if (part.empty() || part.size() > 10 || part.find_first_not_of("0123456789") != std::string::npos)
+      return Status::badRequest("cannot convert string to integer for index: " + v::goQuote(part));
+    int64_t n = std::stoll(part);
+    if (n >= completions) return Status::badRequest("too large index: " + v::goQuote(part));
+    return n;
+  };
+  size_t start = 0;
+  for (;;) {
+    size_t comma = text.find(',', start);
+    std::string interval = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    size_t dash = interval.find('-');
+    if (dash != std::string::npos && interval.find('-', dash + 1) != std::string::npos)
+      return Status::badRequest("the fragment " + v::goQuote(interval) +
+                                " violates the requirement that an index interval can have at most two parts separated by '-'");
+    auto first = number(interval.substr(0, dash));
+    if (!first.ok()) return first.status();
+    int64_t lastOfInterval = *first;
+    if (dash != std::string::npos) {
+      auto second = number(interval.substr(dash + 1));
+      if (!second.ok()) return second.status();
+      if (*first >= *second)
+        return Status::badRequest("non-increasing order, previous: " + std::to_string(*first) + ", current: " + std::to_string(*second));
+      lastOfInterval = *second;
+    }
+    if (last && *last >= *first)
+      return Status::badRequest("non-increasing order, previous: " + std::to_string(*last) + ", current: " + std::to_string(*first));
+    total += lastOfInterval - *first + 1;
+    last = lastOfInterval;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return total;
+}
+
+// kube-apiserver's validateSuccessPolicy (Indexed Jobs).
+void validateSuccessPolicy(const json& spec, const std::string& path, Causes& out) {
+  const json& rules = at(at(spec, "successPolicy"), "rules");
+  const size_t n = rules.is_array() ? rules.size() : 0;
+  if (n == 0) out.push_back(v::required(path + ".rules", "at least one rules must be specified when the successPolicy is specified"));
+  if (n > 20) out.push_back(v::tooMany(path + ".rules", static_cast<int64_t>(n), 20));
+  const int64_t completions = at(spec, "completions").is_number_integer() ? spec["completions"].get<int64_t>() : 0;
+  for (size_t i = 0; i < n; ++i) {
+    const json& rule = rules[i];
+    const std::string rulePath = idx(path + ".rules", i);
+    const bool hasIndexes = has(rule, "succeededIndexes"), hasCount = has(rule, "succeededCount");
+    if (!hasIndexes && !hasCount)
+      out.push_back(v::required(rulePath, "at least one of succeededCount or succeededIndexes must be specified"));
+    int64_t totalIndexes = 0;
+    if (hasIndexes) {
+      const std::string text = str(rule, "succeededIndexes");
+      if (text.size() > 64 * 1024) out.push_back(v::tooLong(rulePath + ".succeededIndexes", 64 * 1024));
+      auto total = indexesFormat(text, completions);
+      if (!total.ok())
+        out.push_back(v::invalid(rulePath + ".succeededIndexes", text, "error parsing succeededIndexes: " + total.status().message()));
+      else totalIndexes = *total;
+    }
+    if (hasCount && rule["succeededCount"].is_number_integer()) {
+      const int64_t count = rule["succeededCount"].get<int64_t>();
+      nonNegative(rule, "succeededCount", rulePath + ".succeededCount", out);
+      if (count > completions)
+        out.push_back(v::invalid(rulePath + ".succeededCount", count,
+                                 "must be less than or equal to " + std::to_string(completions) + " (the number of specified completions)"));
+      if (hasIndexes && count > totalIndexes)
+        out.push_back(v::invalid(rulePath + ".succeededCount", count,
+                                 "must be less than or equal to " + std::to_string(totalIndexes) +
+                                     " (the number of indexes in the specified succeededIndexes field)"));
+    }
+  }
+}
+
 // kube-apiserver's validatePodFailurePolicy (rules, their actions and requirements).
 void validatePodFailurePolicy(const json& spec, const std::string& path, Causes& out) {
   const json& rules = at(at(spec, "podFailurePolicy"), "rules");
@@ -608,6 +685,10 @@ void validateJobSpec(const json& spec, const std::string& path, Causes& out) {
   }
   const bool podFailurePolicy = has(spec, "podFailurePolicy");
   if (podFailurePolicy) validatePodFailurePolicy(spec, path + ".podFailurePolicy", out);
+  if (has(spec, "successPolicy")) {
+    if (!indexed) out.push_back(v::invalidRaw(path + ".successPolicy", "batch.SuccessPolicy{...}", "requires indexed completion mode"));
+    else validateSuccessPolicy(spec, path + ".successPolicy", out);
+  }
   if (has(spec, "podReplacementPolicy")) {
     const std::string rp = str(spec, "podReplacementPolicy");
     if (podFailurePolicy && rp != "Failed")
@@ -1129,6 +1210,9 @@ void validateUpdate(const ResourceInfo& info, const json& obj, const json& old, 
               has(spec, "podFailurePolicy") ? "batch.PodFailurePolicy{...}" : "null", out);
     immutable(at(spec, "backoffLimitPerIndex"), at(oldSpec, "backoffLimitPerIndex"), "spec.backoffLimitPerIndex",
               has(spec, "backoffLimitPerIndex") ? spec["backoffLimitPerIndex"].dump() : "null", out);
+    immutable(at(spec, "successPolicy"), at(oldSpec, "successPolicy"), "spec.successPolicy",
+              has(spec, "successPolicy") ? "batch.SuccessPolicy{...}" : "null", out);
+    immutable(at(spec, "managedBy"), at(oldSpec, "managedBy"), "spec.managedBy", v::goValue(at(spec, "managedBy")), out);
   } else if (g.empty() && k == "Service") {
     std::string oldIp = str(oldSpec, "clusterIP"), newIp = str(spec, "clusterIP");
     bool ext = str(spec, "type") == "ExternalName" || str(oldSpec, "type") == "ExternalName";

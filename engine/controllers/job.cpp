@@ -27,6 +27,10 @@ const api::GroupVersionResource kJobs{"batch", "v1", "jobs"};
 constexpr int kBurst = 500;                 // kube's MaxPodCreateDeletePerSync
 constexpr auto kMaxBackoff = std::chrono::minutes(6);  // DefaultJobPodFailureBackOff cap
 const char* kOrphanPrefix = "pod:";         // queue keys of pods whose finalizer to drop
+// A pod's failures within its index, counted and ignored (by podFailurePolicy), as kube keeps
+// them on each replacement pod.
+const char* kIndexFailureCount = "batch.kubernetes.io/job-index-failure-count";
+const char* kIndexIgnoredFailureCount = "batch.kubernetes.io/job-index-ignored-failure-count";
 
 std::string str(const json& v) { return v.is_string() ? v.get<std::string>() : std::string(); }
 std::optional<int64_t> optInt(const json& v) {
@@ -92,6 +96,14 @@ std::optional<int> podIndex(const json& pod) {
   if (v.empty()) v = str(field(field(pod, "metadata", "labels"), job::kCompletionIndex));
   if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 9) return std::nullopt;
   return std::stoi(v);
+}
+
+// An annotation as a non-negative int32; 0 when absent or malformed (kube's parseInt32).
+int64_t annotationCount(const json& pod, const char* key) {
+  std::string v = str(field(field(pod, "metadata", "annotations"), key));
+  if (v.empty() || v.size() > 10 || v.find_first_not_of("0123456789") != std::string::npos) return 0;
+  int64_t n = std::stoll(v);
+  return n > INT32_MAX ? 0 : n;
 }
 
 std::string ownerUid(const json& obj) {
@@ -162,6 +174,29 @@ FailureVerdict matchPodFailurePolicy(const json& policy, const json& pod) {
     return verdict;
   }
   return verdict;
+}
+
+std::optional<size_t> matchSuccessPolicy(const json& successPolicy, int64_t completions,
+                                         const std::set<int>& succeededIndexes) {
+  const json& rules = field(successPolicy, "rules");
+  if (!rules.is_array() || succeededIndexes.empty()) return std::nullopt;
+  const int64_t total = static_cast<int64_t>(succeededIndexes.size());
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const json& rule = rules[i];
+    const std::optional<int64_t> count = optInt(field(rule, "succeededCount"));
+    if (field(rule, "succeededIndexes").is_string()) {
+      std::set<int> required;
+      for (int idx : parseIndexes(str(rule["succeededIndexes"])))
+        if (idx < completions) required.insert(idx);
+      if (required.empty()) continue;  // unparseable: kube skips the rule
+      int64_t contained = 0;
+      for (int idx : required) contained += succeededIndexes.count(idx);
+      if (contained == static_cast<int64_t>(required.size()) || (count && contained >= *count)) return i;
+    } else if (count && total >= *count) {
+      return i;
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace job
@@ -273,7 +308,9 @@ class JobController : public Controller {
     return removeFinalizer(*pod);
   }
 
-  json newPod(const json& job, std::optional<int> index) {
+  // `replaced`: with backoffLimitPerIndex, the index's last failed pod, whose failure counts
+  // the new pod carries on (kube's addIndexFailureCountAnnotation).
+  json newPod(const json& job, std::optional<int> index, const json* replaced = nullptr) {
     const json& tmpl = field(job, "spec", "template");
     std::string name = strField(job, "metadata", "name");
     json meta = json::object();
@@ -290,6 +327,18 @@ class JobController : public Controller {
       std::string i = std::to_string(*index);
       meta["annotations"][job::kCompletionIndex] = i;
       meta["labels"][job::kCompletionIndex] = i;
+      if (field(job, "spec", "backoffLimitPerIndex").is_number_integer()) {
+        int64_t counted = 0, ignored = 0;
+        if (replaced) {
+          counted = annotationCount(*replaced, kIndexFailureCount);
+          ignored = annotationCount(*replaced, kIndexIgnoredFailureCount);
+          const json& policy = field(job, "spec", "podFailurePolicy");
+          if (!policy.is_object() || job::matchPodFailurePolicy(policy, *replaced).counts) ++counted;
+          else ++ignored;
+        }
+        meta["annotations"][kIndexFailureCount] = std::to_string(counted);
+        if (ignored > 0) meta["annotations"][kIndexIgnoredFailureCount] = std::to_string(ignored);
+      }
       // Indexed pods get a stable hostname and $JOB_COMPLETION_INDEX (addCompletionIndexEnvVariables).
       if (!spec.contains("hostname")) spec["hostname"] = name + "-" + i;
       for (const char* list : {"containers", "initContainers"}) {
@@ -378,6 +427,9 @@ class JobController : public Controller {
     // phase is Failed, not while it terminates (podReplacementPolicy Failed, the default and
     // the only choice with a podFailurePolicy).
     const bool onlyReplaceFailed = hasFailurePolicy || str(field(spec, "podReplacementPolicy")) == "Failed";
+    // backoffLimitPerIndex (Indexed only): each index has its own retries; an index that uses
+    // them up fails alone, in status.failedIndexes.
+    const std::optional<int64_t> backoffLimitPerIndex = indexed ? optInt(field(spec, "backoffLimitPerIndex")) : std::nullopt;
     const bool creationsSatisfied = creations_.satisfied(key);
     const Clock::time_point now = context_->now();
     const std::string nowText = api::formatTime(now);
@@ -396,6 +448,24 @@ class JobController : public Controller {
     for (const auto& u : field(uncounted, "succeeded")) uncSucceeded.insert(str(u));
     for (const auto& u : field(uncounted, "failed")) uncFailed.insert(str(u));
     std::set<int> completedIndexes = job::parseIndexes(str(field(status, "completedIndexes")));
+    std::set<int> failedIndexes = job::parseIndexes(str(field(status, "failedIndexes")));
+    // kube's isIndexFailed: a failed pod whose FailIndex rule matched, or a counted failure
+    // that used up the index's retries.
+    auto failsItsIndex = [&](const json& pod) {
+      if (!backoffLimitPerIndex || phase(pod) != "Failed") return false;
+      bool counted = true;
+      if (hasFailurePolicy) {
+        auto verdict = job::matchPodFailurePolicy(failurePolicy, pod);
+        if (verdict.action == "FailIndex") return true;
+        counted = verdict.counts;
+      }
+      return counted && annotationCount(pod, kIndexFailureCount) >= *backoffLimitPerIndex;
+    };
+    // Indexes with a pod still running: their failed pods' counts live on in that pod.
+    std::set<int> activeIndexes;
+    for (const auto& p : pods)
+      if (isPodActive(*p))
+        if (auto idx = podIndex(*p)) activeIndexes.insert(*idx);
     const bool finishing = findCondition(job, "FailureTarget") != nullptr && conditionTrue(job, "FailureTarget");
     const bool successMet = conditionTrue(job, "SuccessCriteriaMet");
 
@@ -412,10 +482,19 @@ class JobController : public Controller {
         bool terminal = ph == "Succeeded" || ph == "Failed";
         bool consideredFailed = ph == "Failed" || (!onlyReplaceFailed && isBeingDeleted(pod) && ph != "Succeeded");
         if (!(terminal || consideredFailed || deleting)) continue;
-        toUnfinalize.push_back(p);
+        auto idx = podIndex(pod);
+        // backoffLimitPerIndex: a failed pod whose index waits for its replacement keeps its
+        // finalizer (and so its object) until the replacement, which copies its failure count
+        // from it, exists (kube's getPodsWithDelayedDeletionPerIndex).
+        const bool awaitsReplacement = backoffLimitPerIndex && ph == "Failed" && !deleting && idx &&
+                                       !completedIndexes.count(*idx) && !failedIndexes.count(*idx) &&
+                                       !activeIndexes.count(*idx) && !failsItsIndex(pod) && !finishing && !successMet;
+        if (!awaitsReplacement) toUnfinalize.push_back(p);
+        if (backoffLimitPerIndex && idx && completions && *idx < *completions && !completedIndexes.count(*idx) &&
+            failsItsIndex(pod))
+          failedIndexes.insert(*idx);
         if (uncSucceeded.count(podUid) || uncFailed.count(podUid)) continue;
         if (ph == "Succeeded") {
-          auto idx = podIndex(pod);
           if (indexed && (!idx || *idx < 0 || (completions && *idx >= *completions) || completedIndexes.count(*idx)))
             continue;  // a duplicate or out-of-range index does not count
           if (indexed) completedIndexes.insert(*idx);
@@ -438,6 +517,8 @@ class JobController : public Controller {
         if (text.empty()) status.erase("completedIndexes");
         else status["completedIndexes"] = text;
       }
+      // Present (if empty) whenever backoffLimitPerIndex is set, as kube writes it.
+      if (backoffLimitPerIndex) status["failedIndexes"] = job::formatIndexes(failedIndexes);
     };
     if (newSucceeded + newFailed > 0) {
       // First record the uids, so that a crash between the steps cannot lose or double count.
@@ -518,9 +599,18 @@ class JobController : public Controller {
           failJob = job::matchPodFailurePolicy(failurePolicy, *p).failJobMessage;
           if (failJob) break;
         }
+      const int64_t failedIndexCount = static_cast<int64_t>(failedIndexes.size());
+      const std::optional<int64_t> maxFailedIndexes = optInt(field(spec, "maxFailedIndexes"));
       if (failJob) {
         failReason = "PodFailurePolicy";
         failMessage = *failJob;
+      } else if (backoffLimitPerIndex && maxFailedIndexes && failedIndexCount > *maxFailedIndexes) {
+        failReason = "MaxFailedIndexesExceeded";
+        failMessage = "Job has exceeded the specified maximum number of failed indexes";
+      } else if (backoffLimitPerIndex && failedIndexCount > 0 && completions &&
+                 failedIndexCount + static_cast<int64_t>(completedIndexes.size()) >= *completions) {
+        failReason = "FailedIndexes";
+        failMessage = "Job has failed indexes";
       } else if (failed > backoffLimit) {
         failReason = "BackoffLimitExceeded";
         failMessage = "Job has reached the specified backoff limit";
@@ -532,6 +622,12 @@ class JobController : public Controller {
       if (!failReason.empty()) {
         failureTarget = true;
         setCondition(status, "FailureTarget", "True", failReason, failMessage, nowText);
+      } else if (auto rule = indexed && completions ? job::matchSuccessPolicy(field(spec, "successPolicy"), *completions,
+                                                                              completedIndexes)
+                                                     : std::nullopt) {
+        successCriteria = true;
+        setCondition(status, "SuccessCriteriaMet", "True", "SuccessPolicy", "Matched rules at index " + std::to_string(*rule),
+                     nowText);
       } else {
         bool done = completions ? succeeded >= *completions : (succeeded > 0 && active.empty());
         if (done) {
@@ -560,7 +656,7 @@ class JobController : public Controller {
       ready = 0;
     } else if (creationsSatisfied) {
       manageErr = managePods(job, key, active, onlyReplaceFailed ? terminatingPods : std::vector<client::ObjectPtr>{},
-                             completedIndexes, succeeded, completions, parallelism, indexed);
+                             completedIndexes, failedIndexes, pods, succeeded, completions, parallelism, indexed);
     }
 
     // ---- terminal conditions once nothing is left running (or being counted)
@@ -569,8 +665,14 @@ class JobController : public Controller {
       setCondition(status, "Failed", "True", failReason, failMessage, nowText);
       record(job, "Warning", failReason.c_str(), failMessage);
     } else if (settled && successCriteria) {
-      setCondition(status, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods",
-                   nowText);
+      // Complete repeats why success was declared (CompletionsReached or SuccessPolicy).
+      std::string reason = "CompletionsReached", message = "Reached expected number of succeeded pods";
+      for (const auto& c : status["conditions"]) {
+        if (c.value("type", "") != "SuccessCriteriaMet") continue;
+        reason = c.value("reason", reason);
+        message = c.value("message", message);
+      }
+      setCondition(status, "Complete", "True", reason, message, nowText);
       status["completionTime"] = nowText;
       record(job, "Normal", "Completed", "Job completed");
     }
@@ -604,9 +706,12 @@ class JobController : public Controller {
 
   // `terminating`: pods still terminating that hold their place (podReplacementPolicy Failed):
   // no replacement starts, nor one for their index, until they have failed.
+  // `failedIndexes` (backoffLimitPerIndex): indexes that get no more pods, and lose those they
+  // have. `all`: every pod of the Job, where a replacement finds its index's last failure.
   Status managePods(const json& job, const std::string& key, const std::vector<client::ObjectPtr>& active,
                     const std::vector<client::ObjectPtr>& terminating, const std::set<int>& completedIndexes,
-                    int64_t succeeded, std::optional<int64_t> completions, int64_t parallelism, bool indexed) {
+                    const std::set<int>& failedIndexes, const std::vector<client::ObjectPtr>& all, int64_t succeeded,
+                    std::optional<int64_t> completions, int64_t parallelism, bool indexed) {
     const std::string ns = strField(job, "metadata", "namespace");
     std::vector<client::ObjectPtr> surplus;
     std::vector<std::optional<int>> toCreate;
@@ -615,7 +720,8 @@ class JobController : public Controller {
       std::map<int, client::ObjectPtr> held;
       for (const auto& p : active) {
         auto idx = podIndex(*p);
-        if (!idx || (completions && *idx >= *completions) || completedIndexes.count(*idx) || held.count(*idx))
+        if (!idx || (completions && *idx >= *completions) || completedIndexes.count(*idx) || failedIndexes.count(*idx) ||
+            held.count(*idx))
           surplus.push_back(p);
         else
           held[*idx] = p;
@@ -623,10 +729,11 @@ class JobController : public Controller {
       std::set<int> terminatingIndexes;
       for (const auto& p : terminating)
         if (auto idx = podIndex(*p)) terminatingIndexes.insert(*idx);
-      int64_t wantActive = std::min<int64_t>(parallelism, completions.value_or(0) - completedIndexes.size());
+      int64_t wantActive = std::min<int64_t>(
+          parallelism, completions.value_or(0) - static_cast<int64_t>(completedIndexes.size() + failedIndexes.size()));
       int64_t room = wantActive - static_cast<int64_t>(held.size()) - static_cast<int64_t>(terminating.size());
       for (int i = 0; room > 0 && completions && i < *completions; ++i) {
-        if (completedIndexes.count(i) || held.count(i) || terminatingIndexes.count(i)) continue;
+        if (completedIndexes.count(i) || failedIndexes.count(i) || held.count(i) || terminatingIndexes.count(i)) continue;
         toCreate.push_back(i);
         room--;
       }
@@ -675,7 +782,19 @@ class JobController : public Controller {
       size_t end = std::min(toCreate.size(), next + batch);
       bool failedBatch = false;
       for (; next < end; ++next) {
-        auto created = client_->create(kPods, ns, newPod(job, toCreate[next]));
+        const json* replaced = nullptr;  // the index's latest failure (the highest counts)
+        if (toCreate[next] && field(job, "spec", "backoffLimitPerIndex").is_number_integer()) {
+          int64_t most = -1;
+          for (const auto& p : all) {
+            if (podIndex(*p) != toCreate[next] || phase(*p) != "Failed") continue;
+            int64_t n = annotationCount(*p, kIndexFailureCount) + annotationCount(*p, kIndexIgnoredFailureCount);
+            if (n > most) {
+              most = n;
+              replaced = p.get();
+            }
+          }
+        }
+        auto created = client_->create(kPods, ns, newPod(job, toCreate[next], replaced));
         if (created.ok()) {
           record(job, "Normal", "SuccessfulCreate", "Created pod: " + strField(*created, "metadata", "name"));
           continue;

@@ -57,5 +57,12 @@ struct FailureVerdict {
 };
 FailureVerdict matchPodFailurePolicy(const nlohmann::json& podFailurePolicy, const nlohmann::json& pod);
 
+/// spec.successPolicy of an Indexed Job (kube's matchSuccessPolicy): the index of the first
+/// rule the succeeded indexes meet (all of its succeededIndexes, or succeededCount of them, or
+/// succeededCount indexes at all), if any. The Job then succeeds early ("Matched rules at
+/// index N").
+std::optional<size_t> matchSuccessPolicy(const nlohmann::json& successPolicy, int64_t completions,
+                                         const std::set<int>& succeededIndexes);
+
 }  // namespace job
 }  // namespace orrery::controllers

@@ -151,6 +151,13 @@ class BatchControllersTest : public QObject {
           }
           if (phase == "Succeeded" || phase == "Failed") continue;
           std::string outcome = pod["metadata"]["labels"].value("outcome", "");
+          // Indexed pods may finish by index: fail-index fails that index, succeed-index
+          // completes that one; other indexes then run on.
+          const json& podLabels = pod["metadata"]["labels"];
+          const std::string index = podLabels.value(controllers::job::kCompletionIndex, "");
+          if (!index.empty() && podLabels.value("fail-index", "") == index) outcome = "Failed";
+          else if (!index.empty() && podLabels.contains("fail-index") && !podLabels.contains("succeed-index")) outcome = "Succeeded";
+          if (!index.empty() && podLabels.value("succeed-index", "") == index) outcome = "Succeeded";
           if (!outcome.empty()) (void)writePhase(pod, outcome);
           else if (phase != "Running") (void)writePhase(pod, "Running");
         }
@@ -480,6 +487,93 @@ class BatchControllersTest : public QObject {
     auto patched = client_->patch(kJobs, ns, "bad", client::PatchType::kMerge,
                                   R"({"spec":{"podFailurePolicy":{"rules":[{"action":"Ignore","onExitCodes":{"operator":"In","values":[2]}}]}}})");
     expectError(patched, "spec.podFailurePolicy: Invalid value: batch.PodFailurePolicy{...}: field is immutable");
+  }
+
+  // backoffLimitPerIndex: index 1 fails on every try; it is retried once (its replacement
+  // carries the index's failure count), then fails alone while 0 and 2 complete; the Job
+  // then fails with FailedIndexes.
+  void backoffLimitPerIndex() {
+    const std::string ns = "job-per-index";
+    createNamespace(ns);
+    json pod = podTemplate();
+    pod["metadata"]["labels"]["fail-index"] = "1";
+    createJob(ns, jobObject("per-index", {{"completions", 3}, {"parallelism", 3}, {"completionMode", "Indexed"},
+                                          {"backoffLimitPerIndex", 1}, {"template", pod}}));
+    QVERIFY(eventually([&] { return hasCondition(get(kJobs, ns, "per-index"), "Failed", "FailedIndexes"); }));
+    json job = get(kJobs, ns, "per-index");
+    QCOMPARE(job["spec"].value("backoffLimit", 0), 2147483647);  // the default with backoffLimitPerIndex
+    QCOMPARE(job["status"].value("failedIndexes", ""), std::string("1"));
+    QCOMPARE(job["status"].value("completedIndexes", ""), std::string("0,2"));
+    QCOMPARE((*condition(job, "Failed"))["message"].get<std::string>(), std::string("Job has failed indexes"));
+    QCOMPARE(statusInt(job, "failed"), int64_t{2});
+    std::multiset<std::string> counts;
+    for (const auto& p : podsOf(ns, "per-index"))
+      if (p["metadata"]["labels"].value(controllers::job::kCompletionIndex, "") == "1")
+        counts.insert(p["metadata"]["annotations"].value("batch.kubernetes.io/job-index-failure-count", "?"));
+    QCOMPARE(counts, (std::multiset<std::string>{"0", "1"}));
+  }
+
+  // A FailIndex rule fails the pod's index at its first failure, retries left or not.
+  void podFailurePolicyFailIndex() {
+    const std::string ns = "job-pfp-failindex";
+    createNamespace(ns);
+    json pod = podTemplate();
+    pod["metadata"]["labels"]["fail-index"] = "1";
+    pod["metadata"]["labels"]["exit-code"] = "42";
+    json policy = {{"rules", json::array({{{"action", "FailIndex"}, {"onExitCodes", {{"operator", "In"}, {"values", {42}}}}}})}};
+    createJob(ns, jobObject("quick", {{"completions", 2}, {"parallelism", 2}, {"completionMode", "Indexed"},
+                                      {"backoffLimitPerIndex", 3}, {"podFailurePolicy", policy}, {"template", pod}}));
+    QVERIFY(eventually([&] { return hasCondition(get(kJobs, ns, "quick"), "Failed", "FailedIndexes"); }));
+    QCOMPARE(get(kJobs, ns, "quick")["status"].value("failedIndexes", ""), std::string("1"));
+    int tries = 0;
+    for (const auto& p : podsOf(ns, "quick")) tries += p["metadata"]["labels"].value(controllers::job::kCompletionIndex, "") == "1";
+    QCOMPARE(tries, 1);
+  }
+
+  // maxFailedIndexes 0: the first failed index fails the Job at once.
+  void maxFailedIndexesExceeded() {
+    const std::string ns = "job-max-failed";
+    createNamespace(ns);
+    json pod = podTemplate();
+    pod["metadata"]["labels"]["fail-index"] = "0";
+    pod["metadata"]["labels"]["succeed-index"] = "2";  // index 1 runs on until the Job fails
+    createJob(ns, jobObject("strict", {{"completions", 3}, {"parallelism", 3}, {"completionMode", "Indexed"},
+                                       {"backoffLimitPerIndex", 0}, {"maxFailedIndexes", 0}, {"template", pod}}));
+    QVERIFY(eventually([&] { return hasCondition(get(kJobs, ns, "strict"), "Failed", "MaxFailedIndexesExceeded"); }));
+    json job = get(kJobs, ns, "strict");
+    QCOMPARE((*condition(job, "Failed"))["message"].get<std::string>(),
+             std::string("Job has exceeded the specified maximum number of failed indexes"));
+    QCOMPARE(job["status"].value("failedIndexes", ""), std::string("0"));
+    QVERIFY(eventually([&] { return activePodsOf(ns, "strict").empty(); }));
+  }
+
+  // successPolicy: index 0 succeeding is enough; the other indexes' pods are stopped and the
+  // Job completes with SuccessPolicy.
+  void successPolicyCompletesEarly() {
+    const std::string ns = "job-success-policy";
+    createNamespace(ns);
+    json pod = podTemplate();
+    pod["metadata"]["labels"]["succeed-index"] = "0";
+    createJob(ns, jobObject("leader", {{"completions", 3}, {"parallelism", 3}, {"completionMode", "Indexed"},
+                                       {"successPolicy", {{"rules", {{{"succeededIndexes", "0"}}}}}},
+                                       {"template", pod}}));
+    QVERIFY(eventually([&] { return hasCondition(get(kJobs, ns, "leader"), "Complete", "SuccessPolicy"); }));
+    json job = get(kJobs, ns, "leader");
+    QVERIFY(hasCondition(job, "SuccessCriteriaMet", "SuccessPolicy"));
+    QCOMPARE((*condition(job, "Complete"))["message"].get<std::string>(), std::string("Matched rules at index 0"));
+    QCOMPARE(job["status"].value("completedIndexes", ""), std::string("0"));
+    QVERIFY(activePodsOf(ns, "leader").empty());
+    // Validation: kube-apiserver's words for a rule beyond the Job's completions.
+    json bad = jobObject("bad", {{"completions", 3}, {"completionMode", "Indexed"},
+                                 {"successPolicy", {{"rules", {{{"succeededIndexes", "1-4"}, {"succeededCount", 5}}}}}},
+                                 {"template", podTemplate()}});
+    auto refused = client_->create(kJobs, ns, bad);
+    QVERIFY(!refused.ok());
+    const std::string message = refused.status().message();
+    QVERIFY2(message.find("spec.successPolicy.rules[0].succeededIndexes: Invalid value: \"1-4\": error parsing succeededIndexes: too large index: \"4\"") !=
+                 std::string::npos, message.c_str());
+    QVERIFY2(message.find("spec.successPolicy.rules[0].succeededCount: Invalid value: 5: must be less than or equal to 3 (the number of specified completions)") !=
+                 std::string::npos, message.c_str());
   }
 
   // activeDeadlineSeconds: running pods are deleted and the Job fails with DeadlineExceeded.
