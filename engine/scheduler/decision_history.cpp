@@ -74,12 +74,15 @@ void DecisionHistory::add(DecisionRecord record) {
 }
 
 uint16_t DecisionHistory::internPluginLocked(const std::string& plugin) {
-  for (size_t i = 0; i < plugins_.size(); ++i)
-    if (plugins_[i] == plugin) return static_cast<uint16_t>(i);
+  const auto& plugins = *plugins_;
+  for (size_t i = 0; i < plugins.size(); ++i)
+    if (plugins[i] == plugin) return static_cast<uint16_t>(i);
   // Plugins are a profile's few dozen at most; past 65,535 distinct names they share the last.
-  if (plugins_.size() >= std::numeric_limits<uint16_t>::max()) return static_cast<uint16_t>(plugins_.size() - 1);
-  plugins_.push_back(plugin);
-  return static_cast<uint16_t>(plugins_.size() - 1);
+  if (plugins.size() >= std::numeric_limits<uint16_t>::max()) return static_cast<uint16_t>(plugins.size() - 1);
+  auto grown = std::make_shared<std::vector<std::string>>(plugins);
+  grown->push_back(plugin);
+  plugins_ = std::move(grown);
+  return static_cast<uint16_t>(plugins_->size() - 1);
 }
 
 namespace {
@@ -136,7 +139,15 @@ void DecisionHistory::compactLocked(DecisionRecord& record, Stored& stored) {
   }
 }
 
-std::shared_ptr<const DecisionRecord> DecisionHistory::expandLocked(const Stored& stored) const {
+DecisionHistory::Detached DecisionHistory::detachLocked(const Stored& stored) const {
+  Detached d{stored, plugins_, {}};
+  for (const StoredNode& n : stored.nodes)
+    if (n.reasons && !d.reasons.count(n.reasons)) d.reasons.emplace(n.reasons, reasonLists_[n.reasons]);
+  return d;
+}
+
+std::shared_ptr<const DecisionRecord> DecisionHistory::expand(const Detached& detached) {
+  const Stored& stored = detached.stored;
   auto record = std::make_shared<DecisionRecord>(*stored.record);
   if (!stored.scores16.empty()) record->scores.assign(stored.scores16.begin(), stored.scores16.end());
   if (!stored.scores32.empty()) record->scores.assign(stored.scores32.begin(), stored.scores32.end());
@@ -146,8 +157,8 @@ std::shared_ptr<const DecisionRecord> DecisionHistory::expandLocked(const Stored
     NodeDecision d;
     d.node = nodeNameOf(n.node);
     d.nodeId = n.node;
-    d.rejectedBy = plugins_[n.rejectedBy];
-    d.reasons = reasonLists_[n.reasons];
+    d.rejectedBy = (*detached.plugins)[n.rejectedBy];
+    if (n.reasons) d.reasons = detached.reasons.at(n.reasons);
     d.unresolvable = n.unresolvable;
     d.scoreRow = n.scoreRow;
     d.total = stored.totals.empty() ? weightedTotal(*record, d) : stored.totals[i];
@@ -188,29 +199,35 @@ int64_t DecisionHistory::noteLocked(const char* type, const PodKey& pod, int32_t
 }
 
 bool DecisionHistory::changesSince(int64_t revision, std::vector<Change>* out, int64_t* current) const {
-  std::lock_guard lock(mu_);
-  *current = resourceVersion_;
-  if (revision >= resourceVersion_) return true;
-  // Every change took the next revision: a gap before the oldest kept means some are lost.
-  if (changes_.empty() || changes_.front().revision > revision + 1) return false;
-  auto first = std::lower_bound(changes_.begin(), changes_.end(), revision + 1,
-                                [](const LoggedChange& c, int64_t r) { return c.revision < r; });
-  for (auto it = first; it != changes_.end(); ++it) {
-    if (it->dropped) {
-      out->push_back({it->type, it->revision,
-                      identityObject(it->pod.first, it->pod.second, it->attempt, *it->dropped, it->revision)});
-      continue;
-    }
-    // ADDED or MODIFIED: the attempt as it is now. One dropped since has its DELETED later
-    // in the log.
-    auto pod = pods_.find(it->pod);
-    if (pod == pods_.end()) continue;
-    for (const auto& s : pod->second.attempts) {
-      if (s.record->attempt != it->attempt) continue;
-      out->push_back({it->type, it->revision, toObject(s)});
-      break;
+  // Under the lock, what each change needs; its object is built after.
+  std::vector<std::pair<size_t, Detached>> pending;  // (index in *out, the attempt as it is now)
+  {
+    std::lock_guard lock(mu_);
+    *current = resourceVersion_;
+    if (revision >= resourceVersion_) return true;
+    // Every change took the next revision: a gap before the oldest kept means some are lost.
+    if (changes_.empty() || changes_.front().revision > revision + 1) return false;
+    auto first = std::lower_bound(changes_.begin(), changes_.end(), revision + 1,
+                                  [](const LoggedChange& c, int64_t r) { return c.revision < r; });
+    for (auto it = first; it != changes_.end(); ++it) {
+      if (it->dropped) {
+        out->push_back({it->type, it->revision,
+                        identityObject(it->pod.first, it->pod.second, it->attempt, *it->dropped, it->revision)});
+        continue;
+      }
+      // ADDED or MODIFIED: the attempt as it is now. One dropped since has its DELETED later
+      // in the log.
+      auto pod = pods_.find(it->pod);
+      if (pod == pods_.end()) continue;
+      for (const auto& s : pod->second.attempts) {
+        if (s.record->attempt != it->attempt) continue;
+        pending.emplace_back(out->size(), detachLocked(s));
+        out->push_back({it->type, it->revision, nullptr});
+        break;
+      }
     }
   }
+  for (const auto& [index, detached] : pending) (*out)[index].object = toObject(detached);
   return true;
 }
 
@@ -231,19 +248,24 @@ void DecisionHistory::amend(const std::string& ns, const std::string& pod, int32
   if (it == pods_.end()) return;
   for (auto& s : it->second.attempts) {
     if (s.record->attempt != attempt) continue;
-    s.record->result = result;
-    s.record->message = message;
+    // A new record, not an edit: objects being built from the old one outside the lock
+    // (list, watch) go on reading it.
+    auto amended = std::make_shared<DecisionRecord>(*s.record);
+    amended->result = result;
+    amended->message = message;
+    s.record = std::move(amended);
     s.resourceVersion = noteLocked("MODIFIED", it->first, attempt, nullptr);
     return;
   }
 }
 
-nlohmann::json DecisionHistory::toObject(const Stored& s) const {
+nlohmann::json DecisionHistory::toObject(const Detached& detached) {
+  const Stored& s = detached.stored;
   const DecisionRecord& r = *s.record;
   nlohmann::json object =
       identityObject(r.podNamespace, r.podName, r.attempt, {s.uid, r.podUid, r.profile, s.created}, s.resourceVersion);
   try {
-    object["status"] = expandLocked(s)->toJson();
+    object["status"] = expand(detached)->toJson();
   } catch (const std::exception& e) {
     object["status"] = {{"error", e.what()}};
   }
@@ -277,34 +299,51 @@ std::optional<nlohmann::json> DecisionHistory::get(const std::string& ns, const 
     if (name[i] < '0' || name[i] > '9' || attempt > 100000000) return std::nullopt;
     attempt = attempt * 10 + (name[i] - '0');
   }
-  std::lock_guard lock(mu_);
-  auto it = pods_.find({ns, name.substr(0, dash)});
-  if (it == pods_.end()) return std::nullopt;
-  for (const auto& s : it->second.attempts) {
-    if (s.record->attempt == attempt) return toObject(s);
+  std::optional<Detached> found;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pods_.find({ns, name.substr(0, dash)});
+    if (it == pods_.end()) return std::nullopt;
+    for (const auto& s : it->second.attempts) {
+      if (s.record->attempt == attempt) {
+        found = detachLocked(s);
+        break;
+      }
+    }
   }
-  return std::nullopt;
+  if (!found) return std::nullopt;
+  return toObject(*found);
 }
 
 std::vector<nlohmann::json> DecisionHistory::list(const std::string& ns, int64_t* revision) {
-  std::lock_guard lock(mu_);
-  if (revision) *revision = resourceVersion_;
-  std::vector<nlohmann::json> out;
-  auto it = ns.empty() ? pods_.begin() : pods_.lower_bound({ns, ""});
-  for (; it != pods_.end(); ++it) {
-    if (!ns.empty() && it->first.first != ns) break;
-    for (const auto& s : it->second.attempts) out.push_back(toObject(s));
+  std::vector<Detached> attempts;
+  {
+    std::lock_guard lock(mu_);
+    if (revision) *revision = resourceVersion_;
+    attempts.reserve(count_);
+    auto it = ns.empty() ? pods_.begin() : pods_.lower_bound({ns, ""});
+    for (; it != pods_.end(); ++it) {
+      if (!ns.empty() && it->first.first != ns) break;
+      for (const auto& s : it->second.attempts) attempts.push_back(detachLocked(s));
+    }
   }
+  std::vector<nlohmann::json> out;
+  out.reserve(attempts.size());
+  for (const auto& d : attempts) out.push_back(toObject(d));
   return out;
 }
 
 std::vector<std::shared_ptr<const DecisionRecord>> DecisionHistory::records(const std::string& ns,
                                                                             const std::string& pod) const {
-  std::lock_guard lock(mu_);
+  std::vector<Detached> attempts;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pods_.find({ns, pod});
+    if (it != pods_.end())
+      for (const auto& s : it->second.attempts) attempts.push_back(detachLocked(s));
+  }
   std::vector<std::shared_ptr<const DecisionRecord>> out;
-  auto it = pods_.find({ns, pod});
-  if (it == pods_.end()) return out;
-  for (const auto& s : it->second.attempts) out.push_back(expandLocked(s));
+  for (const auto& d : attempts) out.push_back(expand(d));
   return out;
 }
 

@@ -91,10 +91,11 @@ class DecisionHistory {
     bool unresolvable = false;
   };
   struct Stored {
-    /// The record without its nodes and scores. Scores are kept in the narrowest of
+    /// The record without its nodes and scores (never changed once stored: amend() replaces
+    /// it). Scores are kept in the narrowest of
     /// `scores16`, `scores32` or the record's own int64 `scores` that holds them all: raw
     /// and normalized scores are mostly 0-100.
-    std::shared_ptr<DecisionRecord> record;
+    std::shared_ptr<const DecisionRecord> record;
     std::vector<StoredNode> nodes;
     std::vector<int16_t> scores16;
     std::vector<int32_t> scores32;
@@ -106,8 +107,6 @@ class DecisionHistory {
   };
   /// Moves `record`'s nodes and scores into their compact form in `stored`.
   void compactLocked(DecisionRecord& record, Stored& stored);
-  /// The whole record again.
-  std::shared_ptr<const DecisionRecord> expandLocked(const Stored& stored) const;
   uint16_t internPluginLocked(const std::string& plugin);
   struct PodHistory {
     std::string uid;
@@ -116,7 +115,18 @@ class DecisionHistory {
   };
   using PodKey = std::pair<std::string, std::string>;  // namespace, pod name
 
-  nlohmann::json toObject(const Stored& stored) const;
+  /// A stored attempt copied out under the lock with the interned names it refers to, so that
+  /// its object is built after the lock is released: a `kubectl get` or watch of thousands of
+  /// attempts never holds up the scheduling cycles adding the next ones. (A stored record is
+  /// never changed in place, so the copy can share it.)
+  struct Detached {
+    Stored stored;
+    std::shared_ptr<const std::vector<std::string>> plugins;
+    std::unordered_map<uint32_t, std::vector<std::string>> reasons;  // the reason lists it uses
+  };
+  Detached detachLocked(const Stored& stored) const;
+  static std::shared_ptr<const DecisionRecord> expand(const Detached& detached);
+  static nlohmann::json toObject(const Detached& detached);
   void dropOldestLocked();
   /// Drops a pod's oldest stored attempt and notes the deletion.
   void popFrontLocked(const PodKey& pod, PodHistory& history);
@@ -153,7 +163,8 @@ class DecisionHistory {
   mutable std::condition_variable changed_;
   /// Interned plugin names and reason lists (node names are interned process-wide). They grow
   /// with the distinct names ever seen, not with the attempts.
-  std::vector<std::string> plugins_{""};
+  /// plugins_ is replaced, never appended to, so that a Detached can hold the list it saw.
+  std::shared_ptr<const std::vector<std::string>> plugins_ = std::make_shared<const std::vector<std::string>>(1);
   std::vector<std::vector<std::string>> reasonLists_{{}};
   std::map<std::vector<std::string>, uint32_t> reasonListIds_{{{}, 0}};
 };

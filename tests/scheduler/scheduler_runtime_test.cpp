@@ -5,6 +5,9 @@
 
 #include <QtTest>
 
+#include <atomic>
+#include <thread>
+
 #include <chrono>
 #include <memory>
 
@@ -364,6 +367,67 @@ class SchedulerRuntimeTest : public QObject {
     for (size_t i = 0; i < DecisionHistory::kChangesKept; ++i) attempt("p" + std::to_string(i));
     QVERIFY(!h.changesSince(listed, &changes, &current));
     QVERIFY(h.changesSince(h.revision() - 10, &changes, &current));
+  }
+
+  // Readers (kubectl get, a watch) build their objects outside the history's lock, while
+  // the scheduler goes on adding and amending: every object they get is whole and matches
+  // what was added, and new plugin names and reasons seen meanwhile read back right.
+  void historyServesReadersWhileItGrows() {
+    DecisionHistory h({4, 4 << 20});
+    auto reasonOf = [](int i) { return "node(s) had untolerated taint {k: v" + std::to_string(i % 97) + "}"; };
+    auto pluginOf = [](int i) { return "Plugin" + std::to_string(i % 40); };
+    std::atomic<bool> done{false};
+    std::atomic<int> checked{0};
+    std::atomic<bool> consistent{true};
+    auto verify = [&](const nlohmann::json& object) {
+      const std::string pod = object["spec"]["pod"].value("name", "");
+      const int i = std::stoi(pod.substr(1));
+      const auto& nodes = object["status"]["nodes"];
+      bool ok = nodes.is_array() && nodes.size() == 3 && nodes[0].value("rejectedBy", "") == pluginOf(i) &&
+                nodes[0]["reasons"] == nlohmann::json::array({reasonOf(i)}) && nodes[2].value("name", "") == "n" + std::to_string(i);
+      const std::string result = object["status"].value("result", "");
+      ok = ok && (result == "Scheduled" || result == "Error");
+      if (!ok) consistent = false;
+      ++checked;
+    };
+    std::vector<std::thread> readers;
+    for (int r = 0; r < 2; ++r)
+      readers.emplace_back([&] {
+        int64_t seen = 0;
+        while (!done) {
+          for (const auto& o : h.list("")) verify(o);
+          std::vector<DecisionHistory::Change> changes;
+          int64_t current = 0;
+          if (!h.changesSince(seen, &changes, &current)) seen = h.revision();
+          else seen = current;
+          for (const auto& c : changes)
+            if (c.type != "DELETED") verify(c.object);
+        }
+      });
+    for (int i = 0; i < 3000; ++i) {
+      DecisionRecord r;
+      r.podNamespace = "ns";
+      r.podName = "p" + std::to_string(i);
+      r.podUid = "u" + std::to_string(i);
+      r.attempt = 1;
+      r.result = "Scheduled";
+      NodeDecision rejected, passed, other;
+      rejected.node = "a";
+      rejected.rejectedBy = pluginOf(i);
+      rejected.reasons = {reasonOf(i)};
+      passed.node = "b";
+      other.node = "n" + std::to_string(i);
+      r.nodes = {rejected, passed, other};
+      h.add(r);
+      if (i % 3 == 0) h.amend("ns", r.podName, 1, "Error", "binding failed");
+    }
+    done = true;
+    for (auto& t : readers) t.join();
+    QVERIFY(consistent);
+    QVERIFY(checked > 0);
+    auto last = h.get("ns", "p2999-1");
+    QVERIFY(last);
+    QCOMPARE((*last)["status"]["nodes"][0].value("rejectedBy", ""), pluginOf(2999));
   }
 
   void historyDropsTheOldestBeyondItsByteBound() {
