@@ -427,6 +427,12 @@ class JobController : public Controller {
     // phase is Failed, not while it terminates (podReplacementPolicy Failed, the default and
     // the only choice with a podFailurePolicy).
     const bool onlyReplaceFailed = hasFailurePolicy || str(field(spec, "podReplacementPolicy")) == "Failed";
+    // kube's isPodFailed: Failed, or (unless only failed pods are replaced) deleted before it
+    // succeeded, as an orphan that never reaches a phase would be.
+    auto podFailed = [&](const json& pod) {
+      const std::string ph = phase(pod);
+      return ph == "Failed" || (!onlyReplaceFailed && isBeingDeleted(pod) && ph != "Succeeded");
+    };
     // backoffLimitPerIndex (Indexed only): each index has its own retries; an index that uses
     // them up fails alone, in status.failedIndexes.
     const std::optional<int64_t> backoffLimitPerIndex = indexed ? optInt(field(spec, "backoffLimitPerIndex")) : std::nullopt;
@@ -452,7 +458,7 @@ class JobController : public Controller {
     // kube's isIndexFailed: a failed pod whose FailIndex rule matched, or a counted failure
     // that used up the index's retries.
     auto failsItsIndex = [&](const json& pod) {
-      if (!backoffLimitPerIndex || phase(pod) != "Failed") return false;
+      if (!backoffLimitPerIndex || !podFailed(pod)) return false;
       bool counted = true;
       if (hasFailurePolicy) {
         auto verdict = job::matchPodFailurePolicy(failurePolicy, pod);
@@ -480,18 +486,20 @@ class JobController : public Controller {
         if (finalizersRemoved_.count(podUid)) continue;  // counted; the cache has not caught up
         std::string ph = phase(pod);
         bool terminal = ph == "Succeeded" || ph == "Failed";
-        bool consideredFailed = ph == "Failed" || (!onlyReplaceFailed && isBeingDeleted(pod) && ph != "Succeeded");
+        bool consideredFailed = podFailed(pod);
         if (!(terminal || consideredFailed || deleting)) continue;
         auto idx = podIndex(pod);
         // backoffLimitPerIndex: a failed pod whose index waits for its replacement keeps its
         // finalizer (and so its object) until the replacement, which copies its failure count
         // from it, exists (kube's getPodsWithDelayedDeletionPerIndex).
-        const bool awaitsReplacement = backoffLimitPerIndex && ph == "Failed" && !deleting && idx &&
+        const bool awaitsReplacement = backoffLimitPerIndex && consideredFailed && !deleting && idx &&
                                        !completedIndexes.count(*idx) && !failedIndexes.count(*idx) &&
                                        !activeIndexes.count(*idx) && !failsItsIndex(pod) && !finishing && !successMet;
         if (!awaitsReplacement) toUnfinalize.push_back(p);
-        if (backoffLimitPerIndex && idx && completions && *idx < *completions && !completedIndexes.count(*idx) &&
-            failsItsIndex(pod))
+        // Once the Job is finishing, indexes stop failing: its remaining pods are being stopped
+        // (kube computes failed indexes only while no terminal condition is pending).
+        if (backoffLimitPerIndex && !finishing && !successMet && idx && completions && *idx < *completions &&
+            !completedIndexes.count(*idx) && failsItsIndex(pod))
           failedIndexes.insert(*idx);
         if (uncSucceeded.count(podUid) || uncFailed.count(podUid)) continue;
         if (ph == "Succeeded") {
@@ -595,7 +603,7 @@ class JobController : public Controller {
       std::optional<std::string> failJob;  // kube's getFailJobMessage: a failed pod a FailJob rule matches
       if (hasFailurePolicy)
         for (const auto& p : pods) {
-          if (phase(*p) != "Failed") continue;
+          if (!podFailed(*p)) continue;
           failJob = job::matchPodFailurePolicy(failurePolicy, *p).failJobMessage;
           if (failJob) break;
         }
