@@ -515,7 +515,7 @@ void validateOnExitCodes(const json& req, const std::string& path, const std::se
                              "must be one of the container or initContainer names in the pod template"));
   const json& values = at(req, "values");
   const size_t n = values.is_array() ? values.size() : 0;
-  if (n == 0) out.push_back(v::invalidRaw(path + ".values", "[]int32(nil)", "at least one value is required"));
+  if (n == 0) out.push_back(v::invalidRaw(path + ".values", values.is_array() ? "[]int32{}" : "[]int32(nil)", "at least one value is required"));
   else if (n > 255) out.push_back(v::tooMany(path + ".values", static_cast<int64_t>(n), 255));
   bool ordered = true;
   std::set<int64_t> seen;
