@@ -74,10 +74,9 @@ api::Status ControlPlaneComponents::setSimulatedNodes(int count) {
     auto added = impl_->nodes->add(count - have);
     return added.ok() ? Status::ok() : added.status();
   }
-  for (int i = have - 1; i >= count; --i) {
-    if (impl_->stopped) return Status::serviceUnavailable("the control plane is stopping");
-    if (Status st = impl_->nodes->remove(running[i].name); !st.isOk() && st.code() != 404) return st;
-  }
+  std::vector<std::string> going;
+  for (int i = have - 1; i >= count; --i) going.push_back(running[i].name);
+  if (Status st = impl_->nodes->remove(going); !st.isOk() && st.code() != 404) return st;
   return {};
 }
 

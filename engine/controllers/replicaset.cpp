@@ -3,17 +3,16 @@
 #include "engine/controllers/replicaset.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "engine/api/object.h"
 #include "engine/api/selector.h"
+#include "engine/client/parallel.h"
 #include "engine/controllers/util.h"
 
 namespace orrery::controllers {
@@ -28,8 +27,6 @@ const api::GroupVersionResource kReplicaSets{"apps", "v1", "replicasets"};
 
 // kube's burstReplicas: at most this many creations or deletions per sync.
 constexpr int kBurstReplicas = 500;
-// Expectations older than this are considered satisfied (ExpectationsTimeout).
-constexpr auto kExpectationsTimeout = std::chrono::minutes(5);
 // How many API calls of one batch run at once (kube runs a goroutine each).
 constexpr int kParallelCalls = 16;
 
@@ -55,30 +52,6 @@ int32_t specReplicas(const json& rs) {
 
 std::string podKey(const json& pod) {
   return client::objectKey(strField(pod, "metadata", "namespace"), strField(pod, "metadata", "name"));
-}
-
-// ---- expectations (pkg/controller/controller_utils.go) ------------------------------------
-
-// What a ReplicaSet's last sync asked for and the informer has not shown yet. Deletions are
-// tracked by pod key so that one pod's deletion is counted once (UIDTrackingControllerExpectations).
-;
-
-// Runs fn(i) for i in [0, n) on up to kParallelCalls threads.
-void parallelFor(int n, const std::function<void(int)>& fn) {
-  if (n <= 0) return;
-  int threads = std::min(n, kParallelCalls);
-  if (threads == 1) {
-    for (int i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  std::atomic<int> next{0};
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&] {
-      for (int i = next++; i < n; i = next++) fn(i);
-    });
-  for (auto& th : pool) th.join();
 }
 
 // ---- deletion order (ActivePodsWithRanks) ---------------------------------------------------
@@ -418,7 +391,7 @@ class ReplicaSetController : public Controller {
     int successes = 0;
     for (int batch = std::min(remaining, 1); batch > 0; batch = std::min(2 * batch, remaining)) {
       std::vector<Status> results(batch);
-      parallelFor(batch, [&](int i) { results[i] = fn(); });
+      client::parallelize(batch, kParallelCalls, [&](int i) { results[i] = fn(); });
       Status firstError;
       for (const auto& r : results) {
         if (r.isOk()) successes++;
@@ -475,7 +448,7 @@ class ReplicaSetController : public Controller {
       for (const json* p : victims) keys.push_back(podKey(*p));
       expectations_.expectDeletions(key, keys);
       std::vector<Status> results(victims.size());
-      parallelFor(static_cast<int>(victims.size()), [&](int i) {
+      client::parallelize(static_cast<int>(victims.size()), kParallelCalls, [&](int i) {
         const json& pod = *victims[i];
         auto r = client_->remove(kPods, strField(pod, "metadata", "namespace"), strField(pod, "metadata", "name"));
         if (r.ok()) {

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/api/object.h"
+#include "engine/client/parallel.h"
 #include "engine/simnodes/reflector.h"
 
 namespace orrery::simnodes {
@@ -1059,34 +1060,60 @@ Result<std::unique_ptr<SimulatedNodes>> SimulatedNodes::start(std::shared_ptr<cl
 
 Result<std::vector<std::string>> SimulatedNodes::add(int n) { return impl_->addNodes(n); }
 
-Status SimulatedNodes::remove(const std::string& name) {
-  std::vector<std::pair<std::string, std::string>> podsToDelete;  // key, uid
+Status SimulatedNodes::remove(const std::string& name) { return remove(std::vector<std::string>{name}); }
+
+Status SimulatedNodes::remove(const std::vector<std::string>& names) {
+  // What goes, decided under the lock: the slots are dropped at once (no more heartbeats or
+  // status), the API calls follow without it.
+  struct Call {
+    const api::GroupVersionResource* resource;
+    std::string ns, name, uid;  // uid: a pod's, as a precondition
+  };
+  std::vector<Call> nodeCalls, podCalls;
+  Status notFound;
   {
     std::lock_guard lock(impl_->mu);
-    auto it = impl_->byName.find(name);
-    if (it == impl_->byName.end()) {
-      return Status(404, api::reason::kNotFound, "simulated node \"" + name + "\" not found");
+    for (const auto& name : names) {
+      auto it = impl_->byName.find(name);
+      if (it == impl_->byName.end()) {
+        if (notFound.isOk()) notFound = Status(404, api::reason::kNotFound, "simulated node \"" + name + "\" not found");
+        continue;
+      }
+      uint32_t slot = it->second;
+      for (auto& [key, pod] : impl_->pods) {
+        if (pod.slot != slot || pod.generation != impl_->slots[slot]->generation) continue;
+        auto [ns, podName] = client::splitKey(key);
+        podCalls.push_back({&kPods, ns, podName, pod.uid});
+      }
+      impl_->slots[slot]->heartbeat = false;
+      impl_->dropNode(slot);
+      nodeCalls.push_back({&kNodes, "", name, ""});
+      nodeCalls.push_back({&kLeases, kLeaseNamespace, name, ""});
     }
-    uint32_t slot = it->second;
-    for (auto& [key, pod] : impl_->pods)
-      if (pod.slot == slot && pod.generation == impl_->slots[slot]->generation) podsToDelete.emplace_back(key, pod.uid);
-    impl_->slots[slot]->heartbeat = false;
-    impl_->dropNode(slot);
   }
-  auto& client = *impl_->client;
-  auto deleted = client.remove(kNodes, "", name);
-  if (!deleted.ok() && deleted.status().code() != 404) return deleted.status();
-  auto lease = client.remove(kLeases, kLeaseNamespace, name);
-  if (!lease.ok() && lease.status().code() != 404) return lease.status();
-  for (const auto& [key, uid] : podsToDelete) {
-    auto [ns, podName] = client::splitKey(key);
-    client::DeleteOptions opts;
-    opts.gracePeriodSeconds = 0;
-    opts.preconditionUid = uid;
-    auto r = client.remove(kPods, ns, podName, opts);
-    if (!r.ok() && r.status().code() != 404 && r.status().code() != 409) return r.status();
-  }
-  return Status();
+  // The nodes and their Leases first, then their pods (as the pod GC controller deletes the
+  // pods of a node that is gone).
+  std::mutex errorMu;
+  Status firstError;
+  auto run = [&](const std::vector<Call>& calls) {
+    client::parallelize(static_cast<int>(calls.size()), impl_->options.writers, [&](int i) {
+      const Call& c = calls[static_cast<size_t>(i)];
+      client::DeleteOptions opts;
+      if (!c.uid.empty()) {
+        opts.gracePeriodSeconds = 0;
+        opts.preconditionUid = c.uid;
+      }
+      auto r = impl_->client->remove(*c.resource, c.ns, c.name, opts);
+      const int code = r.ok() ? 200 : r.status().code();
+      if (r.ok() || code == 404 || (!c.uid.empty() && code == 409)) return;
+      std::lock_guard lock(errorMu);
+      if (firstError.isOk()) firstError = r.status();
+    });
+  };
+  run(nodeCalls);
+  run(podCalls);
+  if (!firstError.isOk()) return firstError;
+  return notFound;
 }
 
 Status SimulatedNodes::stopHeartbeat(const std::string& name) {

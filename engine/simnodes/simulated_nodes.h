@@ -96,6 +96,10 @@ class SimulatedNodes {
   /// Deletes the Node and its Lease, and the pods bound to it (as the pod GC controller does
   /// for pods of a deleted node). 404 if the name is not a simulated node of this component.
   Status remove(const std::string& name);
+  /// As remove(), for many nodes at once: their API calls run side by side (each waits for
+  /// the store, which commits those in flight together). Every name is tried; the first API
+  /// error is returned, else 404 if a name was not a simulated node.
+  Status remove(const std::vector<std::string>& names);
   /// Stops renewing the node's Lease and posting its status: a dead kubelet, for tests and
   /// lessons. Pods on it keep their last status.
   Status stopHeartbeat(const std::string& name);

@@ -4,7 +4,8 @@
 //   - Deployment of 1,000 replicas on 100 simulated nodes: from the create (what
 //     `kubectl apply` sends) until a watch has seen all 1,000 pods Running. Aim ≤ 2 s.
 //   - Control-plane RSS with 1,000 simulated nodes and then 10,000 pods Running (a Deployment
-//     of 10,000 replicas). Aim ≤ 300 MB. Also the RSS per simulated node (1,000 nodes vs none).
+//     of 10,000 replicas). Aim ≤ 300 MB. Also the RSS per simulated node (1,000 nodes vs none),
+//     and then how long `orrery up --simulated-nodes 0` takes to remove those nodes and pods.
 //
 //   workload_bench [rounds] [--no-memory]    (default 3; medians are printed; --no-memory
 //   skips the 10,000-pod memory run, for profiling the Deployment alone)
@@ -98,6 +99,14 @@ class Cluster {
     fs::remove_all(dir_, ec);
   }
   bool ok() const { return ok_; }
+  /// `orrery up --simulated-nodes n` on the running cluster (adds or removes nodes in place);
+  /// the seconds it took, or -1 if it failed.
+  double resize(int n) const {
+    auto start = Clock::now();
+    std::string cmd = command("up") + " --simulated-nodes " + std::to_string(n) + " > /dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) return -1;
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  }
   std::string kubeconfig() const { return (dir_ / "kubeconfig").string(); }
   pid_t pid() const {
     std::ifstream in(dir_ / "data" / "control-plane.pid");
@@ -282,6 +291,11 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::seconds(12));
       std::printf("  12 s later: VmRSS %.1f MiB (anonymous %.1f, file-backed %.1f: the program and its libraries), peak %.1f MiB\n",
                   big.rssMiB(), big.rssMiB("RssAnon"), big.rssMiB("RssFile"), big.rssMiB("VmHWM"));
+      // Taking the nodes away again: 1,000 Nodes and Leases and their 10,000 pods deleted
+      // (their Deployment's replacements then wait, Pending, for nodes).
+      double shrink = big.resize(0);
+      if (shrink < 0) failed = true;
+      else std::printf("shrinking 1000 -> 0 simulated nodes with 10000 pods on them: %.2f s\n", shrink);
     }
   }
   return failed ? 1 : 0;

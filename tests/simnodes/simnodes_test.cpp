@@ -297,6 +297,37 @@ class SimNodesTest : public QObject {
     QVERIFY(eventually([&] { return codeOf(client_->get(kPods, "default", "held")) == 404; }, 5s));
   }
 
+  // Many nodes removed at once (`orrery up --simulated-nodes N` shrinking): every Node, Lease
+  // and pod on them goes; a name that is not a simulated node is a 404 after the rest went;
+  // the nodes left keep their pods.
+  void manyNodesRemovedAtOnce() {
+    simnodes::SimulatedNodesOptions options;
+    options.count = 12;
+    options.runningDelay = 20ms;
+    startSim(options);
+    for (int i = 0; i < 12; ++i)
+      QVERIFY(client_->create(kPods, "default", pod("p" + std::to_string(i), "orrery-sim-" + std::to_string(i))).ok());
+    QVERIFY(eventually([&] {
+      auto list = client_->list(kPods, "default");
+      if (!list.ok()) return false;
+      int running = 0;
+      for (const auto& p : (*list)["items"]) running += p["status"].value("phase", "") == "Running";
+      return running == 12;
+    }));
+    std::vector<std::string> going;
+    for (int i = 2; i < 12; ++i) going.push_back("orrery-sim-" + std::to_string(i));
+    going.push_back("no-such-node");
+    QCOMPARE(sim_->remove(going).code(), 404);
+    QCOMPARE(sim_->nodes().size(), size_t(2));
+    for (int i = 0; i < 12; ++i) {
+      const std::string node = "orrery-sim-" + std::to_string(i), podName = "p" + std::to_string(i);
+      const int expected = i < 2 ? 200 : 404;
+      QCOMPARE(codeOf(client_->get(kNodes, "", node)), expected);
+      QCOMPARE(codeOf(client_->get(kLeases, "kube-node-lease", node)), expected);
+      QCOMPARE(codeOf(client_->get(kPods, "default", podName)), expected);
+    }
+  }
+
   void annotatedPodsFinishRespectingRestartPolicy() {
     simnodes::SimulatedNodesOptions options;
     options.count = 1;
