@@ -91,19 +91,24 @@ bool setCondition(json& status, const std::string& type, const std::string& cond
 
 bool hasTrackingFinalizer(const json& pod) { return hasFinalizer(pod, job::kTrackingFinalizer); }
 
+// A decimal int32 of zero or more, as kube reads its Job annotations (strconv.Atoi, range
+// checked); nullopt when absent or malformed.
+std::optional<int> nonNegativeInt32(const std::string& v) {
+  if (v.empty() || v.size() > 10 || v.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  const int64_t n = std::stoll(v);
+  if (n > INT32_MAX) return std::nullopt;
+  return static_cast<int>(n);
+}
+
 std::optional<int> podIndex(const json& pod) {
   std::string v = str(field(field(pod, "metadata", "annotations"), job::kCompletionIndex));
   if (v.empty()) v = str(field(field(pod, "metadata", "labels"), job::kCompletionIndex));
-  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 9) return std::nullopt;
-  return std::stoi(v);
+  return nonNegativeInt32(v);
 }
 
-// An annotation as a non-negative int32; 0 when absent or malformed (kube's parseInt32).
+// A failure-count annotation; 0 when absent or malformed (kube's parseInt32).
 int64_t annotationCount(const json& pod, const char* key) {
-  std::string v = str(field(field(pod, "metadata", "annotations"), key));
-  if (v.empty() || v.size() > 10 || v.find_first_not_of("0123456789") != std::string::npos) return 0;
-  int64_t n = std::stoll(v);
-  return n > INT32_MAX ? 0 : n;
+  return nonNegativeInt32(str(field(field(pod, "metadata", "annotations"), key))).value_or(0);
 }
 
 std::string ownerUid(const json& obj) {
