@@ -106,6 +106,28 @@ std::optional<int> podIndex(const json& pod) {
   return nonNegativeInt32(v);
 }
 
+// When a pod finished (kube's getFinishedTime): its last container's exit, else when it stopped
+// being Ready, else its deletion, else its creation.
+Clock::time_point finishedTime(const json& pod) {
+  Clock::time_point latest{};
+  for (const char* list : {"containerStatuses", "initContainerStatuses"}) {
+    const json& statuses = field(pod, "status", list);
+    if (!statuses.is_array()) continue;
+    for (const auto& cs : statuses) {
+      const json& at = field(field(field(cs, "state"), "terminated"), "finishedAt");
+      if (at.is_string()) latest = std::max(latest, timeField(at));
+    }
+  }
+  if (latest != Clock::time_point{}) return latest;
+  const json& conditions = field(pod, "status", "conditions");
+  if (conditions.is_array())
+    for (const auto& c : conditions)
+      if (c.is_object() && c.value("type", "") == "Ready" && c.value("status", "") == "False")
+        return timeField(field(c, "lastTransitionTime"));
+  if (isBeingDeleted(pod)) return timeField(field(pod, "metadata", "deletionTimestamp"));
+  return timeField(field(pod, "metadata", "creationTimestamp"));
+}
+
 // A failure-count annotation; 0 when absent or malformed (kube's parseInt32).
 int64_t annotationCount(const json& pod, const char* key) {
   return nonNegativeInt32(str(field(field(pod, "metadata", "annotations"), key))).value_or(0);
@@ -381,6 +403,19 @@ class JobController : public Controller {
     delay = std::min<std::chrono::milliseconds>(delay, kMaxBackoff);
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(it->second.lastFailure + delay -
                                                                       std::chrono::steady_clock::now());
+    return std::max(left, std::chrono::milliseconds(0));
+  }
+
+  // How long a replacement for an index must still wait after that index's latest failed pod
+  // (kube's getRemainingTimePerIndex): the backoff doubles with the index's failures, counted
+  // and ignored, from when that pod finished.
+  std::chrono::milliseconds indexBackoffLeft(const json& lastFailed) {
+    const int64_t failures = annotationCount(lastFailed, kIndexFailureCount) +
+                             annotationCount(lastFailed, kIndexIgnoredFailureCount) + 1;
+    auto delay = options_.podFailureBackoff;
+    for (int64_t i = 1; i < failures && delay < kMaxBackoff; ++i) delay *= 2;
+    delay = std::min<std::chrono::milliseconds>(delay, kMaxBackoff);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(finishedTime(lastFailed) + delay - context_->now());
     return std::max(left, std::chrono::milliseconds(0));
   }
 
@@ -783,11 +818,46 @@ class JobController : public Controller {
       else if (r.status().code() != 404 && firstErr.isOk()) firstErr = r.status();
     }
     if (toCreate.empty()) return firstErr;
-    if (auto wait = remainingBackoff(key); wait.count() > 0) {
+    // The pod each new one replaces (backoffLimitPerIndex: its index's latest failure, the
+    // one with the highest counts), and so how long it must wait.
+    std::vector<const json*> replacing(toCreate.size(), nullptr);
+    if (field(job, "spec", "backoffLimitPerIndex").is_number_integer()) {
+      // Each index waits out its own failures (kube's getRemainingTimePerIndex); one index's
+      // failures do not hold the others back.
+      std::chrono::milliseconds soonest = std::chrono::milliseconds::max();
+      std::vector<std::optional<int>> ready;
+      std::vector<const json*> readyReplacing;
+      for (size_t k = 0; k < toCreate.size(); ++k) {
+        const json* last = nullptr;
+        int64_t most = -1;
+        for (const auto& p : all) {
+          if (podIndex(*p) != toCreate[k] || phase(*p) != "Failed") continue;
+          int64_t n = annotationCount(*p, kIndexFailureCount) + annotationCount(*p, kIndexIgnoredFailureCount);
+          if (n > most) {
+            most = n;
+            last = p.get();
+          }
+        }
+        auto wait = last ? indexBackoffLeft(*last) : std::chrono::milliseconds(0);
+        if (wait.count() > 0) {
+          soonest = std::min(soonest, wait);
+          continue;
+        }
+        ready.push_back(toCreate[k]);
+        readyReplacing.push_back(last);
+      }
+      if (soonest != std::chrono::milliseconds::max()) queue().addAfter(key, soonest);
+      toCreate = std::move(ready);
+      replacing = std::move(readyReplacing);
+      if (toCreate.empty()) return firstErr;
+    } else if (auto wait = remainingBackoff(key); wait.count() > 0) {
       queue().addAfter(key, wait);
       return firstErr;
     }
-    if (toCreate.size() > static_cast<size_t>(kBurst)) toCreate.resize(kBurst);
+    if (toCreate.size() > static_cast<size_t>(kBurst)) {
+      toCreate.resize(kBurst);
+      replacing.resize(kBurst);
+    }
     creations_.expectCreations(key, static_cast<int>(toCreate.size()));
     // slowStartBatch: 1, 2, 4, ... creations, stopping at the first failing batch.
     size_t next = 0;
@@ -795,18 +865,7 @@ class JobController : public Controller {
       size_t end = std::min(toCreate.size(), next + batch);
       bool failedBatch = false;
       for (; next < end; ++next) {
-        const json* replaced = nullptr;  // the index's latest failure (the highest counts)
-        if (toCreate[next] && field(job, "spec", "backoffLimitPerIndex").is_number_integer()) {
-          int64_t most = -1;
-          for (const auto& p : all) {
-            if (podIndex(*p) != toCreate[next] || phase(*p) != "Failed") continue;
-            int64_t n = annotationCount(*p, kIndexFailureCount) + annotationCount(*p, kIndexIgnoredFailureCount);
-            if (n > most) {
-              most = n;
-              replaced = p.get();
-            }
-          }
-        }
+        const json* replaced = replacing[next];
         auto created = client_->create(kPods, ns, newPod(job, toCreate[next], replaced));
         if (created.ok()) {
           record(job, "Normal", "SuccessfulCreate", "Created pod: " + strField(*created, "metadata", "name"));
