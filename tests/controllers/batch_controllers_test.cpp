@@ -530,6 +530,40 @@ class BatchControllersTest : public QObject {
     QCOMPARE(tries, 1);
   }
 
+  // With backoffLimitPerIndex, an index's replacement waits out that index's backoff, counted
+  // on the controller's clock from when its failed pod finished. The clock here runs an hour
+  // behind the pods' (the fake kubelet's) clock, so the wait is an hour: index 1 gets no
+  // second pod, while index 0, which has not failed, completes meanwhile.
+  void perIndexBackoffFromTheFailedPodsFinish() {
+    const std::string ns = "job-index-backoff";
+    createNamespace(ns);
+    clockSkewSeconds_ = -3600;
+    struct ResetClock {
+      std::atomic<int64_t>& skew;
+      ~ResetClock() { skew = 0; }
+    } resetClock{clockSkewSeconds_};  // also when a check below fails
+    json pod = podTemplate();
+    pod["metadata"]["labels"]["fail-index"] = "1";
+    createJob(ns, jobObject("patient", {{"completions", 2}, {"parallelism", 2}, {"completionMode", "Indexed"},
+                                        {"backoffLimitPerIndex", 3}, {"template", pod}}));
+    auto podsOfIndex = [&](const std::string& index) {
+      int n = 0;
+      for (const auto& p : podsOf(ns, "patient")) n += p["metadata"]["labels"].value(controllers::job::kCompletionIndex, "") == index;
+      return n;
+    };
+    QVERIFY(eventually([&] { return get(kJobs, ns, "patient")["status"].value("completedIndexes", "") == "0"; }));
+    QVERIFY(eventually([&] {
+      for (const auto& p : podsOf(ns, "patient"))
+        if (p["status"].value("phase", "") == "Failed") return true;
+      return false;
+    }));
+    QTest::qWait(1500);  // the Job's own backoff in this fixture is 200 ms
+    QCOMPARE(podsOfIndex("1"), 1);
+    client::DeleteOptions opts;
+    opts.propagationPolicy = "Background";
+    QVERIFY(client_->remove(kJobs, ns, "patient", opts).ok());
+  }
+
   // maxFailedIndexes 0: the first failed index fails the Job at once.
   void maxFailedIndexesExceeded() {
     const std::string ns = "job-max-failed";
