@@ -184,45 +184,6 @@ Result<Schedule> parseSchedule(const std::string& specIn) {
 
 namespace {
 
-// A wall-clock reading in a zone, as Go's Time methods give it.
-struct Civil {
-  int year = 0;
-  unsigned month = 0, day = 0, weekday = 0;  // weekday: 0 Sunday
-  int hour = 0, minute = 0, second = 0;
-};
-
-int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
-
-Civil civilOf(int64_t unixSeconds, const TimeZone& zone) {
-  using namespace std::chrono;
-  const int64_t local = unixSeconds + zone.lookup(unixSeconds).offset;
-  const int64_t dayNumber = floorDiv(local, 86400);
-  const int64_t secondOfDay = local - dayNumber * 86400;
-  const sys_days day{days(dayNumber)};
-  const year_month_day ymd(day);
-  Civil c;
-  c.year = static_cast<int>(ymd.year());
-  c.month = static_cast<unsigned>(ymd.month());
-  c.day = static_cast<unsigned>(ymd.day());
-  c.weekday = weekday(day).c_encoding();
-  c.hour = static_cast<int>(secondOfDay / 3600);
-  c.minute = static_cast<int>(secondOfDay / 60 % 60);
-  c.second = static_cast<int>(secondOfDay % 60);
-  return c;
-}
-
-// Go's time.Date(year, month, day, hour, min, sec, 0, zone): out-of-range months and days
-// carry over (month 13 is January of the next year, day 32 of January is February 1st).
-int64_t instantOf(int year, int month, int day, int hour, int minute, int second, const TimeZone& zone) {
-  using namespace std::chrono;
-  const int64_t monthIndex = static_cast<int64_t>(year) * 12 + (month - 1);
-  const int y = static_cast<int>(floorDiv(monthIndex, 12));
-  const auto m = static_cast<unsigned>(monthIndex - static_cast<int64_t>(y) * 12 + 1);
-  const int64_t firstOfMonth = sys_days(std::chrono::year(y) / std::chrono::month(m) / 1).time_since_epoch().count();
-  const int64_t local = (firstOfMonth + day - 1) * 86400 + static_cast<int64_t>(hour) * 3600 + minute * 60 + second;
-  return zone.fromLocal(local);
-}
-
 bool has(uint64_t set, unsigned value) { return (set >> value) & 1; }
 
 }  // namespace
@@ -237,11 +198,11 @@ std::optional<Clock::time_point> Schedule::next(Clock::time_point after, const T
   // what decides which activations a daylight-saving change skips or repeats.
   int64_t t = floor<seconds>(after).time_since_epoch().count() + 1;  // the upcoming second
   bool added = false;  // whether a field has moved (then the smaller ones restart at zero)
-  Civil c = civilOf(t, tz);
+  TimeZone::WallClock c = tz.wallClock(t);
   const int yearLimit = c.year + 5;
   auto set = [&](int64_t instant) {
     t = instant;
-    c = civilOf(t, tz);
+    c = tz.wallClock(t);
   };
   auto dayMatches = [&] {
     const bool domMatch = has(domBits, c.day), dowMatch = has(dowBits, c.weekday);
@@ -253,17 +214,17 @@ std::optional<Clock::time_point> Schedule::next(Clock::time_point after, const T
     while (!wrapped && !has(monthBits, c.month)) {
       if (!added) {
         added = true;
-        set(instantOf(c.year, static_cast<int>(c.month), 1, 0, 0, 0, tz));
+        set(tz.date(c.year, static_cast<int>(c.month), 1, 0, 0, 0));
       }
-      set(instantOf(c.year, static_cast<int>(c.month) + 1, static_cast<int>(c.day), c.hour, c.minute, c.second, tz));
+      set(tz.date(c.year, static_cast<int>(c.month) + 1, static_cast<int>(c.day), c.hour, c.minute, c.second));
       wrapped = c.month == 1;
     }
     while (!wrapped && !dayMatches()) {
       if (!added) {
         added = true;
-        set(instantOf(c.year, static_cast<int>(c.month), static_cast<int>(c.day), 0, 0, 0, tz));
+        set(tz.date(c.year, static_cast<int>(c.month), static_cast<int>(c.day), 0, 0, 0));
       }
-      set(instantOf(c.year, static_cast<int>(c.month), static_cast<int>(c.day) + 1, c.hour, c.minute, c.second, tz));
+      set(tz.date(c.year, static_cast<int>(c.month), static_cast<int>(c.day) + 1, c.hour, c.minute, c.second));
       // A DST change can leave the next day's midnight an hour off: back to midnight.
       if (c.hour != 0) set(c.hour > 12 ? t + (24 - c.hour) * 3600 : t - c.hour * 3600);
       wrapped = c.day == 1;
@@ -271,7 +232,7 @@ std::optional<Clock::time_point> Schedule::next(Clock::time_point after, const T
     while (!wrapped && !has(hourBits, static_cast<unsigned>(c.hour))) {
       if (!added) {
         added = true;
-        set(instantOf(c.year, static_cast<int>(c.month), static_cast<int>(c.day), c.hour, 0, 0, tz));
+        set(tz.date(c.year, static_cast<int>(c.month), static_cast<int>(c.day), c.hour, 0, 0));
       }
       set(t + 3600);
       wrapped = c.hour == 0;

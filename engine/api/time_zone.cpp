@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -40,6 +41,9 @@ std::vector<std::string> zoneSources() {
   for (const char* d : {"/usr/share/zoneinfo", "/usr/share/lib/zoneinfo", "/usr/lib/locale/TZ"}) dirs.emplace_back(d);
   return dirs;
 }
+
+// Division rounding toward minus infinity (instants before 1970 belong to the day they fall in).
+int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 // The days from 1970-01-01 to the first of a month.
 int64_t daysToMonth(int year, unsigned month) {
@@ -350,8 +354,7 @@ TimeZone::Period TimeZone::fromExtension(int64_t unixSeconds, int64_t lastTransi
   }
   // The year of the instant (in UTC, as Go's tzset) and where each change falls in it.
   using namespace std::chrono;
-  const int64_t day = unixSeconds >= 0 ? unixSeconds / kSecondsPerDay : -((-unixSeconds + kSecondsPerDay - 1) / kSecondsPerDay);
-  const int y = static_cast<int>(year_month_day(sys_days(days(day))).year());
+  const int y = static_cast<int>(year_month_day(sys_days(days(floorDiv(unixSeconds, kSecondsPerDay)))).year());
   const int64_t yearStart = daysToMonth(y, 1) * kSecondsPerDay;
   const int64_t sinceYearStart = unixSeconds - yearStart;
   auto ruleTime = [&](const Rule& r, int32_t offset) -> int64_t {
@@ -401,6 +404,46 @@ TimeZone::Period TimeZone::fromExtension(int64_t unixSeconds, int64_t lastTransi
     p.end = yearStart + end;
   }
   return p;
+}
+
+TimeZone::WallClock TimeZone::wallClock(int64_t unixSeconds) const {
+  using namespace std::chrono;
+  WallClock w;
+  w.offset = lookup(unixSeconds).offset;
+  const int64_t local = unixSeconds + w.offset;
+  const int64_t dayNumber = floorDiv(local, kSecondsPerDay);
+  const int64_t secondOfDay = local - dayNumber * kSecondsPerDay;
+  const sys_days day{days(dayNumber)};
+  const year_month_day ymd(day);
+  w.year = static_cast<int>(ymd.year());
+  w.month = static_cast<unsigned>(ymd.month());
+  w.day = static_cast<unsigned>(ymd.day());
+  w.weekday = weekday(day).c_encoding();
+  w.hour = static_cast<int>(secondOfDay / 3600);
+  w.minute = static_cast<int>(secondOfDay / 60 % 60);
+  w.second = static_cast<int>(secondOfDay % 60);
+  return w;
+}
+
+int64_t TimeZone::date(int year, int month, int day, int hour, int minute, int second) const {
+  const int64_t monthIndex = static_cast<int64_t>(year) * 12 + (month - 1);
+  const int y = static_cast<int>(floorDiv(monthIndex, 12));
+  const auto m = static_cast<unsigned>(monthIndex - static_cast<int64_t>(y) * 12 + 1);
+  const int64_t local = (daysToMonth(y, m) + day - 1) * kSecondsPerDay + static_cast<int64_t>(hour) * 3600 +
+                        static_cast<int64_t>(minute) * 60 + second;
+  return fromLocal(local);
+}
+
+std::string TimeZone::rfc3339(int64_t unixSeconds) const {
+  const WallClock w = wallClock(unixSeconds);
+  char text[48];
+  int n = std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02d", w.year, w.month, w.day, w.hour, w.minute,
+                        w.second);
+  if (w.offset == 0) return std::string(text, static_cast<size_t>(n)) + "Z";
+  const int32_t east = w.offset < 0 ? -w.offset : w.offset;
+  std::snprintf(text + n, sizeof text - static_cast<size_t>(n), "%c%02d:%02d", w.offset < 0 ? '-' : '+', east / 3600,
+                east % 3600 / 60);
+  return text;
 }
 
 int64_t TimeZone::fromLocal(int64_t localSeconds) const {

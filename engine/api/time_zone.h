@@ -45,6 +45,22 @@ class TimeZone {
   /// zone's side of UTC (Berlin's skipped 02:30 reads 03:30 CEST, New York's 01:30 EST).
   int64_t fromLocal(int64_t localSeconds) const;
 
+  /// A UTC instant read on this zone's wall clock (Go's t.In(zone) with Date, Clock, Weekday).
+  struct WallClock {
+    int year = 0;
+    unsigned month = 0, day = 0, weekday = 0;  // weekday: 0 is Sunday
+    int hour = 0, minute = 0, second = 0;
+    int32_t offset = 0;  // seconds east of UTC, in force then
+  };
+  WallClock wallClock(int64_t unixSeconds) const;
+  /// Go's time.Date(year, month, day, hour, minute, second, 0, zone): months and days out of
+  /// range carry over (month 13 is January of the next year, January 32 is February 1), and
+  /// the wall time resolves as fromLocal() does.
+  int64_t date(int year, int month, int day, int hour, int minute, int second) const;
+  /// RFC 3339 on this zone's wall clock, as Go's t.In(zone).Format(time.RFC3339):
+  /// "2024-05-01T08:30:00+05:30", or "...Z" at offset 0.
+  std::string rfc3339(int64_t unixSeconds) const;
+
  private:
   struct Type {
     int32_t offset = 0;

@@ -38,26 +38,6 @@ std::string finishedCondition(const json& job) {
   return "";
 }
 
-// RFC 3339 on a zone's wall clock, as Go's t.In(zone).Format(time.RFC3339).
-std::string formatInZone(Clock::time_point t, const api::TimeZone& zone) {
-  using namespace std::chrono;
-  const seconds offset(zone.lookup(floor<seconds>(t).time_since_epoch().count()).offset);
-  auto local = floor<seconds>(t) + offset;
-  std::time_t tt = Clock::to_time_t(Clock::time_point(local));
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string out = buf;
-  if (offset.count() == 0) return out + "Z";
-  long off = static_cast<long>(offset.count());
-  char sign = off < 0 ? '-' : '+';
-  off = std::labs(off);
-  char z[48];
-  std::snprintf(z, sizeof z, "%c%02ld:%02ld", sign, off / 3600, (off % 3600) / 60);
-  return out + z;
-}
-
 // Go's time.RFC1123Z, in UTC, for the MissSchedule event.
 std::string formatRfc1123z(Clock::time_point t) {
   std::time_t tt = Clock::to_time_t(t);
@@ -324,7 +304,7 @@ class CronJobController : public Controller {
     if (field(field(tmpl, "metadata"), "labels").is_object()) meta["labels"] = field(field(tmpl, "metadata"), "labels");
     json annotations = field(field(tmpl, "metadata"), "annotations").is_object()
                            ? field(field(tmpl, "metadata"), "annotations") : json::object();
-    annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"] = formatInZone(*scheduled, *zone);
+    annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"] = zone->rfc3339(std::chrono::floor<std::chrono::seconds>(*scheduled).time_since_epoch().count());
     meta["annotations"] = annotations;
     meta["ownerReferences"] = json::array({newControllerRef(cj)});
     json job = {{"apiVersion", "batch/v1"}, {"kind", "Job"}, {"metadata", meta},

@@ -117,6 +117,30 @@ class TimeZoneTest : public QObject {
     QCOMPARE(berlin->fromLocal(localSeconds(2100, 3, 27, 12, 0)), utcSeconds(2100, 3, 27, 11, 0));
   }
 
+  // The wall clock, Go's time.Date and RFC 3339 in a zone (the CronJob's scheduled-timestamp
+  // annotation).
+  void wallClockDateAndRfc3339() {
+    auto newYork = zone("America/New_York");
+    const int64_t t = utcSeconds(2024, 7, 4, 16, 5, 9);
+    auto w = newYork->wallClock(t);
+    QCOMPARE(w.year, 2024);
+    QCOMPARE(w.month, 7u);
+    QCOMPARE(w.day, 4u);
+    QCOMPARE(w.weekday, 4u);  // a Thursday
+    QCOMPARE(w.hour, 12);
+    QCOMPARE(w.minute, 5);
+    QCOMPARE(w.second, 9);
+    QCOMPARE(w.offset, -4 * 3600);
+    QCOMPARE(newYork->rfc3339(t), std::string("2024-07-04T12:05:09-04:00"));
+    QCOMPARE(zone("Asia/Kolkata")->rfc3339(t), std::string("2024-07-04T21:35:09+05:30"));
+    QCOMPARE(TimeZone::utc()->rfc3339(t), std::string("2024-07-04T16:05:09Z"));
+    // Before 1970, the day an instant falls in.
+    QCOMPARE(TimeZone::utc()->rfc3339(-1), std::string("1969-12-31T23:59:59Z"));
+    // time.Date carries months and days over.
+    QCOMPARE(newYork->date(2024, 13, 1, 0, 0, 0), newYork->date(2025, 1, 1, 0, 0, 0));
+    QCOMPARE(newYork->date(2024, 1, 32, 9, 0, 0), utcSeconds(2024, 2, 1, 14, 0));
+  }
+
   // A damaged zoneinfo file is an error, never a crash or a read past its end.
   void malformedFilesFail() {
     std::ifstream in("/usr/share/zoneinfo/Europe/Berlin", std::ios::binary);
