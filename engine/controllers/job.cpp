@@ -495,24 +495,12 @@ class JobController : public Controller {
     for (const auto& u : field(uncounted, "failed")) uncFailed.insert(str(u));
     std::set<int> completedIndexes = job::parseIndexes(str(field(status, "completedIndexes")));
     std::set<int> failedIndexes = job::parseIndexes(str(field(status, "failedIndexes")));
-    // kube's isIndexFailed: a failed pod whose FailIndex rule matched, or a counted failure
-    // that used up the index's retries.
-    auto failsItsIndex = [&](const json& pod) {
-      if (!backoffLimitPerIndex || !podFailed(pod)) return false;
-      bool counted = true;
-      if (hasFailurePolicy) {
-        auto verdict = job::matchPodFailurePolicy(failurePolicy, pod);
-        if (verdict.action == "FailIndex") return true;
-        counted = verdict.counts;
-      }
-      return counted && annotationCount(pod, kIndexFailureCount) >= *backoffLimitPerIndex;
-    };
     // Indexes with a pod still running: their failed pods' counts live on in that pod.
     std::set<int> activeIndexes;
     for (const auto& p : pods)
       if (isPodActive(*p))
         if (auto idx = podIndex(*p)) activeIndexes.insert(*idx);
-    const bool finishing = findCondition(job, "FailureTarget") != nullptr && conditionTrue(job, "FailureTarget");
+    const bool finishing = conditionTrue(job, "FailureTarget");
     const bool successMet = conditionTrue(job, "SuccessCriteriaMet");
 
     std::vector<client::ObjectPtr> toUnfinalize;
@@ -529,28 +517,36 @@ class JobController : public Controller {
         bool consideredFailed = podFailed(pod);
         if (!(terminal || consideredFailed || deleting)) continue;
         auto idx = podIndex(pod);
+        // What podFailurePolicy makes of the pod, matched once.
+        const job::FailureVerdict verdict =
+            hasFailurePolicy && ph != "Succeeded" ? job::matchPodFailurePolicy(failurePolicy, pod) : job::FailureVerdict{};
+        // kube's isIndexFailed: a failed pod whose FailIndex rule matched, or a counted failure
+        // that used up the index's retries.
+        const bool failsItsIndex =
+            backoffLimitPerIndex && consideredFailed &&
+            (verdict.action == "FailIndex" || (verdict.counts && annotationCount(pod, kIndexFailureCount) >= *backoffLimitPerIndex));
         // backoffLimitPerIndex: a failed pod whose index waits for its replacement keeps its
         // finalizer (and so its object) until the replacement, which copies its failure count
         // from it, exists (kube's getPodsWithDelayedDeletionPerIndex).
         const bool awaitsReplacement = backoffLimitPerIndex && consideredFailed && !deleting && idx &&
                                        !completedIndexes.count(*idx) && !failedIndexes.count(*idx) &&
-                                       !activeIndexes.count(*idx) && !failsItsIndex(pod) && !finishing && !successMet;
+                                       !activeIndexes.count(*idx) && !failsItsIndex && !finishing && !successMet;
         if (!awaitsReplacement) toUnfinalize.push_back(p);
         // Once the Job is finishing, indexes stop failing: its remaining pods are being stopped
         // (kube computes failed indexes only while no terminal condition is pending).
-        if (backoffLimitPerIndex && !finishing && !successMet && idx && completions && *idx < *completions &&
-            !completedIndexes.count(*idx) && failsItsIndex(pod))
+        if (failsItsIndex && !finishing && !successMet && idx && completions && *idx < *completions &&
+            !completedIndexes.count(*idx))
           failedIndexes.insert(*idx);
         if (uncSucceeded.count(podUid) || uncFailed.count(podUid)) continue;
         if (ph == "Succeeded") {
-          if (indexed && (!idx || *idx < 0 || (completions && *idx >= *completions) || completedIndexes.count(*idx)))
+          if (indexed && (!idx || (completions && *idx >= *completions) || completedIndexes.count(*idx)))
             continue;  // a duplicate or out-of-range index does not count
           if (indexed) completedIndexes.insert(*idx);
           uncSucceeded.insert(podUid);
           newSucceeded++;
         } else if (consideredFailed || successMet || finishing) {
           // A failure an Ignore rule matches does not count toward the backoff limit.
-          if (hasFailurePolicy && !job::matchPodFailurePolicy(failurePolicy, pod).counts) continue;
+          if (!verdict.counts) continue;
           uncFailed.insert(podUid);
           newFailed++;
         }
