@@ -192,6 +192,21 @@ class BatchControllersTest : public QObject {
     return out;
   }
 
+  // An Indexed Job's pods of one completion index.
+  std::vector<json> podsOfIndex(const std::string& ns, const std::string& job, const std::string& index) {
+    std::vector<json> out;
+    for (auto& p : podsOf(ns, job))
+      if (p["metadata"]["labels"].value(controllers::job::kCompletionIndex, "") == index) out.push_back(p);
+    return out;
+  }
+
+  // kubectl delete job NAME: the Job, and its pods by the garbage collector's rules.
+  void deleteJob(const std::string& ns, const std::string& name) {
+    client::DeleteOptions opts;
+    opts.propagationPolicy = "Background";
+    QVERIFY(client_->remove(kJobs, ns, name, opts).ok());
+  }
+
   std::vector<json> activePodsOf(const std::string& ns, const std::string& job) {
     std::vector<json> out;
     for (auto& p : podsOf(ns, job))
@@ -431,9 +446,7 @@ class BatchControllersTest : public QObject {
     QCOMPARE(statusInt(job, "failed"), int64_t{0});
     // The policy's status default, as kube's defaulting writes it.
     QCOMPARE(job["spec"]["podFailurePolicy"]["rules"][0]["onPodConditions"][0].value("status", ""), std::string("True"));
-    client::DeleteOptions opts;
-    opts.propagationPolicy = "Background";
-    QVERIFY(client_->remove(kJobs, ns, "disrupted", opts).ok());
+    deleteJob(ns, "disrupted");
   }
 
   // An exit code a rule does not match (NotIn lists it) counts as usual.
@@ -507,9 +520,8 @@ class BatchControllersTest : public QObject {
     QCOMPARE((*condition(job, "Failed"))["message"].get<std::string>(), std::string("Job has failed indexes"));
     QCOMPARE(statusInt(job, "failed"), int64_t{2});
     std::multiset<std::string> counts;
-    for (const auto& p : podsOf(ns, "per-index"))
-      if (p["metadata"]["labels"].value(controllers::job::kCompletionIndex, "") == "1")
-        counts.insert(p["metadata"]["annotations"].value("batch.kubernetes.io/job-index-failure-count", "?"));
+    for (const auto& p : podsOfIndex(ns, "per-index", "1"))
+      counts.insert(p["metadata"]["annotations"].value("batch.kubernetes.io/job-index-failure-count", "?"));
     QCOMPARE(counts, (std::multiset<std::string>{"0", "1"}));
   }
 
@@ -525,9 +537,7 @@ class BatchControllersTest : public QObject {
                                       {"backoffLimitPerIndex", 3}, {"podFailurePolicy", policy}, {"template", pod}}));
     QVERIFY(eventually([&] { return hasCondition(get(kJobs, ns, "quick"), "Failed", "FailedIndexes"); }));
     QCOMPARE(get(kJobs, ns, "quick")["status"].value("failedIndexes", ""), std::string("1"));
-    int tries = 0;
-    for (const auto& p : podsOf(ns, "quick")) tries += p["metadata"]["labels"].value(controllers::job::kCompletionIndex, "") == "1";
-    QCOMPARE(tries, 1);
+    QCOMPARE(podsOfIndex(ns, "quick", "1").size(), size_t{1});
   }
 
   // With backoffLimitPerIndex, an index's replacement waits out that index's backoff, counted
@@ -546,11 +556,6 @@ class BatchControllersTest : public QObject {
     pod["metadata"]["labels"]["fail-index"] = "1";
     createJob(ns, jobObject("patient", {{"completions", 2}, {"parallelism", 2}, {"completionMode", "Indexed"},
                                         {"backoffLimitPerIndex", 3}, {"template", pod}}));
-    auto podsOfIndex = [&](const std::string& index) {
-      int n = 0;
-      for (const auto& p : podsOf(ns, "patient")) n += p["metadata"]["labels"].value(controllers::job::kCompletionIndex, "") == index;
-      return n;
-    };
     QVERIFY(eventually([&] { return get(kJobs, ns, "patient")["status"].value("completedIndexes", "") == "0"; }));
     QVERIFY(eventually([&] {
       for (const auto& p : podsOf(ns, "patient"))
@@ -558,10 +563,8 @@ class BatchControllersTest : public QObject {
       return false;
     }));
     QTest::qWait(1500);  // the Job's own backoff in this fixture is 200 ms
-    QCOMPARE(podsOfIndex("1"), 1);
-    client::DeleteOptions opts;
-    opts.propagationPolicy = "Background";
-    QVERIFY(client_->remove(kJobs, ns, "patient", opts).ok());
+    QCOMPARE(podsOfIndex(ns, "patient", "1").size(), size_t{1});
+    deleteJob(ns, "patient");
   }
 
   // maxFailedIndexes 0: the first failed index fails the Job at once.
