@@ -1068,6 +1068,7 @@ Status SimulatedNodes::remove(const std::vector<std::string>& names) {
   struct Call {
     const api::GroupVersionResource* resource;
     std::string ns, name, uid;  // uid: a pod's, as a precondition
+    bool markFailed = false;    // a pod a finalizer holds: reported Failed first
   };
   std::vector<Call> nodeCalls, podCalls;
   Status notFound;
@@ -1083,7 +1084,7 @@ Status SimulatedNodes::remove(const std::vector<std::string>& names) {
       for (auto& [key, pod] : impl_->pods) {
         if (pod.slot != slot || pod.generation != impl_->slots[slot]->generation) continue;
         auto [ns, podName] = client::splitKey(key);
-        podCalls.push_back({&kPods, ns, podName, pod.uid});
+        podCalls.push_back({&kPods, ns, podName, pod.uid, pod.hasFinalizers && !pod.terminal});
       }
       impl_->slots[slot]->heartbeat = false;
       impl_->dropNode(slot);
@@ -1091,13 +1092,25 @@ Status SimulatedNodes::remove(const std::vector<std::string>& names) {
       nodeCalls.push_back({&kLeases, kLeaseNamespace, name, ""});
     }
   }
-  // The nodes and their Leases first, then their pods (as the pod GC controller deletes the
-  // pods of a node that is gone).
+  // The nodes and their Leases first, then their pods, as the pod GC controller deletes the
+  // pods of a node that is gone. Like it, a pod that a finalizer will keep is first marked
+  // Failed with a DisruptionTarget condition, so that its holder (a Job) sees it end.
+  const std::string podGcMark =
+      nlohmann::json{{"status",
+                      {{"phase", "Failed"},
+                       {"conditions", nlohmann::json::array({{{"type", "DisruptionTarget"},
+                                                              {"status", "True"},
+                                                              {"reason", "DeletionByPodGC"},
+                                                              {"message", "PodGC: node no longer exists"},
+                                                              {"lastTransitionTime", formatSeconds(impl_->nowSeconds())}}})}}}}
+          .dump();
   std::mutex errorMu;
   Status firstError;
   auto run = [&](const std::vector<Call>& calls) {
     client::parallelize(static_cast<int>(calls.size()), impl_->options.writers, [&](int i) {
       const Call& c = calls[static_cast<size_t>(i)];
+      if (c.markFailed)
+        (void)impl_->client->patch(*c.resource, c.ns, c.name, client::PatchType::kStrategicMerge, podGcMark, "status");
       client::DeleteOptions opts;
       if (!c.uid.empty()) {
         opts.gracePeriodSeconds = 0;

@@ -307,12 +307,16 @@ class SimNodesTest : public QObject {
     startSim(options);
     for (int i = 0; i < 12; ++i)
       QVERIFY(client_->create(kPods, "default", pod("p" + std::to_string(i), "orrery-sim-" + std::to_string(i))).ok());
+    // A pod a finalizer holds (a Job's would) on a node that goes.
+    json held = pod("held", "orrery-sim-5");
+    held["metadata"]["finalizers"] = {"example.com/hold"};
+    QVERIFY(client_->create(kPods, "default", held).ok());
     QVERIFY(eventually([&] {
       auto list = client_->list(kPods, "default");
       if (!list.ok()) return false;
       int running = 0;
       for (const auto& p : (*list)["items"]) running += p["status"].value("phase", "") == "Running";
-      return running == 12;
+      return running == 13;
     }));
     std::vector<std::string> going;
     for (int i = 2; i < 12; ++i) going.push_back("orrery-sim-" + std::to_string(i));
@@ -326,6 +330,13 @@ class SimNodesTest : public QObject {
       QCOMPARE(codeOf(client_->get(kLeases, "kube-node-lease", node)), expected);
       QCOMPARE(codeOf(client_->get(kPods, "default", podName)), expected);
     }
+    // As the pod GC controller leaves it: Failed, DisruptionTarget, being deleted.
+    auto kept = client_->get(kPods, "default", "held");
+    QVERIFY(kept.ok());
+    QCOMPARE((*kept)["status"].value("phase", ""), std::string("Failed"));
+    QCOMPARE(condition(*kept, "DisruptionTarget").value("reason", ""), std::string("DeletionByPodGC"));
+    QVERIFY((*kept)["metadata"].contains("deletionTimestamp"));
+    QVERIFY(client_->patch(kPods, "default", "held", client::PatchType::kMerge, R"({"metadata":{"finalizers":null}})").ok());
   }
 
   void annotatedPodsFinishRespectingRestartPolicy() {
