@@ -90,6 +90,8 @@ void append(std::string& out, const json& v) {
 
 void appendJson(std::string& out, const nlohmann::json& value) { append(out, value); }
 
+void appendJsonString(std::string& out, const std::string& value) { appendString(out, value); }
+
 std::string dumpJson(const nlohmann::json& value) {
   std::string out;
   out.reserve(256);

@@ -17,5 +17,7 @@ std::string dumpJson(const nlohmann::json& value);
 
 /// Appends dumpJson(value) to `out`.
 void appendJson(std::string& out, const nlohmann::json& value);
+/// Appends a string as dumpJson writes it (an object's key, say), without a json temporary.
+void appendJsonString(std::string& out, const std::string& value);
 
 }  // namespace orrery::api

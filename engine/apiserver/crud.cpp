@@ -64,6 +64,58 @@ std::string kindOfList(const api::ResourceInfo& info) {
 
 }  // namespace
 
+std::string storedForm(const json& object, StoredTextLayout* layout) {
+  auto metadata = object.find("metadata");
+  if (!object.is_object() || metadata == object.end() || !metadata->is_object()) {
+    if (layout) *layout = {};
+    return api::dumpJson(object);
+  }
+  // dumpJson's text, written member by member so that the metadata's resourceVersion is left
+  // out without editing the object, and so that the layout is known without a scan.
+  std::string out;
+  out.reserve(1024);
+  StoredTextLayout found;
+  out += '{';
+  bool firstMember = true;
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (!firstMember) out += ',';
+    firstMember = false;
+    api::appendJsonString(out, it.key());
+    out += ':';
+    if (it != metadata) {
+      api::appendJson(out, *it);
+      continue;
+    }
+    out += '{';
+    found.metadataBody = out.size();
+    size_t previousEnd = 0;  // where the last member's value ended (0: none yet)
+    for (auto m = it->begin(); m != it->end(); ++m) {
+      if (m.key() == "resourceVersion") continue;
+      if (previousEnd) out += ',';
+      const size_t keyBegin = out.size();
+      if (found.managedFields.present && found.managedFields.nextBegin == 0 &&
+          found.managedFields.valueEnd == previousEnd) {
+        found.managedFields.nextBegin = keyBegin;
+      }
+      api::appendJsonString(out, m.key());
+      out += ':';
+      api::appendJson(out, *m);
+      if (m.key() == "managedFields") {
+        found.managedFields.present = true;
+        found.managedFields.begin = keyBegin;
+        found.managedFields.valueEnd = out.size();
+        found.managedFields.previousEnd = previousEnd;
+      }
+      previousEnd = out.size();
+    }
+    found.metadataEmpty = previousEnd == 0;
+    out += '}';
+  }
+  out += '}';
+  if (layout) *layout = found;
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // Shared machinery
 
@@ -141,6 +193,65 @@ WatchCache* ApiHandler::existingCacheFor(const api::ResourceInfo& info) {
   std::lock_guard lock(cachesMu_);
   auto it = caches_.find(info.storagePrefix);
   return it == caches_.end() ? nullptr : it->second.get();
+}
+
+namespace {
+
+// `object` without metadata.managedFields and metadata.resourceVersion, copied member by
+// member (copying it whole and erasing them would copy the managedFields, a third of a pod).
+json copyWithoutManagedFields(const json& object) {
+  json copy = json::object();
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (it.key() != "metadata" || !it->is_object()) {
+      copy.emplace(it.key(), *it);
+      continue;
+    }
+    json& meta = copy["metadata"] = json::object();
+    for (auto m = it->begin(); m != it->end(); ++m) {
+      if (m.key() != "managedFields" && m.key() != "resourceVersion") meta.emplace(m.key(), *m);
+    }
+  }
+  return copy;
+}
+
+}  // namespace
+
+store::AttachmentPtr ApiHandler::writtenVersion(const api::ResourceInfo& info, const std::string& key,
+                                                const json& object, const StoredTextLayout& layout,
+                                                std::shared_ptr<json> withoutManagedFields) {
+  WatchCache* cache = existingCacheFor(info);
+  // (A layout without metadata is one the cache must find out for itself.)
+  if (!cache || cache->mode() != WatchCache::Mode::kCached || layout.metadataBody == 0) return nullptr;
+  auto written = std::make_shared<WrittenVersion>();
+  written->layout = layout;
+  written->selectable = cache->selectableOf(key, object);
+  if (cache->wantsWrittenObjects()) {
+    written->withoutManagedFields =
+        withoutManagedFields ? std::move(withoutManagedFields) : std::make_shared<json>(copyWithoutManagedFields(object));
+  }
+  return written;
+}
+
+store::AttachmentPtr ApiHandler::boundVersion(const api::ResourceInfo& info, const std::string& key,
+                                              const CachedObject* previous, const std::string& node,
+                                              const json& condition, const StoredTextLayout& layout) {
+  WatchCache* cache = existingCacheFor(info);
+  if (!previous || !cache || cache->mode() != WatchCache::Mode::kCached || layout.metadataBody == 0) return nullptr;
+  if (cache->wantsWrittenObjects()) {
+    if (auto before = previous->sharedParseWithoutManagedFields()) {
+      // The pod a watcher had parsed, bound as bindPodText bound its text: a copy costs a
+      // fifth of parsing the new text.
+      auto pod = std::make_shared<json>(*before);
+      metadataOf(*pod).erase("resourceVersion");
+      (*pod)["spec"]["nodeName"] = node;
+      setCondition((*pod)["status"], condition);
+      return writtenVersion(info, key, *pod, layout, pod);
+    }
+  }
+  auto written = std::make_shared<WrittenVersion>();
+  written->layout = layout;
+  written->selectable = previous->selectable->with("spec.nodeName", node);
+  return written;
 }
 
 api::Result<Filter> ApiHandler::filterFromQuery(const Call& call) const {

@@ -139,11 +139,12 @@ Result<json> ApiHandler::createObject(Call& call, json object, bool managedByApp
   if (call.dryRun()) return object;
 
   for (int attempt = 0;; ++attempt) {
-    std::string value = storedForm(object);
+    StoredTextLayout layout;
+    std::string value = storedForm(object, &layout);
     if (value.size() > kMaxObjectBytes) return tooLarge(value.size());
     const std::string objName = metadataOf(object).value("name", "");
     const std::string key = storageKey(info, call.info.ns, objName);
-    auto created = store_->create(key, value);
+    auto created = store_->create(key, value, writtenVersion(info, key, object, layout));
     if (created.ok()) {
       noteWrite(*created, key);
       metadataOf(object)["resourceVersion"] = std::to_string(*created);
@@ -161,8 +162,10 @@ Result<json> ApiHandler::createObject(Call& call, json object, bool managedByApp
 
 api::Result<std::optional<store::KeyValue>> ApiHandler::currentObject(const api::ResourceInfo& info,
                                                                       const std::string& key, bool* fromCache,
-                                                                      std::shared_ptr<const json>* parsed) {
+                                                                      std::shared_ptr<const json>* parsed,
+                                                                      CachedPtr* cachedOut) {
   if (parsed) parsed->reset();
+  if (cachedOut) cachedOut->reset();
   if (*fromCache) {
     if (auto* cache = existingCacheFor(info)) {
       if (auto cached = cache->get(key)) {
@@ -171,6 +174,7 @@ api::Result<std::optional<store::KeyValue>> ApiHandler::currentObject(const api:
         kv.value = cached->json();
         kv.modRevision = cached->revision;
         if (parsed) *parsed = cached->sharedParse();
+        if (cachedOut) *cachedOut = std::move(cached);
         return std::optional<store::KeyValue>(std::move(kv));
       }
     }
@@ -255,9 +259,10 @@ Result<json> ApiHandler::commitUpdate(Call& call, json updated, const store::Key
     return updated;
   }
 
-  std::string value = storedForm(updated);
+  StoredTextLayout layout;
+  std::string value = storedForm(updated, &layout);
   if (value.size() > kMaxObjectBytes) return tooLarge(value.size());
-  auto cas = store_->compareAndSwap(key, current.modRevision, value);
+  auto cas = store_->compareAndSwap(key, current.modRevision, value, writtenVersion(info, key, updated, layout));
   if (!cas.ok()) return cas.status();
   if (!cas->succeeded) {
     *casFailed = true;
@@ -661,7 +666,8 @@ void ApiHandler::createSubresource(Call& call) {
     for (int attempt = 0; attempt <= kMaxConflictRetries && !written; ++attempt) {
       bool fromCache = attempt == 0 && !call.dryRun();
       std::shared_ptr<const json> parsed;
-      auto current = currentObject(info, key, &fromCache, &parsed);
+      CachedPtr cached;
+      auto current = currentObject(info, key, &fromCache, &parsed, &cached);
       if (!current.ok()) return sendStatus(call, current.status());
       if (!*current) return sendStatus(call, Status::notFound("", "pods", call.info.name));
       static const json kScheduled = {{"type", "PodScheduled"}, {"status", "True"}, {"lastProbeTime", nullptr}};
@@ -670,8 +676,10 @@ void ApiHandler::createSubresource(Call& call) {
       if (!call.dryRun()) {
         // A pending pod is bound by editing its text: building the whole pod to change two
         // fields cost more than anything else in a binding.
-        if (auto text = bindPodText((*current)->value, node, scheduled, wantedUid)) {
-          auto cas = store_->compareAndSwap(key, (*current)->modRevision, std::move(*text));
+        StoredTextLayout layout;
+        if (auto text = bindPodText((*current)->value, node, scheduled, wantedUid, &layout)) {
+          auto cas = store_->compareAndSwap(key, (*current)->modRevision, std::move(*text),
+                                            boundVersion(info, key, cached.get(), node, scheduled, layout));
           if (!cas.ok()) return sendStatus(call, cas.status());
           if (!cas->succeeded) continue;
           noteWrite(cas->revision, key);

@@ -162,9 +162,11 @@ class ApiHandler {
   /// false) when anything but a successful write came of a cached copy.
   /// `parsed` (optional) receives the cached copy already parsed, when an in-process watcher
   /// had it parsed and it is still held (null otherwise): parseCurrent() then copies it.
+  /// `cached` (optional) receives the cache's version itself (null when read from the store).
   api::Result<std::optional<store::KeyValue>> currentObject(const api::ResourceInfo& info,
                                                             const std::string& key, bool* fromCache,
-                                                            std::shared_ptr<const nlohmann::json>* parsed = nullptr);
+                                                            std::shared_ptr<const nlohmann::json>* parsed = nullptr,
+                                                            CachedPtr* cached = nullptr);
   /// The object currentObject() gave, as JSON with metadata.resourceVersion set: a copy of
   /// `parsed` when there is one, else the text parsed.
   static nlohmann::json parseCurrent(const store::KeyValue& current, const std::shared_ptr<const nlohmann::json>& parsed);
@@ -215,6 +217,18 @@ class ApiHandler {
   WatchCache* cacheFor(const api::ResourceInfo& info, api::Status* error);
   /// The resource's cache if a read has started one; writes use it without starting one.
   WatchCache* existingCacheFor(const api::ResourceInfo& info);
+  /// What the resource's watch cache would read back of `object`, stored under `key` as a
+  /// text laid out as `layout`, carried with the write to it (WrittenVersion); null when the
+  /// resource has no cache yet. `withoutManagedFields`: the object so, when the caller has it
+  /// (else it is copied from `object` if the cache wants it).
+  store::AttachmentPtr writtenVersion(const api::ResourceInfo& info, const std::string& key,
+                                      const nlohmann::json& object, const StoredTextLayout& layout,
+                                      std::shared_ptr<nlohmann::json> withoutManagedFields = nullptr);
+  /// writtenVersion() of a pod that a binding bound to `node` with `condition` (PodScheduled),
+  /// laid out as `layout`, from the cached version it edited (`previous`); null without one.
+  store::AttachmentPtr boundVersion(const api::ResourceInfo& info, const std::string& key,
+                                    const CachedObject* previous, const std::string& node,
+                                    const nlohmann::json& condition, const StoredTextLayout& layout);
   std::string storageKey(const api::ResourceInfo& info, const std::string& ns,
                          const std::string& name) const;
   api::Result<nlohmann::json> decodeBody(Call& call, const std::string& body,

@@ -292,19 +292,19 @@ std::optional<ScannedObject> scanObject(std::string_view text, const std::vector
   }
 }
 
-std::string withResourceVersion(std::string_view text, const ScannedObject& scanned, int64_t revision) {
+std::string withResourceVersion(std::string_view text, const StoredTextLayout& layout, int64_t revision) {
   std::string member = "\"resourceVersion\":\"" + std::to_string(revision) + "\"";
-  if (!scanned.metadataEmpty) member += ',';
+  if (!layout.metadataEmpty) member += ',';
   std::string out;
   out.reserve(text.size() + member.size());
-  out.append(text.substr(0, scanned.metadataBody));
+  out.append(text.substr(0, layout.metadataBody));
   out.append(member);
-  out.append(text.substr(scanned.metadataBody));
+  out.append(text.substr(layout.metadataBody));
   return out;
 }
 
-std::pair<size_t, size_t> managedFieldsRemoval(const ScannedObject& scanned, int64_t revision) {
-  const auto& m = scanned.managedFields;
+std::pair<size_t, size_t> managedFieldsRemoval(const StoredTextLayout& layout, int64_t revision) {
+  const auto& m = layout.managedFields;
   if (!m.present) return {0, 0};
   // withResourceVersion inserts `"resourceVersion":"<revision>",` where the metadata's members
   // begin (with the comma: managedFields is one of them), moving every offset past it.
@@ -312,7 +312,7 @@ std::pair<size_t, size_t> managedFieldsRemoval(const ScannedObject& scanned, int
   if (m.nextBegin) return {m.begin + inserted, m.nextBegin + inserted};
   if (m.previousEnd) return {m.previousEnd + inserted, m.valueEnd + inserted};
   // The only member there was: from the end of the resourceVersion's value (before its comma).
-  return {scanned.metadataBody + inserted - 1, m.valueEnd + inserted};
+  return {layout.metadataBody + inserted - 1, m.valueEnd + inserted};
 }
 
 const ObjectSpan::Member* ObjectSpan::find(std::string_view key) const {
@@ -382,7 +382,7 @@ void setCondition(nlohmann::json& status, const nlohmann::json& condition) {
 }
 
 std::optional<std::string> bindPodText(std::string_view text, const std::string& node, const nlohmann::json& condition,
-                                       const std::string& uid) {
+                                       const std::string& uid, StoredTextLayout* layout) {
   using nlohmann::json;
   // The pod, its metadata and its spec, in one pass over the text.
   static constexpr std::string_view kNested[] = {"metadata", "spec"};
@@ -452,6 +452,33 @@ std::optional<std::string> bindPodText(std::string_view text, const std::string&
     at = e.end;
   }
   out.append(text.substr(at));
+  if (layout) {
+    // Where an offset of `text` at a member's edge lands in `out`: moved by the edits before it.
+    auto moved = [&](size_t offset) {
+      ptrdiff_t by = 0;
+      for (const auto& e : edits) {
+        if (e.end > offset) break;
+        by += static_cast<ptrdiff_t>(e.with.size()) - static_cast<ptrdiff_t>(e.end - e.begin);
+      }
+      return static_cast<size_t>(static_cast<ptrdiff_t>(offset) + by);
+    };
+    *layout = {};
+    layout->metadataBody = moved(meta->open + 1);
+    // The metadata's members as the out text has them: without its resourceVersion.
+    std::vector<const ObjectSpan::Member*> kept;
+    for (const auto& m : meta->members)
+      if (m.key != "resourceVersion") kept.push_back(&m);
+    layout->metadataEmpty = kept.empty();
+    for (size_t i = 0; i < kept.size(); ++i) {
+      if (kept[i]->key != "managedFields") continue;
+      auto& span = layout->managedFields;
+      span.present = true;
+      span.begin = moved(kept[i]->begin);
+      span.valueEnd = moved(kept[i]->valueEnd);
+      span.previousEnd = i > 0 ? moved(kept[i - 1]->valueEnd) : 0;
+      span.nextBegin = i + 1 < kept.size() ? moved(kept[i + 1]->begin) : 0;
+    }
+  }
   return out;
 }
 

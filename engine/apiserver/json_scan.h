@@ -18,10 +18,11 @@
 
 namespace orrery::apiserver {
 
-struct ScannedObject {
-  /// An object holding only the wanted paths that the text has, each value parsed whole
-  /// (a wanted "metadata.labels" holds the labels object). "metadata" is always an object.
-  nlohmann::json partial = nlohmann::json::object();
+/// Where a stored object's text has the two places the watch cache edits: where its
+/// metadata's members begin (the served form puts metadata.resourceVersion there) and where
+/// metadata.managedFields lies (watchers that strip it cut it out). A scan finds them
+/// (scanObject); the API server's writer knows them from writing the text (storedForm).
+struct StoredTextLayout {
   /// Offset just past the '{' that opens the top-level "metadata" object.
   size_t metadataBody = 0;
   /// Whether that object has no members.
@@ -37,6 +38,12 @@ struct ScannedObject {
   MemberSpan managedFields;
 };
 
+struct ScannedObject : StoredTextLayout {
+  /// An object holding only the wanted paths that the text has, each value parsed whole
+  /// (a wanted "metadata.labels" holds the labels object). "metadata" is always an object.
+  nlohmann::json partial = nlohmann::json::object();
+};
+
 /// Scans `text`, a JSON object, for the dotted member paths `wanted` (paths of objects
 /// nested in objects; no arrays). nullopt when the text is not what the scan handles — not an
 /// object, no top-level "metadata" object, an escaped key on the way to a wanted value,
@@ -45,12 +52,12 @@ struct ScannedObject {
 std::optional<ScannedObject> scanObject(std::string_view text, const std::vector<std::string>& wanted);
 
 /// The text with `"resourceVersion":"<revision>"` as the first member of its metadata.
-std::string withResourceVersion(std::string_view text, const ScannedObject& scanned, int64_t revision);
+std::string withResourceVersion(std::string_view text, const StoredTextLayout& layout, int64_t revision);
 
-/// In withResourceVersion(text, scanned, revision): the span [first, second) whose removal
+/// In withResourceVersion(text, layout, revision): the span [first, second) whose removal
 /// leaves it without metadata.managedFields, and valid JSON (as memberRemoval would cut it);
 /// {0, 0} when the metadata has none.
-std::pair<size_t, size_t> managedFieldsRemoval(const ScannedObject& scanned, int64_t revision);
+std::pair<size_t, size_t> managedFieldsRemoval(const StoredTextLayout& layout, int64_t revision);
 
 /// A JSON object in a text: where it opens and closes, and each member's key and value span.
 struct ObjectSpan {
@@ -95,8 +102,9 @@ void setCondition(nlohmann::json& status, const nlohmann::json& condition);
 /// condition) replacing any PodScheduled condition in status.conditions or added to them.
 /// nullopt when the pod is not simply pending and unbound (being deleted, already bound, not
 /// of `uid` when that is given) or its text is not plain enough to edit; the caller then takes
-/// the whole-object path, which also says what is wrong.
+/// the whole-object path, which also says what is wrong. `layout` (optional) receives the
+/// result's layout, as a scan of it would find it.
 std::optional<std::string> bindPodText(std::string_view text, const std::string& node, const nlohmann::json& condition,
-                                       const std::string& uid = "");
+                                       const std::string& uid = "", StoredTextLayout* layout = nullptr);
 
 }  // namespace orrery::apiserver

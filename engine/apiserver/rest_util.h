@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/api/json_dump.h"
+#include "engine/apiserver/json_scan.h"
 
 namespace orrery::apiserver {
 
@@ -60,18 +61,9 @@ inline bool sameObject(const nlohmann::json& a, const nlohmann::json& b) {
   });
 }
 
-/// The stored form: everything but metadata.resourceVersion (the store's modRevision is it).
-inline std::string storedForm(nlohmann::json& object) {
-  // Takes resourceVersion out and puts it back: copying the whole object would cost more.
-  auto m = object.find("metadata");
-  if (m == object.end() || !m->is_object()) return api::dumpJson(object);
-  auto rv = m->find("resourceVersion");
-  if (rv == m->end()) return api::dumpJson(object);
-  nlohmann::json saved = std::move(*rv);
-  m->erase(rv);
-  std::string out = api::dumpJson(object);
-  (*m)["resourceVersion"] = std::move(saved);
-  return out;
-}
+/// The stored form: everything but metadata.resourceVersion (the store's modRevision is it),
+/// as dumpJson writes it. With `layout`, also where the text's metadata begins and its
+/// managedFields lie (what the watch cache would otherwise scan the text for).
+std::string storedForm(const nlohmann::json& object, StoredTextLayout* layout = nullptr);
 
 }  // namespace orrery::apiserver

@@ -121,16 +121,25 @@ std::shared_ptr<const WatchFrame> CachedObject::frame(EventType type) const {
     text->append("}\n");
     slot = std::make_shared<const WatchFrame>(
         eventTypeName(type), std::move(text), objectBegin,
-        [self = weak_from_this()](const std::shared_ptr<const nlohmann::json>& parsed) {
-          if (auto object = self.lock()) object->parsed_.store(parsed);
+        [self = weak_from_this()](const std::shared_ptr<const nlohmann::json>& parsed, bool withoutManagedFields) {
+          if (auto object = self.lock()) (withoutManagedFields ? object->strippedParsed_ : object->parsed_).store(parsed);
         },
-        managedFieldsCut_);
+        managedFieldsCut_, written_);
   }
   return slot;
 }
 
 void CachedObject::releaseFrames() const {
   for (auto& slot : frames_) slot.reset();
+  if (written_) {
+    strippedParsed_.store(written_);
+    written_.reset();
+  }
+}
+
+std::shared_ptr<nlohmann::json> WrittenVersion::takeObject() const {
+  if (!withoutManagedFields || taken_.exchange(true)) return nullptr;
+  return withoutManagedFields;
 }
 
 bool servedUncached(const std::string& group, const std::string& resource) {
@@ -144,6 +153,14 @@ const std::string& Selectable::field(const std::string& path) const {
     if ((*fieldPaths)[i] == path) return fieldValues[i];
   }
   return kNone;
+}
+
+std::shared_ptr<const Selectable> Selectable::with(const std::string& path, std::string value) const {
+  auto copy = std::make_shared<Selectable>(*this);
+  for (size_t i = 0; fieldPaths && i < fieldPaths->size() && i < copy->fieldValues.size(); ++i) {
+    if ((*fieldPaths)[i] == path) copy->fieldValues[i] = std::move(value);
+  }
+  return copy;
 }
 
 size_t Selectable::footprint() const {
@@ -249,11 +266,24 @@ SelectablePtr WatchCache::makeSelectable(const std::string& key, const std::stri
 }
 
 CachedPtr WatchCache::makeCached(const std::string& key, const std::string& value, int64_t revision,
-                                 const CachedObject* previous) const {
+                                 const CachedObject* previous, const WrittenVersion* written) const {
   auto object = std::make_shared<CachedObject>();
   object->revision = revision;
   const SelectablePtr& reuse = previous ? previous->selectable : nullptr;
-  if (auto scanned = scanObject(value, scannedPaths_)) {
+  if (written && written->selectable && written->selectable->key == key) {
+    // Written by this API server: it said what a scan would find.
+    const Selectable& mine = *written->selectable;
+    object->selectable = reuse && reuse->labels == mine.labels && reuse->fieldValues == mine.fieldValues
+                             ? reuse
+                             : written->selectable;
+    object->data_ = withResourceVersion(value, written->layout, revision);
+    object->managedFieldsCut_ = managedFieldsRemoval(written->layout, revision);
+    if (auto parsed = written->takeObject()) {
+      // No watcher has seen it yet: this is its last change.
+      (*parsed)["metadata"]["resourceVersion"] = std::to_string(revision);
+      object->written_ = std::move(parsed);
+    }
+  } else if (auto scanned = scanObject(value, scannedPaths_)) {
     // The usual case: the text the API server stored, read without building it whole.
     object->selectable = makeSelectable(key, scanned->partial, reuse);
     object->data_ = withResourceVersion(value, *scanned, revision);
@@ -275,8 +305,8 @@ CachedPtr WatchCache::makeCached(const std::string& key, const std::string& valu
 void WatchCache::Lz4StreamFree::operator()(void* stream) const { LZ4_freeStream(static_cast<LZ4_stream_t*>(stream)); }
 
 CachedPtr WatchCache::makeRetained(const std::string& key, const std::string& value, int64_t revision,
-                                   const CachedObject* previous) {
-  auto object = std::const_pointer_cast<CachedObject>(makeCached(key, value, revision, previous));
+                                   const CachedObject* previous, const WrittenVersion* written) {
+  auto object = std::const_pointer_cast<CachedObject>(makeCached(key, value, revision, previous, written));
   const std::string& text = object->data_;
   const size_t textSize = text.size();  // `text` is replaced by its compression below
   constexpr size_t kWorthCompressing = 256;
@@ -516,7 +546,8 @@ void WatchCache::apply(const store::Event& event) {
   CachedPtr object;
   EventType type;
   if (event.type == store::Event::Type::kPut) {
-    object = makeRetained(event.kv.key, event.kv.value, revision, previous.get());
+    object = makeRetained(event.kv.key, event.kv.value, revision, previous.get(),
+                          dynamic_cast<const WrittenVersion*>(event.attachment.get()));
     type = event.kv.version == 1 || !previous ? EventType::kAdded : EventType::kModified;
     objects_[event.kv.key] = object;
   } else {
@@ -559,10 +590,17 @@ bool WatchCache::deliverTransition(CacheWatcher& w, EventType type, const Cached
 }
 
 void WatchCache::dispatch(EventType type, const CachedPtr& object, const Selectable* previous) {
+  bool stripped = false;
   auto it = watchers_.begin();
   while (it != watchers_.end()) {
-    it = deliverTransition(**it, type, object, previous) ? it + 1 : watchers_.erase(it);
+    if (deliverTransition(**it, type, object, previous)) {
+      stripped = stripped || (*it)->takesObjectsWithoutManagedFields();
+      ++it;
+    } else {
+      it = watchers_.erase(it);
+    }
   }
+  strippedWatchers_.store(stripped, std::memory_order_relaxed);
   object->releaseFrames();
 }
 
@@ -678,6 +716,7 @@ api::Status WatchCache::addWatcher(std::shared_ptr<CacheWatcher> watcher, int64_
       if (!open) return {};
     }
   }
+  if (watcher->takesObjectsWithoutManagedFields()) strippedWatchers_.store(true, std::memory_order_relaxed);
   watchers_.push_back(std::move(watcher));
   return {};
 }

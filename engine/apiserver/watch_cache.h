@@ -20,6 +20,7 @@
 #include "engine/api/resource.h"
 #include "engine/api/selector.h"
 #include "engine/apiserver/http_server.h"
+#include "engine/apiserver/json_scan.h"
 #include "engine/store/store.h"
 
 union LZ4_stream_u;
@@ -45,10 +46,33 @@ struct Selectable {
 
   /// The value of a field-selector path ("" when the kind has no such field).
   const std::string& field(const std::string& path) const;
+  /// A copy with the field-selector path `path` (one of fieldPaths) set to `value`.
+  std::shared_ptr<const Selectable> with(const std::string& path, std::string value) const;
   /// Roughly the heap this holds, for the history's byte budget.
   size_t footprint() const;
 };
 using SelectablePtr = std::shared_ptr<const Selectable>;
+
+/// What the API server knows of a version it writes, carried with the write through the
+/// store (store::Attachment) to the watch cache of its resource, so that the cache need not
+/// read the stored text again to learn it: where the text has its metadata and managedFields,
+/// what selectors read of the object, and (when in-process watchers take objects without
+/// managedFields, see WatchCache::wantsWrittenObjects) the object so, which then no watcher
+/// parses.
+struct WrittenVersion : store::Attachment {
+  StoredTextLayout layout;
+  SelectablePtr selectable;
+  /// The object as written without metadata.managedFields and resourceVersion, or null. The
+  /// cache that applies the write takes it (takeObject) and sets its resourceVersion before
+  /// any watcher sees it.
+  std::shared_ptr<nlohmann::json> withoutManagedFields;
+  /// The object above, to the first caller only (a store may hand one event to several
+  /// watches).
+  std::shared_ptr<nlohmann::json> takeObject() const;
+
+ private:
+  mutable std::atomic<bool> taken_{false};
+};
 
 /// One version of one object, immutable once cached.
 ///
@@ -86,6 +110,8 @@ struct CachedObject : std::enable_shared_from_this<CachedObject> {
   /// (an informer) still holds that object; null otherwise. A writer that starts from the
   /// current object copies it, which costs a fifth of parsing the text.
   std::shared_ptr<const nlohmann::json> sharedParse() const { return parsed_.load().lock(); }
+  /// The same without metadata.managedFields (parsed so for a watcher, or given by the writer).
+  std::shared_ptr<const nlohmann::json> sharedParseWithoutManagedFields() const { return strippedParsed_.load().lock(); }
 
  private:
   friend class WatchCache;
@@ -96,6 +122,10 @@ struct CachedObject : std::enable_shared_from_this<CachedObject> {
   std::pair<size_t, size_t> managedFieldsCut_{0, 0};
   mutable std::shared_ptr<const WatchFrame> frames_[3];
   mutable std::atomic<std::weak_ptr<const nlohmann::json>> parsed_;
+  mutable std::atomic<std::weak_ptr<const nlohmann::json>> strippedParsed_;
+  // The writer's object without managedFields (WrittenVersion), for the frames of this
+  // version's dispatch; weak (strippedParsed_) after it. Under the cache's lock.
+  mutable std::shared_ptr<const nlohmann::json> written_;
 };
 using CachedPtr = std::shared_ptr<const CachedObject>;
 
@@ -125,6 +155,8 @@ class CacheWatcher {
   virtual void terminate(const api::Status& status) = 0;
   /// The watch's time is up (timeoutSeconds): end the stream normally.
   virtual void finish() = 0;
+  /// Whether it hands its frames' objects on parsed without managedFields (in process).
+  virtual bool takesObjectsWithoutManagedFields() const { return false; }
   Filter filter;
   bool wantsBookmarks = false;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
@@ -213,9 +245,19 @@ class WatchCache {
   size_t watcherCount() const;
 
   /// Builds the cached form of a store value (used for objects read straight from the store).
-  /// It shares `previous`'s Selectable when its labels and fields are unchanged.
+  /// It shares `previous`'s Selectable when its labels and fields are unchanged. With
+  /// `written`, what the writer knew of the value is used instead of reading it.
   CachedPtr makeCached(const std::string& key, const std::string& value, int64_t revision,
-                       const CachedObject* previous = nullptr) const;
+                       const CachedObject* previous = nullptr, const WrittenVersion* written = nullptr) const;
+
+  /// What selectors read of `object` (for a WrittenVersion).
+  SelectablePtr selectableOf(const std::string& key, const nlohmann::json& object) const {
+    return makeSelectable(key, object, nullptr);
+  }
+  /// Whether a watcher takes this resource's objects parsed without managedFields (an
+  /// in-process informer, as the scheduler's): then a writer that has the object parsed hands
+  /// it over (WrittenVersion::withoutManagedFields) rather than have it parsed from the text.
+  bool wantsWrittenObjects() const { return strippedWatchers_.load(std::memory_order_relaxed); }
 
  private:
   void onStoreEvents(uint64_t generation, const store::WatchResponse& response);
@@ -254,7 +296,7 @@ class WatchCache {
   /// makeCached for a version the cache keeps: its text compressed against the resource's
   /// current dictionary (an earlier object), which it adopts when none fits well.
   CachedPtr makeRetained(const std::string& key, const std::string& value, int64_t revision,
-                         const CachedObject* previous = nullptr);
+                         const CachedObject* previous = nullptr, const WrittenVersion* written = nullptr);
 
   store::Store& store_;
   api::ResourceInfo info_;
@@ -289,6 +331,9 @@ class WatchCache {
   int64_t revision_ = 0;
   int64_t lastChange_ = 0;
   std::atomic<int64_t> lastLocalWrite_{0};
+  // Whether a watcher takes objects without managedFields (wantsWrittenObjects): set when one
+  // is added, recomputed at each dispatch.
+  std::atomic<bool> strippedWatchers_{false};
   int64_t oldestRevision_ = 0;  // events after this revision are in history_
   std::vector<std::shared_ptr<CacheWatcher>> watchers_;
   std::unique_ptr<store::WatchHandle> storeWatch_;

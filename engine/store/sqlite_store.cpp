@@ -869,6 +869,7 @@ Result<TxnResponse> SqliteStore::applyTxn(const TxnRequest& request, int64_t& re
         Event e;
         e.type = Event::Type::kPut;
         e.kv = std::move(kv);
+        e.attachment = op.attachment;
         if (old.exists) {
           e.prevKv = KeyValue{op.key, std::move(old.value), old.createRevision, old.modRevision,
                               old.version};

@@ -14,7 +14,7 @@ Result<std::optional<KeyValue>> Store::get(const std::string& key) {
   return std::optional<KeyValue>{results.front().kvs.front()};
 }
 
-Result<int64_t> Store::create(const std::string& key, const std::string& value) {
+Result<int64_t> Store::create(const std::string& key, const std::string& value, AttachmentPtr attachment) {
   // etcd's create idiom: the key's createRevision is 0 only while it does not exist.
   TxnRequest request;
   Compare absent;
@@ -23,7 +23,7 @@ Result<int64_t> Store::create(const std::string& key, const std::string& value) 
   absent.op = Compare::Op::kEqual;
   absent.number = 0;
   request.compares.push_back(std::move(absent));
-  Operation put = Operation::put(key, value);
+  Operation put = Operation::put(key, value, std::move(attachment));
   put.prevKv = false;
   request.success.push_back(std::move(put));
   auto response = txn(request);
@@ -64,8 +64,8 @@ Result<Store::CasResult> guardedWrite(Store& store, const std::string& key,
 
 Result<Store::CasResult> Store::compareAndSwap(const std::string& key,
                                                int64_t expectedModRevision,
-                                               const std::string& value) {
-  return guardedWrite(*this, key, expectedModRevision, Operation::put(key, value));
+                                               const std::string& value, AttachmentPtr attachment) {
+  return guardedWrite(*this, key, expectedModRevision, Operation::put(key, value, std::move(attachment)));
 }
 
 Result<Store::CasResult> Store::compareAndDelete(const std::string& key,

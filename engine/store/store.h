@@ -66,6 +66,16 @@ struct Compare {
   std::string value;   // for kValue
 };
 
+/// What a writer already knows of the value it puts (its parsed form, say), handed with the
+/// write's event to the watchers of this process so that they need not read the value
+/// again. The store only carries it: the SQLite backend puts it on the put's event for its
+/// live watchers; events replayed from history, and every event of the etcd backend (they
+/// come back from etcd), have none, and watchers then read the value as usual.
+struct Attachment {
+  virtual ~Attachment() = default;
+};
+using AttachmentPtr = std::shared_ptr<const Attachment>;
+
 struct Operation {
   enum class Type { kPut, kDelete, kRange };
   Type type = Type::kPut;
@@ -73,11 +83,12 @@ struct Operation {
   std::string value;       // kPut
   bool prefix = false;     // kDelete / kRange: every key with this prefix
   bool prevKv = false;     // kPut / kDelete: return the previous key-values
-  static Operation put(std::string key, std::string value) {
-    return {Type::kPut, std::move(key), std::move(value), false, true};
+  AttachmentPtr attachment;  // kPut: carried to the put's event (see Attachment)
+  static Operation put(std::string key, std::string value, AttachmentPtr attachment = nullptr) {
+    return {Type::kPut, std::move(key), std::move(value), false, true, std::move(attachment)};
   }
-  static Operation del(std::string key) { return {Type::kDelete, std::move(key), {}, false, true}; }
-  static Operation get(std::string key) { return {Type::kRange, std::move(key), {}, false, false}; }
+  static Operation del(std::string key) { return {Type::kDelete, std::move(key), {}, false, true, nullptr}; }
+  static Operation get(std::string key) { return {Type::kRange, std::move(key), {}, false, false, nullptr}; }
 };
 
 struct OperationResult {
@@ -104,6 +115,7 @@ struct Event {
   Type type = Type::kPut;
   KeyValue kv;  // for kDelete: key and modRevision = the delete's revision, empty value
   std::optional<KeyValue> prevKv;  // the value before this event, when the watch asked
+  AttachmentPtr attachment;        // the put's Operation::attachment, when the backend carried it
 };
 
 /// A batch of events of one or more revisions, in revision order, or a terminal status.
@@ -178,7 +190,7 @@ class Store {
   // Conveniences over txn(), shared by every backend.
   Result<std::optional<KeyValue>> get(const std::string& key);
   /// Creates `key` if absent. Fails with 409 AlreadyExists-style Conflict if present.
-  Result<int64_t> create(const std::string& key, const std::string& value);
+  Result<int64_t> create(const std::string& key, const std::string& value, AttachmentPtr attachment = nullptr);
   /// Replaces `key` if its modRevision is still `expectedModRevision`.
   /// Returns the new revision, or nullopt with `current` filled when the compare failed.
   struct CasResult {
@@ -187,7 +199,7 @@ class Store {
     std::optional<KeyValue> current;  // on failure: the key's current state (nullopt if gone)
   };
   Result<CasResult> compareAndSwap(const std::string& key, int64_t expectedModRevision,
-                                   const std::string& value);
+                                   const std::string& value, AttachmentPtr attachment = nullptr);
   Result<CasResult> compareAndDelete(const std::string& key, int64_t expectedModRevision);
 };
 

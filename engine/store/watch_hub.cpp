@@ -126,7 +126,7 @@ void WatchHub::dispatch(const std::vector<Event>& events, int64_t lastRevision) 
       if (w.prevKv || !e.prevKv) {
         w.buffer.push_back(e);
       } else {
-        w.buffer.push_back(Event{e.type, e.kv, std::nullopt});
+        w.buffer.push_back(Event{e.type, e.kv, std::nullopt, e.attachment});
       }
     }
     if (w.buffer.size() > bufferLimit_) {

@@ -8,8 +8,10 @@
 
 #include <random>
 
+#include "engine/api/json_dump.h"
 #include "engine/apiserver/http_server.h"
 #include "engine/apiserver/json_scan.h"
+#include "engine/apiserver/rest_util.h"
 
 using namespace orrery::apiserver;
 using nlohmann::json;
@@ -103,6 +105,20 @@ json randomObjectWithMetadata(std::mt19937& rng, bool managed) {
   if (managed) meta["managedFields"] = randomValue(rng, 2);
   object["metadata"] = meta;
   return object;
+}
+
+// "" when a writer's layout of `text` is what a scan of it finds.
+std::string layoutDifferences(const std::string& text, const StoredTextLayout& layout) {
+  auto scanned = scanObject(text, {});
+  if (!scanned) return "no scan of " + text;
+  const auto& a = layout.managedFields;
+  const auto& b = scanned->managedFields;
+  if (layout.metadataBody != scanned->metadataBody || layout.metadataEmpty != scanned->metadataEmpty ||
+      a.present != b.present || a.begin != b.begin || a.valueEnd != b.valueEnd || a.previousEnd != b.previousEnd ||
+      a.nextBegin != b.nextBegin) {
+    return "layout differs from the scan's in " + text;
+  }
+  return "";
 }
 
 }  // namespace
@@ -204,6 +220,8 @@ class JsonScanTest : public QObject {
       // nodeName absent or empty, status absent, empty or with conditions, other members.
       if (rng() % 2) pod["metadata"]["resourceVersion"] = "17";
       if (rng() % 3 == 0) pod["metadata"]["labels"] = randomValue(rng, 3);
+      if (rng() % 2) pod["metadata"]["managedFields"] = json::array({{{"manager", "m"}, {"operation", "Update"}}});
+      if (rng() % 4 == 0) pod["metadata"] = {{"managedFields", json::array()}};  // its only member
       if (rng() % 3 == 0) pod["spec"]["nodeName"] = "";
       if (rng() % 4 == 0) pod["spec"] = json::object();
       switch (rng() % 4) {
@@ -222,10 +240,14 @@ class JsonScanTest : public QObject {
         pod = json::parse(text);
       }
       if (rng() % 5 == 0) text = " \n" + text + " \n";  // blanks around are fine
-      auto edited = bindPodText(text, "node-1", condition);
+      StoredTextLayout layout;
+      auto edited = bindPodText(text, "node-1", condition, "", &layout);
       QVERIFY2(edited, text.c_str());
       json got = json::parse(*edited);
       QVERIFY2(got == expected(pod), (text + " -> " + *edited).c_str());
+      // What the watch cache is told of the text instead of scanning it.
+      std::string diff = layoutDifferences(*edited, layout);
+      QVERIFY2(diff.empty(), diff.c_str());
       ++bound;
     }
     QCOMPARE(bound, 2000);
@@ -251,6 +273,34 @@ class JsonScanTest : public QObject {
              R"({"metadata":{"name":"p"},"spec":{"a":[}})",
          })
       QVERIFY2(!bindPodText(text, "node-1", condition), text);
+  }
+
+  // The API server writes an object's stored form knowing where its metadata and
+  // managedFields are, and tells the watch cache so rather than have it scan: the text must
+  // be dumpJson's without the resourceVersion, and the layout what a scan finds.
+  void storedFormSaysWhereItsTextIs() {
+    std::mt19937 rng(5);
+    int compared = 0;
+    for (int i = 0; i < 3000; ++i) {
+      json object = randomObjectWithMetadata(rng, i % 3 != 0);
+      if (i % 2) object["metadata"]["resourceVersion"] = "42";
+      json expected = object;
+      expected["metadata"].erase("resourceVersion");
+      const json before = object;
+      StoredTextLayout layout;
+      std::string text = storedForm(object, &layout);
+      QCOMPARE(text, orrery::api::dumpJson(expected));
+      QCOMPARE(object, before);  // the object is left as it was
+      if (!scanObject(text, {})) continue;  // (escaped keys: the scan gives up, the cache parses)
+      std::string diff = layoutDifferences(text, layout);
+      QVERIFY2(diff.empty(), diff.c_str());
+      ++compared;
+    }
+    QVERIFY2(compared > 1500, std::to_string(compared).c_str());
+    // Without a metadata object there is no layout to give.
+    StoredTextLayout none;
+    QCOMPARE(storedForm(json{{"kind", "X"}}, &none), std::string(R"({"kind":"X"})"));
+    QCOMPARE(none.metadataBody, size_t{0});
   }
 
   // Shared watches that strip managedFields cut them out of the text before parsing: the

@@ -479,6 +479,96 @@ class InProcessTest : public QObject {
     QCOMPARE(*strippedA[0].object, expected);
   }
 
+  // What the API server writes reaches in-process watchers that strip managedFields as the
+  // object it wrote (not parsed from the text again), and the watch cache as what it would
+  // have read from the text: each event's object is the text's minus managedFields, and
+  // selectors see the pod enter their view when its labels or node change. Through a create,
+  // a binding (the text-level edit), a patch and a status update.
+  void writtenObjectsReachWatchersAsTheirText() {
+    const api::GroupVersionResource pods{"", "v1", "pods"};
+    auto list = client_->list(pods, "default");
+    QVERIFY(list.ok());
+    client::ListOptions options;
+    options.resourceVersion = list->at("metadata").value("resourceVersion", "");
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<client::SharedWatchEvent> strippedA, strippedB;
+    auto collect = [&](std::vector<client::SharedWatchEvent>& into) {
+      return [&mu, &cv, &into](client::SharedWatchEvent&& e) {
+        if (e.type == "BOOKMARK" || (*e.object)["metadata"].value("name", "") != "written") return;
+        std::lock_guard lock(mu);
+        into.push_back(std::move(e));
+        cv.notify_all();
+      };
+    };
+    auto none = [](const api::Status&) {};
+    auto a = client_->watchShared(pods, "default", options, collect(strippedA), none,
+                                  client::SharedObjectForm::kWithoutManagedFields);
+    auto b = client_->watchShared(pods, "default", options, collect(strippedB), none,
+                                  client::SharedObjectForm::kWithoutManagedFields);
+    Events text, onNode, labelled;
+    auto into = [](Events& events) {
+      return [&events](client::WatchEvent&& e) {
+        if (e.type != "BOOKMARK" && e.object["metadata"].value("name", "") == "written") events.push(std::move(e));
+      };
+    };
+    auto t = client_->watch(pods, "default", options, into(text), none);
+    client::ListOptions nodeOptions = options;
+    nodeOptions.fieldSelector = "spec.nodeName=node-w";
+    auto n = client_->watch(pods, "default", nodeOptions, into(onNode), none);
+    client::ListOptions labelOptions = options;
+    labelOptions.labelSelector = "app=w2";
+    auto l = client_->watch(pods, "default", labelOptions, into(labelled), none);
+    QVERIFY(a.ok() && b.ok() && t.ok() && n.ok() && l.ok());
+
+    json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", "written"}, {"namespace", "default"}, {"labels", {{"app", "w1"}}}}},
+                {"spec", {{"containers", json::array({{{"name", "c"}, {"image", "nginx"}}})}}}};
+    auto created = client_->create(pods, "default", pod);
+    QVERIFY2(created.ok(), created.ok() ? "" : created.status().message().c_str());
+    json binding = {{"apiVersion", "v1"},
+                    {"kind", "Binding"},
+                    {"metadata", {{"name", "written"}, {"namespace", "default"}}},
+                    {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", "node-w"}}}};
+    QVERIFY(text.waitFor(1));
+    {
+      // The binding edits the version the watchers hold: wait for them to hold it.
+      std::unique_lock lock(mu);
+      QVERIFY(cv.wait_for(lock, std::chrono::seconds(10), [&] { return !strippedA.empty(); }));
+    }
+    QVERIFY(client_->create(pods, "default", binding, "binding").ok());
+    QVERIFY(onNode.waitFor(1));
+    QVERIFY(client_->patch(pods, "default", "written", client::PatchType::kMerge, R"({"metadata":{"labels":{"app":"w2"}}})").ok());
+    QVERIFY(labelled.waitFor(1));
+    QVERIFY(client_->patch(pods, "default", "written", client::PatchType::kMerge, R"({"status":{"phase":"Running"}})",
+                           "status")
+                .ok());
+    QVERIFY(text.waitFor(4) && onNode.waitFor(3) && labelled.waitFor(2));
+    std::unique_lock lock(mu);
+    QVERIFY(cv.wait_for(lock, std::chrono::seconds(10), [&] { return strippedA.size() >= 4 && strippedB.size() >= 4; }));
+    std::lock_guard textLock(text.mu);
+    QCOMPARE(text.events.size(), size_t{4});
+    QCOMPARE(strippedA.size(), size_t{4});
+    for (size_t i = 0; i < 4; ++i) {
+      json expected = text.events[i].object;
+      QVERIFY(expected["metadata"].contains("managedFields"));
+      expected["metadata"].erase("managedFields");
+      QCOMPARE(strippedA[i].type, text.events[i].type);
+      QCOMPARE(strippedA[i].object.get(), strippedB[i].object.get());  // one object for both
+      QVERIFY2(*strippedA[i].object == expected, (strippedA[i].object->dump() + "\n" + expected.dump()).c_str());
+    }
+    QCOMPARE((*strippedA[1].object)["spec"]["nodeName"], json("node-w"));
+    QCOMPARE((*strippedA[3].object)["status"]["phase"], json("Running"));
+    // The selectors saw the pod come into view (ADDED) and then follow it.
+    std::lock_guard nodeLock(onNode.mu);
+    QCOMPARE(onNode.events.front().type, std::string("ADDED"));
+    QCOMPARE(onNode.events.size(), size_t{3});
+    std::lock_guard labelLock(labelled.mu);
+    QCOMPARE(labelled.events.front().type, std::string("ADDED"));
+    QCOMPARE(labelled.events.size(), size_t{2});
+  }
+
   void watchEndsCleanlyAfterItsTimeout() {
     // timeoutSeconds ends the watch cleanly.
     client::ListOptions options;
