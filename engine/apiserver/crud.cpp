@@ -237,6 +237,10 @@ store::AttachmentPtr ApiHandler::boundVersion(const api::ResourceInfo& info, con
                                               const json& condition, const StoredTextLayout& layout) {
   WatchCache* cache = existingCacheFor(info);
   if (!previous || !cache || cache->mode() != WatchCache::Mode::kCached || layout.metadataBody == 0) return nullptr;
+  auto written = std::make_shared<WrittenVersion>();
+  written->layout = layout;
+  // A binding changes one selectable field.
+  written->selectable = previous->selectable->with("spec.nodeName", node);
   if (cache->wantsWrittenObjects()) {
     if (auto before = previous->sharedParseWithoutManagedFields()) {
       // The pod a watcher had parsed, bound as bindPodText bound its text: a copy costs a
@@ -245,12 +249,9 @@ store::AttachmentPtr ApiHandler::boundVersion(const api::ResourceInfo& info, con
       metadataOf(*pod).erase("resourceVersion");
       (*pod)["spec"]["nodeName"] = node;
       setCondition((*pod)["status"], condition);
-      return writtenVersion(info, key, *pod, layout, pod);
+      written->withoutManagedFields = std::move(pod);
     }
   }
-  auto written = std::make_shared<WrittenVersion>();
-  written->layout = layout;
-  written->selectable = previous->selectable->with("spec.nodeName", node);
   return written;
 }
 

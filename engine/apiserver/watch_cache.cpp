@@ -58,16 +58,14 @@ std::string extractField(const nlohmann::json& object, const std::string& path) 
     return "";
   }
   const nlohmann::json* cur = &object;
-  size_t start = 0;
-  while (true) {
-    auto dot = path.find('.', start);
-    auto part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!cur->is_object()) { cur = nullptr; break; }
-    auto it = cur->find(part);
-    if (it == cur->end()) { cur = nullptr; break; }
-    cur = &*it;
-    if (dot == std::string::npos) break;
-    start = dot + 1;
+  std::string_view rest = path;
+  while (cur) {
+    const auto dot = rest.find('.');
+    const std::string_view part = rest.substr(0, dot);  // (looked up without a copy)
+    auto it = cur->is_object() ? cur->find(part) : cur->end();
+    cur = it == cur->end() ? nullptr : &*it;
+    if (dot == std::string_view::npos) break;
+    rest.remove_prefix(dot + 1);
   }
   if (!cur || cur->is_null()) {
     if (std::find(falseWhenAbsent.begin(), falseWhenAbsent.end(), path) != falseWhenAbsent.end()) return "false";
