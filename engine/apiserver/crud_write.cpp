@@ -674,12 +674,20 @@ void ApiHandler::createSubresource(Call& call) {
       json scheduled = kScheduled;
       scheduled["lastTransitionTime"] = api::formatTime(call.now);
       if (!call.dryRun()) {
-        // A pending pod is bound by editing its text: building the whole pod to change two
+        // A pending pod is bound from the parse its watchers hold (which they are then
+        // handed, bound), or else by editing its text: parsing the whole pod to change two
         // fields cost more than anything else in a binding.
         StoredTextLayout layout;
-        if (auto text = bindPodText((*current)->value, node, scheduled, wantedUid, &layout)) {
+        std::string boundText;
+        std::shared_ptr<json> boundPod =
+            cached ? bindParsedPod(info, *cached, (*current)->value, node, scheduled, wantedUid, &boundText, &layout)
+                   : nullptr;
+        std::optional<std::string> text;
+        if (boundPod) text = std::move(boundText);
+        else text = bindPodText((*current)->value, node, scheduled, wantedUid, &layout);
+        if (text) {
           auto cas = store_->compareAndSwap(key, (*current)->modRevision, std::move(*text),
-                                            boundVersion(info, key, cached.get(), node, scheduled, layout));
+                                            boundVersion(info, key, cached.get(), node, layout, std::move(boundPod)));
           if (!cas.ok()) return sendStatus(call, cas.status());
           if (!cas->succeeded) continue;
           noteWrite(cas->revision, key);

@@ -224,11 +224,23 @@ class ApiHandler {
   store::AttachmentPtr writtenVersion(const api::ResourceInfo& info, const std::string& key,
                                       const nlohmann::json& object, const StoredTextLayout& layout,
                                       std::shared_ptr<nlohmann::json> withoutManagedFields = nullptr);
-  /// writtenVersion() of a pod that a binding bound to `node` with `condition` (PodScheduled),
-  /// laid out as `layout`, from the cached version it edited (`previous`); null without one.
+  /// pods/binding from the pod as the cache's watchers had it parsed (`previous`, whose
+  /// served text is `servedText`): the pod bound to `node` with `condition` (PodScheduled),
+  /// without managedFields or resourceVersion, and in `text` its stored form (the previous
+  /// version's managedFields kept as text) laid out as `layout`. Null when no watcher wants
+  /// the parsed pod or none is held, when the pod is not simply pending and unbound (or not of
+  /// `uid`, when given), or when its text's managedFields are not known: bindPodText then
+  /// edits the text, and the whole-object path says what is wrong.
+  std::shared_ptr<nlohmann::json> bindParsedPod(const api::ResourceInfo& info, const CachedObject& previous,
+                                                const std::string& servedText, const std::string& node,
+                                                const nlohmann::json& condition, const std::string& uid,
+                                                std::string* text, StoredTextLayout* layout);
+  /// writtenVersion() of a pod that a binding bound to `node`, laid out as `layout`, from the
+  /// cached version it edited (`previous`); `bound`: the bound pod without managedFields when
+  /// bindParsedPod made it. Null without a previous version.
   store::AttachmentPtr boundVersion(const api::ResourceInfo& info, const std::string& key,
                                     const CachedObject* previous, const std::string& node,
-                                    const nlohmann::json& condition, const StoredTextLayout& layout);
+                                    const StoredTextLayout& layout, std::shared_ptr<nlohmann::json> bound);
   std::string storageKey(const api::ResourceInfo& info, const std::string& ns,
                          const std::string& name) const;
   api::Result<nlohmann::json> decodeBody(Call& call, const std::string& body,

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -64,6 +65,9 @@ inline bool sameObject(const nlohmann::json& a, const nlohmann::json& b) {
 /// The stored form: everything but metadata.resourceVersion (the store's modRevision is it),
 /// as dumpJson writes it. With `layout`, also where the text's metadata begins and its
 /// managedFields lie (what the watch cache would otherwise scan the text for).
-std::string storedForm(const nlohmann::json& object, StoredTextLayout* layout = nullptr);
+/// `managedFieldsText` (optional): metadata.managedFields as JSON text, written in its place
+/// instead of the object's own (for an object parsed without them).
+std::string storedForm(const nlohmann::json& object, StoredTextLayout* layout = nullptr,
+                       std::string_view managedFieldsText = {});
 
 }  // namespace orrery::apiserver

@@ -110,6 +110,9 @@ struct CachedObject : std::enable_shared_from_this<CachedObject> {
   /// (an informer) still holds that object; null otherwise. A writer that starts from the
   /// current object copies it, which costs a fifth of parsing the text.
   std::shared_ptr<const nlohmann::json> sharedParse() const { return parsed_.load().lock(); }
+  /// In json(): the span whose removal leaves metadata.managedFields out ({0, 0}: none, or
+  /// not known).
+  std::pair<size_t, size_t> managedFieldsCut() const { return managedFieldsCut_; }
   /// The same without metadata.managedFields (parsed so for a watcher, or given by the writer).
   std::shared_ptr<const nlohmann::json> sharedParseWithoutManagedFields() const { return strippedParsed_.load().lock(); }
 

@@ -559,6 +559,9 @@ class InProcessTest : public QObject {
       QVERIFY2(*strippedA[i].object == expected, (strippedA[i].object->dump() + "\n" + expected.dump()).c_str());
     }
     QCOMPARE((*strippedA[1].object)["spec"]["nodeName"], json("node-w"));
+    // The binding wrote the pod from its parse, keeping the managedFields as they were.
+    QCOMPARE(text.events[1].object["metadata"]["managedFields"], text.events[0].object["metadata"]["managedFields"]);
+    QCOMPARE(text.events[1].object["status"]["conditions"][0]["type"], json("PodScheduled"));
     QCOMPARE((*strippedA[3].object)["status"]["phase"], json("Running"));
     // The selectors saw the pod come into view (ADDED) and then follow it.
     std::lock_guard nodeLock(onNode.mu);
