@@ -64,7 +64,7 @@ std::string kindOfList(const api::ResourceInfo& info) {
 
 }  // namespace
 
-std::string storedForm(const json& object, StoredTextLayout* layout, std::string_view managedFieldsText) {
+std::string storedForm(const json& object, StoredTextLayout* layout) {
   auto metadata = object.find("metadata");
   if (!object.is_object() || metadata == object.end() || !metadata->is_object()) {
     if (layout) *layout = {};
@@ -73,30 +73,8 @@ std::string storedForm(const json& object, StoredTextLayout* layout, std::string
   // dumpJson's text, written member by member so that the metadata's resourceVersion is left
   // out without editing the object, and so that the layout is known without a scan.
   std::string out;
-  out.reserve(1024 + managedFieldsText.size());
+  out.reserve(1024);
   StoredTextLayout found;
-  size_t previousEnd = 0;  // in the metadata: where the last member's value ended (0: none yet)
-  auto beginMember = [&](const std::string& key) {
-    if (previousEnd) out += ',';
-    const size_t keyBegin = out.size();
-    if (found.managedFields.present && found.managedFields.nextBegin == 0 &&
-        found.managedFields.valueEnd == previousEnd) {
-      found.managedFields.nextBegin = keyBegin;
-    }
-    api::appendJsonString(out, key);
-    out += ':';
-    return keyBegin;
-  };
-  auto endMember = [&](const std::string& key, size_t keyBegin) {
-    if (key == "managedFields") {
-      found.managedFields.present = true;
-      found.managedFields.begin = keyBegin;
-      found.managedFields.valueEnd = out.size();
-      found.managedFields.previousEnd = previousEnd;
-    }
-    previousEnd = out.size();
-  };
-  static const std::string kManagedFields = "managedFields";
   out += '{';
   bool firstMember = true;
   for (auto it = object.begin(); it != object.end(); ++it) {
@@ -110,25 +88,26 @@ std::string storedForm(const json& object, StoredTextLayout* layout, std::string
     }
     out += '{';
     found.metadataBody = out.size();
-    bool textWritten = managedFieldsText.empty();
-    // The given managedFields go where the object's sorted keys would have them.
-    auto writeText = [&] {
-      const size_t keyBegin = beginMember(kManagedFields);
-      out.append(managedFieldsText);
-      endMember(kManagedFields, keyBegin);
-      textWritten = true;
-    };
+    size_t previousEnd = 0;  // where the last member's value ended (0: none yet)
     for (auto m = it->begin(); m != it->end(); ++m) {
       if (m.key() == "resourceVersion") continue;
-      if (!textWritten && m.key() >= kManagedFields) {
-        writeText();
-        if (m.key() == kManagedFields) continue;  // the text stands for it
+      if (previousEnd) out += ',';
+      const size_t keyBegin = out.size();
+      if (found.managedFields.present && found.managedFields.nextBegin == 0 &&
+          found.managedFields.valueEnd == previousEnd) {
+        found.managedFields.nextBegin = keyBegin;
       }
-      const size_t keyBegin = beginMember(m.key());
+      api::appendJsonString(out, m.key());
+      out += ':';
       api::appendJson(out, *m);
-      endMember(m.key(), keyBegin);
+      if (m.key() == "managedFields") {
+        found.managedFields.present = true;
+        found.managedFields.begin = keyBegin;
+        found.managedFields.valueEnd = out.size();
+        found.managedFields.previousEnd = previousEnd;
+      }
+      previousEnd = out.size();
     }
-    if (!textWritten) writeText();
     found.metadataEmpty = previousEnd == 0;
     out += '}';
   }
@@ -216,88 +195,23 @@ WatchCache* ApiHandler::existingCacheFor(const api::ResourceInfo& info) {
   return it == caches_.end() ? nullptr : it->second.get();
 }
 
-namespace {
-
-// `object` without metadata.managedFields and metadata.resourceVersion, copied member by
-// member (copying it whole and erasing them would copy the managedFields, a third of a pod).
-json copyWithoutManagedFields(const json& object) {
-  json copy = json::object();
-  for (auto it = object.begin(); it != object.end(); ++it) {
-    if (it.key() != "metadata" || !it->is_object()) {
-      copy.emplace(it.key(), *it);
-      continue;
-    }
-    json& meta = copy["metadata"] = json::object();
-    for (auto m = it->begin(); m != it->end(); ++m) {
-      if (m.key() != "managedFields" && m.key() != "resourceVersion") meta.emplace(m.key(), *m);
-    }
-  }
-  return copy;
-}
-
-}  // namespace
-
-store::AttachmentPtr ApiHandler::writtenVersion(const api::ResourceInfo& info, const std::string& key,
-                                                const json& object, const StoredTextLayout& layout,
-                                                std::shared_ptr<json> withoutManagedFields) {
-  WatchCache* cache = existingCacheFor(info);
+store::AttachmentPtr writtenVersion(const WatchCache* cache, const std::string& key, const json& object,
+                                    const StoredTextLayout& layout) {
   // (A layout without metadata is one the cache must find out for itself.)
   if (!cache || cache->mode() != WatchCache::Mode::kCached || layout.metadataBody == 0) return nullptr;
   auto written = std::make_shared<WrittenVersion>();
   written->layout = layout;
   written->selectable = cache->selectableOf(key, object);
-  if (cache->wantsWrittenObjects()) {
-    written->withoutManagedFields =
-        withoutManagedFields ? std::move(withoutManagedFields) : std::make_shared<json>(copyWithoutManagedFields(object));
-  }
   return written;
 }
 
-std::shared_ptr<json> ApiHandler::bindParsedPod(const api::ResourceInfo& info, const CachedObject& previous,
-                                                const std::string& servedText, const std::string& node,
-                                                const json& condition, const std::string& uid, std::string* text,
-                                                StoredTextLayout* layout) {
-  WatchCache* cache = existingCacheFor(info);
-  if (!cache || !cache->wantsWrittenObjects()) return nullptr;
-  auto before = previous.sharedParseWithoutManagedFields();
-  if (!before || !before->is_object()) return nullptr;
-  // metadata.managedFields as text: the cut that leaves them out, without its comma.
-  auto [cutBegin, cutEnd] = previous.managedFieldsCut();
-  if (cutBegin >= cutEnd || cutEnd > servedText.size()) return nullptr;
-  std::string_view member(servedText.data() + cutBegin, cutEnd - cutBegin);
-  if (member.front() == ',') member.remove_prefix(1);
-  else if (member.back() == ',') member.remove_suffix(1);
-  constexpr std::string_view kKey = "\"managedFields\":";
-  if (member.substr(0, kKey.size()) != kKey) return nullptr;
-  const std::string_view managedFieldsText = member.substr(kKey.size());
-  // What bindPodText leaves to the whole-object path.
-  const json& meta = api::memberOrEmpty(*before, "metadata");
-  if (meta.contains("deletionTimestamp")) return nullptr;
-  if (!uid.empty() && api::metaString(*before, "uid") != uid) return nullptr;
-  const json& spec = api::memberOrEmpty(*before, "spec");
-  if (auto bound = spec.find("nodeName"); bound != spec.end() && !(bound->is_string() && bound->get_ref<const std::string&>().empty())) {
-    return nullptr;
-  }
-  // The copy costs a fifth of parsing the new text, and writing it less than editing the
-  // old one (which meant scanning it whole).
-  auto pod = std::make_shared<json>(*before);
-  metadataOf(*pod).erase("resourceVersion");
-  (*pod)["spec"]["nodeName"] = node;
-  setCondition((*pod)["status"], condition);
-  *text = storedForm(*pod, layout, managedFieldsText);
-  return pod;
-}
-
-store::AttachmentPtr ApiHandler::boundVersion(const api::ResourceInfo& info, const std::string& key,
-                                              const CachedObject* previous, const std::string& node,
-                                              const StoredTextLayout& layout, std::shared_ptr<json> bound) {
-  WatchCache* cache = existingCacheFor(info);
+store::AttachmentPtr boundVersion(const WatchCache* cache, const CachedObject* previous, const std::string& node,
+                                  const StoredTextLayout& layout) {
   if (!previous || !cache || cache->mode() != WatchCache::Mode::kCached || layout.metadataBody == 0) return nullptr;
   auto written = std::make_shared<WrittenVersion>();
   written->layout = layout;
   // A binding changes one selectable field.
   written->selectable = previous->selectable->with("spec.nodeName", node);
-  written->withoutManagedFields = std::move(bound);
   return written;
 }
 

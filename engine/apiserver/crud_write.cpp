@@ -138,13 +138,14 @@ Result<json> ApiHandler::createObject(Call& call, json object, bool managedByApp
   }
   if (call.dryRun()) return object;
 
+  WatchCache* cache = existingCacheFor(info);
   for (int attempt = 0;; ++attempt) {
     StoredTextLayout layout;
     std::string value = storedForm(object, &layout);
     if (value.size() > kMaxObjectBytes) return tooLarge(value.size());
     const std::string objName = metadataOf(object).value("name", "");
     const std::string key = storageKey(info, call.info.ns, objName);
-    auto created = store_->create(key, value, writtenVersion(info, key, object, layout));
+    auto created = store_->create(key, value, writtenVersion(cache, key, object, layout));
     if (created.ok()) {
       noteWrite(*created, key);
       metadataOf(object)["resourceVersion"] = std::to_string(*created);
@@ -262,7 +263,7 @@ Result<json> ApiHandler::commitUpdate(Call& call, json updated, const store::Key
   StoredTextLayout layout;
   std::string value = storedForm(updated, &layout);
   if (value.size() > kMaxObjectBytes) return tooLarge(value.size());
-  auto cas = store_->compareAndSwap(key, current.modRevision, value, writtenVersion(info, key, updated, layout));
+  auto cas = store_->compareAndSwap(key, current.modRevision, value, writtenVersion(existingCacheFor(info), key, updated, layout));
   if (!cas.ok()) return cas.status();
   if (!cas->succeeded) {
     *casFailed = true;
@@ -662,6 +663,7 @@ void ApiHandler::createSubresource(Call& call) {
     // under its name is not the pod the decision was for (kube's precondition).
     const std::string wantedUid = api::metaString(body, "uid");
     const std::string key = storageKey(info, call.info.ns, call.info.name);
+    const WatchCache* cache = existingCacheFor(info);
     bool written = false;
     for (int attempt = 0; attempt <= kMaxConflictRetries && !written; ++attempt) {
       bool fromCache = attempt == 0 && !call.dryRun();
@@ -674,20 +676,12 @@ void ApiHandler::createSubresource(Call& call) {
       json scheduled = kScheduled;
       scheduled["lastTransitionTime"] = api::formatTime(call.now);
       if (!call.dryRun()) {
-        // A pending pod is bound from the parse its watchers hold (which they are then
-        // handed, bound), or else by editing its text: parsing the whole pod to change two
+        // A pending pod is bound by editing its text: building the whole pod to change two
         // fields cost more than anything else in a binding.
         StoredTextLayout layout;
-        std::string boundText;
-        std::shared_ptr<json> boundPod =
-            cached ? bindParsedPod(info, *cached, (*current)->value, node, scheduled, wantedUid, &boundText, &layout)
-                   : nullptr;
-        std::optional<std::string> text;
-        if (boundPod) text = std::move(boundText);
-        else text = bindPodText((*current)->value, node, scheduled, wantedUid, &layout);
-        if (text) {
+        if (auto text = bindPodText((*current)->value, node, scheduled, wantedUid, &layout)) {
           auto cas = store_->compareAndSwap(key, (*current)->modRevision, std::move(*text),
-                                            boundVersion(info, key, cached.get(), node, layout, std::move(boundPod)));
+                                            boundVersion(cache, cached.get(), node, layout));
           if (!cas.ok()) return sendStatus(call, cas.status());
           if (!cas->succeeded) continue;
           noteWrite(cas->revision, key);

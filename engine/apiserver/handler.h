@@ -53,6 +53,16 @@ std::shared_ptr<const std::string> watchEventLine(const std::string& type, nlohm
 /// Queues a line on a watch stream. False once the client is gone, or so far behind (64 MiB
 /// queued) that the stream is ended, as kube-apiserver drops watchers that stop reading.
 bool writeWatchLine(Responder& responder, std::shared_ptr<const std::string> line);
+/// What `cache` would read back of `object`, stored under `key` as a text laid out as
+/// `layout`: carried with the write to it (WrittenVersion) so that it need not scan the text.
+/// Null without a cache (a write does not start one) or a layout.
+store::AttachmentPtr writtenVersion(const WatchCache* cache, const std::string& key, const nlohmann::json& object,
+                                    const StoredTextLayout& layout);
+/// The same for a pod that a binding bound to `node`, laid out as `layout`, from the cached
+/// version it edited (`previous`).
+store::AttachmentPtr boundVersion(const WatchCache* cache, const CachedObject* previous, const std::string& node,
+                                  const StoredTextLayout& layout);
+
 /// The same for a watch cache's shared frame (Responder::writeFrame).
 bool writeWatchLine(Responder& responder, std::shared_ptr<const WatchFrame> frame);
 
@@ -217,30 +227,6 @@ class ApiHandler {
   WatchCache* cacheFor(const api::ResourceInfo& info, api::Status* error);
   /// The resource's cache if a read has started one; writes use it without starting one.
   WatchCache* existingCacheFor(const api::ResourceInfo& info);
-  /// What the resource's watch cache would read back of `object`, stored under `key` as a
-  /// text laid out as `layout`, carried with the write to it (WrittenVersion); null when the
-  /// resource has no cache yet. `withoutManagedFields`: the object so, when the caller has it
-  /// (else it is copied from `object` if the cache wants it).
-  store::AttachmentPtr writtenVersion(const api::ResourceInfo& info, const std::string& key,
-                                      const nlohmann::json& object, const StoredTextLayout& layout,
-                                      std::shared_ptr<nlohmann::json> withoutManagedFields = nullptr);
-  /// pods/binding from the pod as the cache's watchers had it parsed (`previous`, whose
-  /// served text is `servedText`): the pod bound to `node` with `condition` (PodScheduled),
-  /// without managedFields or resourceVersion, and in `text` its stored form (the previous
-  /// version's managedFields kept as text) laid out as `layout`. Null when no watcher wants
-  /// the parsed pod or none is held, when the pod is not simply pending and unbound (or not of
-  /// `uid`, when given), or when its text's managedFields are not known: bindPodText then
-  /// edits the text, and the whole-object path says what is wrong.
-  std::shared_ptr<nlohmann::json> bindParsedPod(const api::ResourceInfo& info, const CachedObject& previous,
-                                                const std::string& servedText, const std::string& node,
-                                                const nlohmann::json& condition, const std::string& uid,
-                                                std::string* text, StoredTextLayout* layout);
-  /// writtenVersion() of a pod that a binding bound to `node`, laid out as `layout`, from the
-  /// cached version it edited (`previous`); `bound`: the bound pod without managedFields when
-  /// bindParsedPod made it. Null without a previous version.
-  store::AttachmentPtr boundVersion(const api::ResourceInfo& info, const std::string& key,
-                                    const CachedObject* previous, const std::string& node,
-                                    const StoredTextLayout& layout, std::shared_ptr<nlohmann::json> bound);
   std::string storageKey(const api::ResourceInfo& info, const std::string& ns,
                          const std::string& name) const;
   api::Result<nlohmann::json> decodeBody(Call& call, const std::string& body,

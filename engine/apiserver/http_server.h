@@ -50,17 +50,14 @@ struct HttpRequest {
 class WatchFrame {
  public:
   /// `objectBegin`: where the object starts in `line` (it ends before the final "}\n").
-  /// `onParsed` (optional) is told each form of the object that this frame parses (the
-  /// whole one, or without managedFields: `withoutManagedFields`). `managedFieldsCut`
+  /// `onParsed` (optional) is told the object when object() parses it. `managedFieldsCut`
   /// (optional, offsets in the object): what to cut out of it to leave metadata.managedFields
   /// out, when whoever made the text already knows; else objectWithoutManagedFields() scans.
-  /// `withoutManagedFields` (optional): that form already parsed, by whoever wrote the object.
-  using ParsedHandler = std::function<void(const std::shared_ptr<const nlohmann::json>& object, bool withoutManagedFields)>;
   WatchFrame(std::string type, std::shared_ptr<const std::string> line, size_t objectBegin,
-             ParsedHandler onParsed = nullptr, std::pair<size_t, size_t> managedFieldsCut = {0, 0},
-             std::shared_ptr<const nlohmann::json> withoutManagedFields = nullptr)
+             std::function<void(const std::shared_ptr<const nlohmann::json>&)> onParsed = nullptr,
+             std::pair<size_t, size_t> managedFieldsCut = {0, 0})
       : type_(std::move(type)), line_(std::move(line)), objectBegin_(objectBegin), onParsed_(std::move(onParsed)),
-        managedFieldsCut_(managedFieldsCut), stripped_(std::move(withoutManagedFields)) {}
+        managedFieldsCut_(managedFieldsCut) {}
   const std::string& type() const { return type_; }
   const std::shared_ptr<const std::string>& line() const { return line_; }
   /// The event's object, parsed on the first call. Thread-safe. Null if the line does not
@@ -75,7 +72,7 @@ class WatchFrame {
   std::string type_;
   std::shared_ptr<const std::string> line_;
   size_t objectBegin_;
-  ParsedHandler onParsed_;
+  std::function<void(const std::shared_ptr<const nlohmann::json>&)> onParsed_;
   std::pair<size_t, size_t> managedFieldsCut_;
   mutable std::once_flag parseOnce_;
   mutable std::shared_ptr<const nlohmann::json> object_;
@@ -110,9 +107,6 @@ class Responder {
   virtual bool writeFrame(std::shared_ptr<const WatchFrame> frame, size_t* pending = nullptr) {
     return writeChunk(frame->line(), pending);
   }
-  /// Whether this watch's caller takes the frames' objects parsed without managedFields
-  /// (WatchFrame::objectWithoutManagedFields), as an in-process informer that strips them.
-  virtual bool takesObjectsWithoutManagedFields() const { return false; }
 };
 
 using HttpHandler = std::function<void(HttpRequest&, std::shared_ptr<Responder>)>;

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <string>
-#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -65,9 +64,6 @@ inline bool sameObject(const nlohmann::json& a, const nlohmann::json& b) {
 /// The stored form: everything but metadata.resourceVersion (the store's modRevision is it),
 /// as dumpJson writes it. With `layout`, also where the text's metadata begins and its
 /// managedFields lie (what the watch cache would otherwise scan the text for).
-/// `managedFieldsText` (optional): metadata.managedFields as JSON text, written in its place
-/// instead of the object's own (for an object parsed without them).
-std::string storedForm(const nlohmann::json& object, StoredTextLayout* layout = nullptr,
-                       std::string_view managedFieldsText = {});
+std::string storedForm(const nlohmann::json& object, StoredTextLayout* layout = nullptr);
 
 }  // namespace orrery::apiserver

@@ -53,10 +53,6 @@ class HttpWatcher : public CacheWatcher {
 
   void finish() override { responder_->endStream(); }
 
-  bool takesObjectsWithoutManagedFields() const override {
-    return !table_ && responder_->takesObjectsWithoutManagedFields();
-  }
-
  private:
   std::shared_ptr<Responder> responder_;
   api::ResourceInfo info_;
@@ -100,14 +96,13 @@ std::shared_ptr<const json> WatchFrame::object() const {
     json parsed = api::parseJson(body);
     if (!parsed.is_object()) return;
     object_ = std::make_shared<const json>(std::move(parsed));
-    if (onParsed_) onParsed_(object_, false);
+    if (onParsed_) onParsed_(object_);
   });
   return object_;
 }
 
 std::shared_ptr<const json> WatchFrame::objectWithoutManagedFields() const {
   std::call_once(strippedOnce_, [this] {
-    if (stripped_) return;  // given by the writer
     const std::string& text = *line_;
     if (objectBegin_ + 2 > text.size()) return;
     std::string_view body(text.data() + objectBegin_, text.size() - objectBegin_ - 2);
@@ -117,10 +112,7 @@ std::shared_ptr<const json> WatchFrame::objectWithoutManagedFields() const {
                     : nestedMemberRemoval(body, "metadata", "managedFields");
     if (span) {
       json parsed = api::parseJson(withoutSpan(body, *span));
-      if (parsed.is_object()) {
-        stripped_ = std::make_shared<const json>(std::move(parsed));
-        if (onParsed_) onParsed_(stripped_, true);
-      }
+      if (parsed.is_object()) stripped_ = std::make_shared<const json>(std::move(parsed));
       return;
     }
     // No managedFields, or a text the scan will not cut (escaped keys): the whole object,
@@ -130,12 +122,11 @@ std::shared_ptr<const json> WatchFrame::objectWithoutManagedFields() const {
     auto meta = whole->find("metadata");
     if (meta == whole->end() || !meta->is_object() || !meta->contains("managedFields")) {
       stripped_ = whole;
-    } else {
-      json copy = *whole;
-      copy["metadata"].erase("managedFields");
-      stripped_ = std::make_shared<const json>(std::move(copy));
+      return;
     }
-    if (onParsed_) onParsed_(stripped_, true);
+    json copy = *whole;
+    copy["metadata"].erase("managedFields");
+    stripped_ = std::make_shared<const json>(std::move(copy));
   });
   return stripped_;
 }

@@ -119,25 +119,16 @@ std::shared_ptr<const WatchFrame> CachedObject::frame(EventType type) const {
     text->append("}\n");
     slot = std::make_shared<const WatchFrame>(
         eventTypeName(type), std::move(text), objectBegin,
-        [self = weak_from_this()](const std::shared_ptr<const nlohmann::json>& parsed, bool withoutManagedFields) {
-          if (auto object = self.lock()) (withoutManagedFields ? object->strippedParsed_ : object->parsed_).store(parsed);
+        [self = weak_from_this()](const std::shared_ptr<const nlohmann::json>& parsed) {
+          if (auto object = self.lock()) object->parsed_.store(parsed);
         },
-        managedFieldsCut_, written_);
+        managedFieldsCut_);
   }
   return slot;
 }
 
 void CachedObject::releaseFrames() const {
   for (auto& slot : frames_) slot.reset();
-  if (written_) {
-    strippedParsed_.store(written_);
-    written_.reset();
-  }
-}
-
-std::shared_ptr<nlohmann::json> WrittenVersion::takeObject() const {
-  if (!withoutManagedFields || taken_.exchange(true)) return nullptr;
-  return withoutManagedFields;
 }
 
 bool servedUncached(const std::string& group, const std::string& resource) {
@@ -276,11 +267,6 @@ CachedPtr WatchCache::makeCached(const std::string& key, const std::string& valu
                              : written->selectable;
     object->data_ = withResourceVersion(value, written->layout, revision);
     object->managedFieldsCut_ = managedFieldsRemoval(written->layout, revision);
-    if (auto parsed = written->takeObject()) {
-      // No watcher has seen it yet: this is its last change.
-      (*parsed)["metadata"]["resourceVersion"] = std::to_string(revision);
-      object->written_ = std::move(parsed);
-    }
   } else if (auto scanned = scanObject(value, scannedPaths_)) {
     // The usual case: the text the API server stored, read without building it whole.
     object->selectable = makeSelectable(key, scanned->partial, reuse);
@@ -588,17 +574,10 @@ bool WatchCache::deliverTransition(CacheWatcher& w, EventType type, const Cached
 }
 
 void WatchCache::dispatch(EventType type, const CachedPtr& object, const Selectable* previous) {
-  bool stripped = false;
   auto it = watchers_.begin();
   while (it != watchers_.end()) {
-    if (deliverTransition(**it, type, object, previous)) {
-      stripped = stripped || (*it)->takesObjectsWithoutManagedFields();
-      ++it;
-    } else {
-      it = watchers_.erase(it);
-    }
+    it = deliverTransition(**it, type, object, previous) ? it + 1 : watchers_.erase(it);
   }
-  strippedWatchers_.store(stripped, std::memory_order_relaxed);
   object->releaseFrames();
 }
 
@@ -714,7 +693,6 @@ api::Status WatchCache::addWatcher(std::shared_ptr<CacheWatcher> watcher, int64_
       if (!open) return {};
     }
   }
-  if (watcher->takesObjectsWithoutManagedFields()) strippedWatchers_.store(true, std::memory_order_relaxed);
   watchers_.push_back(std::move(watcher));
   return {};
 }

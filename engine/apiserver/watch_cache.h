@@ -55,23 +55,15 @@ using SelectablePtr = std::shared_ptr<const Selectable>;
 
 /// What the API server knows of a version it writes, carried with the write through the
 /// store (store::Attachment) to the watch cache of its resource, so that the cache need not
-/// read the stored text again to learn it: where the text has its metadata and managedFields,
-/// what selectors read of the object, and (when in-process watchers take objects without
-/// managedFields, see WatchCache::wantsWrittenObjects) the object so, which then no watcher
-/// parses.
+/// scan the stored text to learn it: where the text has its metadata and managedFields, and
+/// what selectors read of the object.
+///
+/// (The object itself, parsed, is not carried: handing the writer's DOM to in-process
+/// watchers on other threads cost more CPU than parsing the text where it is used, though it
+/// took a fifth of the instructions away; see docs/performance.md, session 12.)
 struct WrittenVersion : store::Attachment {
   StoredTextLayout layout;
   SelectablePtr selectable;
-  /// The object as written without metadata.managedFields and resourceVersion, or null. The
-  /// cache that applies the write takes it (takeObject) and sets its resourceVersion before
-  /// any watcher sees it.
-  std::shared_ptr<nlohmann::json> withoutManagedFields;
-  /// The object above, to the first caller only (a store may hand one event to several
-  /// watches).
-  std::shared_ptr<nlohmann::json> takeObject() const;
-
- private:
-  mutable std::atomic<bool> taken_{false};
 };
 
 /// One version of one object, immutable once cached.
@@ -110,11 +102,6 @@ struct CachedObject : std::enable_shared_from_this<CachedObject> {
   /// (an informer) still holds that object; null otherwise. A writer that starts from the
   /// current object copies it, which costs a fifth of parsing the text.
   std::shared_ptr<const nlohmann::json> sharedParse() const { return parsed_.load().lock(); }
-  /// In json(): the span whose removal leaves metadata.managedFields out ({0, 0}: none, or
-  /// not known).
-  std::pair<size_t, size_t> managedFieldsCut() const { return managedFieldsCut_; }
-  /// The same without metadata.managedFields (parsed so for a watcher, or given by the writer).
-  std::shared_ptr<const nlohmann::json> sharedParseWithoutManagedFields() const { return strippedParsed_.load().lock(); }
 
  private:
   friend class WatchCache;
@@ -125,10 +112,6 @@ struct CachedObject : std::enable_shared_from_this<CachedObject> {
   std::pair<size_t, size_t> managedFieldsCut_{0, 0};
   mutable std::shared_ptr<const WatchFrame> frames_[3];
   mutable std::atomic<std::weak_ptr<const nlohmann::json>> parsed_;
-  mutable std::atomic<std::weak_ptr<const nlohmann::json>> strippedParsed_;
-  // The writer's object without managedFields (WrittenVersion), for the frames of this
-  // version's dispatch; weak (strippedParsed_) after it. Under the cache's lock.
-  mutable std::shared_ptr<const nlohmann::json> written_;
 };
 using CachedPtr = std::shared_ptr<const CachedObject>;
 
@@ -158,8 +141,6 @@ class CacheWatcher {
   virtual void terminate(const api::Status& status) = 0;
   /// The watch's time is up (timeoutSeconds): end the stream normally.
   virtual void finish() = 0;
-  /// Whether it hands its frames' objects on parsed without managedFields (in process).
-  virtual bool takesObjectsWithoutManagedFields() const { return false; }
   Filter filter;
   bool wantsBookmarks = false;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
@@ -257,10 +238,6 @@ class WatchCache {
   SelectablePtr selectableOf(const std::string& key, const nlohmann::json& object) const {
     return makeSelectable(key, object, nullptr);
   }
-  /// Whether a watcher takes this resource's objects parsed without managedFields (an
-  /// in-process informer, as the scheduler's): then a writer that has the object parsed hands
-  /// it over (WrittenVersion::withoutManagedFields) rather than have it parsed from the text.
-  bool wantsWrittenObjects() const { return strippedWatchers_.load(std::memory_order_relaxed); }
 
  private:
   void onStoreEvents(uint64_t generation, const store::WatchResponse& response);
@@ -334,9 +311,6 @@ class WatchCache {
   int64_t revision_ = 0;
   int64_t lastChange_ = 0;
   std::atomic<int64_t> lastLocalWrite_{0};
-  // Whether a watcher takes objects without managedFields (wantsWrittenObjects): set when one
-  // is added, recomputed at each dispatch.
-  std::atomic<bool> strippedWatchers_{false};
   int64_t oldestRevision_ = 0;  // events after this revision are in history_
   std::vector<std::shared_ptr<CacheWatcher>> watchers_;
   std::unique_ptr<store::WatchHandle> storeWatch_;

@@ -265,9 +265,6 @@ class StreamResponder : public apiserver::Responder {
     return queue({std::move(text), std::move(frame)}, pending);
   }
   void endStream() override { end(Status::ok()); }
-  bool takesObjectsWithoutManagedFields() const override {
-    return state_->onObject && state_->form == client::SharedObjectForm::kWithoutManagedFields;
-  }
   void onClose(std::function<void()> callback) override {
     {
       std::lock_guard lock(state_->mu);
