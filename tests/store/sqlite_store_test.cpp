@@ -250,6 +250,43 @@ class SqliteStoreTest : public QObject {
     (*handle)->cancel();  // after the store is gone: harmless
   }
 
+  // What a writer attaches to a put reaches the live watchers with its event, the same object
+  // for each; a watch that starts in the past reads history, which has no attachments (the
+  // API server's watch cache then reads the value itself).
+  void liveWatchersGetAPutsAttachment() {
+    struct Note : Attachment {
+      int n = 7;
+    };
+    auto store = openAt(path_);
+    QVERIFY(store);
+    WatchCollector first, second;
+    WatchRequest w;
+    w.key = "/n/";
+    auto a = store->watch(w, first.callback());
+    auto b = store->watch(w, second.callback());
+    CHECK_OK(a);
+    CHECK_OK(b);
+    auto note = std::make_shared<const Note>();
+    CHECK_OK(store->create("/n/a", "1", note));
+    auto cas = store->compareAndSwap("/n/a", 2, "2", note);
+    CHECK_OK(cas);
+    QVERIFY(cas->succeeded);
+    CHECK_OK(store->create("/n/b", "3"));  // without one
+    QVERIFY(first.waitForEvents(3) && second.waitForEvents(3));
+    for (auto* got : {&first, &second}) {
+      auto events = got->events();
+      QCOMPARE(events[0].attachment.get(), static_cast<const Attachment*>(note.get()));
+      QCOMPARE(events[1].attachment.get(), static_cast<const Attachment*>(note.get()));
+      QVERIFY(!events[2].attachment);
+    }
+    WatchCollector replayed;
+    w.startRevision = 1;
+    auto c = store->watch(w, replayed.callback());
+    CHECK_OK(c);
+    QVERIFY(replayed.waitForEvents(3));
+    for (const auto& e : replayed.events()) QVERIFY(!e.attachment);
+  }
+
   void slowWatcherCatchesUpFromHistory() {
     // A buffer of 16 events; the watcher stalls while 400 events arrive, so it must drop its
     // queue and replay from history — and still see every event exactly once, in order.
