@@ -575,8 +575,11 @@ struct SimulatedNodes::Impl {
                                 client::PatchType::kStrategicMerge, body.dump(), "status");
     lock.lock();
     if (result.ok()) return;
-    int code = result.status().code();
-    if (code == 404 || code == 409) return;  // gone, or a new pod with the same name
+    if (result.status().code() == 404) return;  // gone
+    // Anything else is tried again, as a kubelet retries its status until it lands; that
+    // includes a 409, which is either a write that kept losing to others' or (the uid
+    // precondition) a new pod under this name, whose uid the pod watch soon brings: then the
+    // record below is no longer this pod's and the retries stop.
     spdlog::debug("simulated-nodes: status of pod {}: {}", key, result.status().message());
     auto it = pods.find(key);
     if (it != pods.end() && it->second.uid == uid) pushPod(TaskKind::kPodStatus, key, Clock::now() + kRetryDelay);
