@@ -51,6 +51,29 @@ struct Events {
   }
 };
 
+// Collects the events of a shared watch (objects parsed once for every in-process watcher),
+// bookmarks left out, and of one object when `onlyName` is set.
+struct SharedEvents {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<client::SharedWatchEvent> events;
+  std::string onlyName;
+
+  std::function<void(client::SharedWatchEvent&&)> handler() {
+    return [this](client::SharedWatchEvent&& e) {
+      if (e.type == "BOOKMARK") return;
+      if (!onlyName.empty() && (!e.object || (*e.object)["metadata"].value("name", "") != onlyName)) return;
+      std::lock_guard lock(mu);
+      events.push_back(std::move(e));
+      cv.notify_all();
+    };
+  }
+  bool waitFor(size_t n) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return events.size() >= n; });
+  }
+};
+
 }  // namespace
 
 class InProcessTest : public QObject {
@@ -402,26 +425,10 @@ class InProcessTest : public QObject {
     QVERIFY(list.ok());
     client::ListOptions options;
     options.resourceVersion = list->at("metadata").value("resourceVersion", "");
-    struct Shared {
-      std::mutex mu;
-      std::condition_variable cv;
-      std::vector<client::SharedWatchEvent> events;
-    } a, b;
-    auto collect = [](Shared& into) {
-      return [&into](client::SharedWatchEvent&& e) {
-        if (e.type == "BOOKMARK") return;
-        std::lock_guard lock(into.mu);
-        into.events.push_back(std::move(e));
-        into.cv.notify_all();
-      };
-    };
-    auto waitFor = [](Shared& s, size_t n) {
-      std::unique_lock lock(s.mu);
-      return s.cv.wait_for(lock, std::chrono::seconds(10), [&] { return s.events.size() >= n; });
-    };
+    SharedEvents a, b;
     Events text;
-    auto first = client_->watchShared(kConfigMaps, "default", options, collect(a), [](const api::Status&) {});
-    auto second = client_->watchShared(kConfigMaps, "default", options, collect(b), [](const api::Status&) {});
+    auto first = client_->watchShared(kConfigMaps, "default", options, a.handler(), [](const api::Status&) {});
+    auto second = client_->watchShared(kConfigMaps, "default", options, b.handler(), [](const api::Status&) {});
     auto third = client_->watch(kConfigMaps, "default", options,
                                 [&](client::WatchEvent&& e) {
                                   if (e.type != "BOOKMARK") text.push(std::move(e));
@@ -430,7 +437,7 @@ class InProcessTest : public QObject {
     QVERIFY(first.ok() && second.ok() && third.ok());
     QVERIFY(client_->create(kConfigMaps, "default", configMap("shared", {{"v", "1"}}, {{"app", "s"}})).ok());
     QVERIFY(client_->patch(kConfigMaps, "default", "shared", client::PatchType::kMerge, R"({"data":{"v":"2"}})").ok());
-    QVERIFY(waitFor(a, 2) && waitFor(b, 2) && text.waitFor(2));
+    QVERIFY(a.waitFor(2) && b.waitFor(2) && text.waitFor(2));
     std::scoped_lock lock(a.mu, b.mu, text.mu);
     for (size_t i = 0; i < 2; ++i) {
       QCOMPARE(a.events[i].type, text.events[i].type);
@@ -449,28 +456,20 @@ class InProcessTest : public QObject {
     QVERIFY(list.ok());
     client::ListOptions options;
     options.resourceVersion = list->at("metadata").value("resourceVersion", "");
-    std::mutex mu;
-    std::condition_variable cv;
-    std::vector<client::SharedWatchEvent> whole, strippedA, strippedB;
-    auto collect = [&](std::vector<client::SharedWatchEvent>& into) {
-      return [&mu, &cv, &into](client::SharedWatchEvent&& e) {
-        if (e.type == "BOOKMARK") return;
-        std::lock_guard lock(mu);
-        into.push_back(std::move(e));
-        cv.notify_all();
-      };
-    };
+    SharedEvents wholeEvents, strippedEventsA, strippedEventsB;
     auto none = [](const api::Status&) {};
-    auto w = client_->watchShared(kConfigMaps, "default", options, collect(whole), none);
-    auto a = client_->watchShared(kConfigMaps, "default", options, collect(strippedA), none,
+    auto w = client_->watchShared(kConfigMaps, "default", options, wholeEvents.handler(), none);
+    auto a = client_->watchShared(kConfigMaps, "default", options, strippedEventsA.handler(), none,
                                   client::SharedObjectForm::kWithoutManagedFields);
-    auto b = client_->watchShared(kConfigMaps, "default", options, collect(strippedB), none,
+    auto b = client_->watchShared(kConfigMaps, "default", options, strippedEventsB.handler(), none,
                                   client::SharedObjectForm::kWithoutManagedFields);
     QVERIFY(w.ok() && a.ok() && b.ok());
     QVERIFY(client_->create(kConfigMaps, "default", configMap("stripped", {{"v", "1"}}, {{"app", "s"}})).ok());
-    std::unique_lock lock(mu);
-    QVERIFY(cv.wait_for(lock, std::chrono::seconds(10),
-                        [&] { return !whole.empty() && !strippedA.empty() && !strippedB.empty(); }));
+    QVERIFY(wholeEvents.waitFor(1) && strippedEventsA.waitFor(1) && strippedEventsB.waitFor(1));
+    std::scoped_lock lock(wholeEvents.mu, strippedEventsA.mu, strippedEventsB.mu);
+    const auto& whole = wholeEvents.events;
+    const auto& strippedA = strippedEventsA.events;
+    const auto& strippedB = strippedEventsB.events;
     QVERIFY(whole[0].object && strippedA[0].object);
     QVERIFY((*whole[0].object)["metadata"].contains("managedFields"));
     QCOMPARE(strippedA[0].object.get(), strippedB[0].object.get());  // one parse for both
@@ -490,21 +489,12 @@ class InProcessTest : public QObject {
     QVERIFY(list.ok());
     client::ListOptions options;
     options.resourceVersion = list->at("metadata").value("resourceVersion", "");
-    std::mutex mu;
-    std::condition_variable cv;
-    std::vector<client::SharedWatchEvent> strippedA, strippedB;
-    auto collect = [&](std::vector<client::SharedWatchEvent>& into) {
-      return [&mu, &cv, &into](client::SharedWatchEvent&& e) {
-        if (e.type == "BOOKMARK" || (*e.object)["metadata"].value("name", "") != "written") return;
-        std::lock_guard lock(mu);
-        into.push_back(std::move(e));
-        cv.notify_all();
-      };
-    };
+    SharedEvents strippedEventsA, strippedEventsB;
+    strippedEventsA.onlyName = strippedEventsB.onlyName = "written";
     auto none = [](const api::Status&) {};
-    auto a = client_->watchShared(pods, "default", options, collect(strippedA), none,
+    auto a = client_->watchShared(pods, "default", options, strippedEventsA.handler(), none,
                                   client::SharedObjectForm::kWithoutManagedFields);
-    auto b = client_->watchShared(pods, "default", options, collect(strippedB), none,
+    auto b = client_->watchShared(pods, "default", options, strippedEventsB.handler(), none,
                                   client::SharedObjectForm::kWithoutManagedFields);
     Events text, onNode, labelled;
     auto into = [](Events& events) {
@@ -540,9 +530,10 @@ class InProcessTest : public QObject {
                            "status")
                 .ok());
     QVERIFY(text.waitFor(4) && onNode.waitFor(3) && labelled.waitFor(2));
-    std::unique_lock lock(mu);
-    QVERIFY(cv.wait_for(lock, std::chrono::seconds(10), [&] { return strippedA.size() >= 4 && strippedB.size() >= 4; }));
-    std::lock_guard textLock(text.mu);
+    QVERIFY(strippedEventsA.waitFor(4) && strippedEventsB.waitFor(4));
+    std::scoped_lock lock(strippedEventsA.mu, strippedEventsB.mu, text.mu);
+    const auto& strippedA = strippedEventsA.events;
+    const auto& strippedB = strippedEventsB.events;
     QCOMPARE(text.events.size(), size_t{4});
     QCOMPARE(strippedA.size(), size_t{4});
     for (size_t i = 0; i < 4; ++i) {
