@@ -130,6 +130,12 @@ const api::Schema* ApiHandler::schemaFor(const api::ResourceInfo& info) const {
   return s.get();
 }
 
+void ApiHandler::noteWrite(int64_t revision, const std::string& key, WatchCache* cache) {
+  if (!cache) return noteWrite(revision, key);
+  noteWrite(revision);
+  cache->noteLocalWrite(revision);
+}
+
 void ApiHandler::noteWrite(int64_t revision, const std::string& key) {
   int64_t seen = lastWrittenRevision_.load();
   while (revision > seen && !lastWrittenRevision_.compare_exchange_weak(seen, revision)) {

@@ -147,7 +147,7 @@ Result<json> ApiHandler::createObject(Call& call, json object, bool managedByApp
     const std::string key = storageKey(info, call.info.ns, objName);
     auto created = store_->create(key, value, writtenVersion(cache, key, object, layout));
     if (created.ok()) {
-      noteWrite(*created, key);
+      noteWrite(*created, key, cache);
       metadataOf(object)["resourceVersion"] = std::to_string(*created);
       afterWrite(info, object, false);
       return object;
@@ -263,14 +263,15 @@ Result<json> ApiHandler::commitUpdate(Call& call, json updated, const store::Key
   StoredTextLayout layout;
   std::string value = storedForm(updated, &layout);
   if (value.size() > kMaxObjectBytes) return tooLarge(value.size());
-  auto cas = store_->compareAndSwap(key, current.modRevision, value, writtenVersion(existingCacheFor(info), key, updated, layout));
+  WatchCache* cache = existingCacheFor(info);
+  auto cas = store_->compareAndSwap(key, current.modRevision, value, writtenVersion(cache, key, updated, layout));
   if (!cas.ok()) return cas.status();
   if (!cas->succeeded) {
     *casFailed = true;
     return Status::conflict(info.group, info.resource, oldMeta.value("name", ""),
                             "the object has been modified; please apply your changes to the latest version and try again");
   }
-  noteWrite(cas->revision, key);
+  noteWrite(cas->revision, key, cache);
   meta["resourceVersion"] = std::to_string(cas->revision);
   afterWrite(info, updated, false);
   return updated;
@@ -663,7 +664,7 @@ void ApiHandler::createSubresource(Call& call) {
     // under its name is not the pod the decision was for (kube's precondition).
     const std::string wantedUid = api::metaString(body, "uid");
     const std::string key = storageKey(info, call.info.ns, call.info.name);
-    const WatchCache* cache = existingCacheFor(info);
+    WatchCache* cache = existingCacheFor(info);
     bool written = false;
     for (int attempt = 0; attempt <= kMaxConflictRetries && !written; ++attempt) {
       bool fromCache = attempt == 0 && !call.dryRun();
@@ -684,7 +685,7 @@ void ApiHandler::createSubresource(Call& call) {
                                             boundVersion(cache, cached.get(), node, layout));
           if (!cas.ok()) return sendStatus(call, cas.status());
           if (!cas->succeeded) continue;
-          noteWrite(cas->revision, key);
+          noteWrite(cas->revision, key, cache);
           written = true;
           break;
         }

@@ -253,6 +253,9 @@ class ApiHandler {
   const api::Schema* schemaFor(const api::ResourceInfo& info) const;
   /// Records a write this server made at `revision` (of `key`, when it is one resource's).
   void noteWrite(int64_t revision, const std::string& key = "");
+  /// The same for a write of `cache`'s resource, with the cache at hand (no lookup); without
+  /// one (none had started when the write began), it is looked up by `key`.
+  void noteWrite(int64_t revision, const std::string& key, WatchCache* cache);
   int64_t consistentRevision();
   /// The revision `cache` must have seen before a read that needs only its resource current:
   /// the newest write this server made under its prefix, or, when others may write the store

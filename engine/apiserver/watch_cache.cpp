@@ -238,7 +238,7 @@ SelectablePtr WatchCache::makeSelectable(const std::string& key, const nlohmann:
   std::vector<std::string> fieldValues;
   fieldValues.reserve(fieldPaths_->size());
   for (const auto& path : *fieldPaths_) fieldValues.push_back(extractField(parsed, path));
-  if (reuse && reuse->key == key && reuse->labels == labels && reuse->fieldValues == fieldValues) return reuse;
+  if (reuse && reuse->same(key, labels, fieldValues)) return reuse;
   auto selectable = std::make_shared<Selectable>();
   selectable->key = key;
   selectable->ns = meta.value("namespace", "");
@@ -262,9 +262,7 @@ CachedPtr WatchCache::makeCached(const std::string& key, const std::string& valu
   if (written && written->selectable && written->selectable->key == key) {
     // Written by this API server: it said what a scan would find.
     const Selectable& mine = *written->selectable;
-    object->selectable = reuse && reuse->labels == mine.labels && reuse->fieldValues == mine.fieldValues
-                             ? reuse
-                             : written->selectable;
+    object->selectable = reuse && reuse->same(key, mine.labels, mine.fieldValues) ? reuse : written->selectable;
     object->data_ = withResourceVersion(value, written->layout, revision);
     object->managedFieldsCut_ = managedFieldsRemoval(written->layout, revision);
   } else if (auto scanned = scanObject(value, scannedPaths_)) {

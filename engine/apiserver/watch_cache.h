@@ -48,6 +48,11 @@ struct Selectable {
   const std::string& field(const std::string& path) const;
   /// A copy with the field-selector path `path` (one of fieldPaths) set to `value`.
   std::shared_ptr<const Selectable> with(const std::string& path, std::string value) const;
+  /// Whether this reads as a selectable of `key` with these labels and field values would
+  /// (so that a new version can share it).
+  bool same(const std::string& key, const nlohmann::json& labels, const std::vector<std::string>& fieldValues) const {
+    return this->key == key && this->labels == labels && this->fieldValues == fieldValues;
+  }
   /// Roughly the heap this holds, for the history's byte budget.
   size_t footprint() const;
 };

@@ -66,9 +66,9 @@ struct Compare {
   std::string value;   // for kValue
 };
 
-/// What a writer already knows of the value it puts (its parsed form, say), handed with the
-/// write's event to the watchers of this process so that they need not read the value
-/// again. The store only carries it: the SQLite backend puts it on the put's event for its
+/// What a writer already knows of the value it puts (where its parts lie, say), handed with
+/// the write's event to the watchers of this process so that they need not read the value
+/// to learn it. The store only carries it: the SQLite backend puts it on the put's event for its
 /// live watchers; events replayed from history, and every event of the etcd backend (they
 /// come back from etcd), have none, and watchers then read the value as usual.
 struct Attachment {
