@@ -193,6 +193,10 @@ struct SimulatedNodes::Impl {
     int32_t lastExitCode = 0;
     bool terminal = false;       // reached Succeeded or Failed (before any deletion)
     bool hasFinalizers = false;  // metadata.finalizers, as last seen
+    // One status write at a time (writePodStatus): one in flight, and whether the pod's state
+    // changed meanwhile (then its current status follows once that write returns).
+    bool statusInFlight = false;
+    bool statusStale = false;
     std::vector<Container> containers;
   };
 
@@ -568,21 +572,42 @@ struct SimulatedNodes::Impl {
   }
 
   // Writes a pod status; on a transient failure re-posts the pod's state later.
+  // Writes a pod's status, one write per pod at a time: two in flight (a start and an exit
+  // right after it) could land in either order, and a Running that lands after the Failed took
+  // the pod back from Failed, for its Job to see it active again and delete it, or never fail.
+  // A status asked for while one is in flight is sent after it, as the pod's state by then.
   void writePodStatus(const std::string& key, const std::string& uid, const json& body,
                       std::unique_lock<std::mutex>& lock) {
+    auto ours = [&]() -> Pod* {
+      auto it = pods.find(key);
+      return it != pods.end() && it->second.uid == uid ? &it->second : nullptr;
+    };
+    if (Pod* pod = ours()) {
+      if (pod->statusInFlight) {
+        pod->statusStale = true;
+        return;
+      }
+      pod->statusInFlight = true;
+    }
     lock.unlock();
     auto result = client->patch(kPods, client::splitKey(key).first, client::splitKey(key).second,
                                 client::PatchType::kStrategicMerge, body.dump(), "status");
     lock.lock();
-    if (result.ok()) return;
-    if (result.status().code() == 404) return;  // gone
+    bool stale = false;
+    if (Pod* pod = ours()) {
+      pod->statusInFlight = false;
+      stale = std::exchange(pod->statusStale, false);
+    }
+    if (result.ok() || result.status().code() == 404) {  // (404: gone)
+      if (stale) pushPod(TaskKind::kPodStatus, key, Clock::now());
+      return;
+    }
     // Anything else is tried again, as a kubelet retries its status until it lands; that
     // includes a 409, which is either a write that kept losing to others' or (the uid
     // precondition) a new pod under this name, whose uid the pod watch soon brings: then the
     // record below is no longer this pod's and the retries stop.
     spdlog::debug("simulated-nodes: status of pod {}: {}", key, result.status().message());
-    auto it = pods.find(key);
-    if (it != pods.end() && it->second.uid == uid) pushPod(TaskKind::kPodStatus, key, Clock::now() + kRetryDelay);
+    if (ours()) pushPod(TaskKind::kPodStatus, key, stale ? Clock::now() : Clock::now() + kRetryDelay);
   }
 
   void repostPod(const Task& task, std::unique_lock<std::mutex>& lock) {
@@ -665,6 +690,11 @@ struct SimulatedNodes::Impl {
     }
     std::string uid = pod->uid;
     if (!pod->terminal && pod->hasFinalizers && podNodeAlive(*pod)) {
+      if (pod->statusInFlight) {
+        // Its Failed report must land, after the write in flight, before the deletion.
+        pushPod(TaskKind::kPodDelete, task.podKey, Clock::now() + std::chrono::milliseconds(20));
+        return;
+      }
       // The kubelet stops the containers of a deleted pod and reports it Failed before it
       // confirms the deletion. A finalizer keeps the object (the Job controller's, which waits
       // for that phase), so that report is what its holder sees; for a pod without one it

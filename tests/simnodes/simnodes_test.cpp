@@ -380,6 +380,33 @@ class SimNodesTest : public QObject {
     QCOMPARE(phaseOf("again"), std::string("Running"));
   }
 
+  // A container that exits at once: its Running and its Failed statuses are written back to
+  // back. They must land in that order; a Running that landed after the Failed took the pod
+  // back from Failed for good (a Job then saw it active again and deleted it, or never failed).
+  void statusWritesOfAPodLandInOrder() {
+    simnodes::SimulatedNodesOptions options;
+    options.count = 10;
+    options.runningDelay = 0ms;
+    startSim(options);
+    constexpr int kPodsToRun = 300;
+    json never = {{"restartPolicy", "Never"}};
+    for (int i = 0; i < kPodsToRun; ++i) {
+      QVERIFY(client_->create(kPods, "default",
+                              pod("quick-" + std::to_string(i), "orrery-sim-" + std::to_string(i % 10), never,
+                                  {{simnodes::kExitCodeAnnotation, "3"}, {simnodes::kRunSecondsAnnotation, "0"}}))
+                  .ok());
+    }
+    client::ListOptions failed;
+    failed.fieldSelector = "status.phase=Failed";
+    auto failedCount = [&] {
+      auto l = client_->list(kPods, "default", failed);
+      return l.ok() ? (*l)["items"].size() : size_t{0};
+    };
+    QVERIFY2(eventually([&] { return failedCount() == kPodsToRun; }, 20s), std::to_string(failedCount()).c_str());
+    QTest::qWait(300);  // a late Running would land by now
+    QCOMPARE(failedCount(), size_t{kPodsToRun});
+  }
+
   void deadNodeGoesUnknownTaintedAndEvicts() {
     simnodes::SimulatedNodesOptions options;
     options.count = 3;
