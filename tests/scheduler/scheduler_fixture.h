@@ -104,7 +104,15 @@ class SchedulerCluster {
                                                   {"message", "kubelet is posting ready status"}}})}}}};
     auto patched = client_->patch(kNodesGvr, "", spec.name, client::PatchType::kMerge, status.dump(), "status");
     if (!patched.ok()) return patched.status();
-    return {};
+    // The scheduler learns of nodes through its own watch: a pod created right after could be
+    // scheduled before it knows this one. Scenarios mean "with these nodes", so wait for it.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto known = scheduler_ ? scheduler_->cache().node(spec.name) : nullptr;
+      if (!scheduler_ || (known && known->allocatable.allowedPodNumber > 0)) return {};
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return api::Status::serviceUnavailable("the scheduler did not see node " + spec.name + " within 10 s");
   }
 
   /// A pause pod with one container requesting `cpu`/`memory` (empty: none).
