@@ -1164,6 +1164,49 @@ void validatePodUpdate(const json& pod, const json& old, Causes& out) {
   }
 }
 
+// A status write may not bring a container back from terminated when the pod would not have
+// restarted it (kube-apiserver's ValidateContainerStateTransition and its init-container
+// sibling): with restartPolicy Never never, with OnFailure not after exit code 0. A sidecar
+// (an init container with restartPolicy Always) restarts whatever the pod's policy. The path
+// indexes the old status list, as kube's does.
+void validateContainerStateTransition(const json& newStatuses, const json& oldStatuses, const std::string& path,
+                                      const std::string& restartPolicy, const json* initContainers, Causes& out) {
+  if (restartPolicy == "Always" || !oldStatuses.is_array() || !newStatuses.is_array()) return;
+  for (size_t i = 0; i < oldStatuses.size(); ++i) {
+    const json& terminated = at(at(oldStatuses[i], "state"), "terminated");
+    if (!terminated.is_object()) continue;
+    const json& exitCode = at(terminated, "exitCode");
+    bool failed = exitCode.is_number() && exitCode.get<int64_t>() != 0;
+    if (failed && restartPolicy == "OnFailure") continue;
+    const std::string name = str(oldStatuses[i], "name");
+    if (initContainers && initContainers->is_array()) {
+      auto sidecar = std::find_if(initContainers->begin(), initContainers->end(),
+                                  [&](const json& c) { return str(c, "name") == name; });
+      if (sidecar != initContainers->end() && str(*sidecar, "restartPolicy") == "Always") continue;
+    }
+    for (const json& now : newStatuses)
+      if (str(now, "name") == name && !at(at(now, "state"), "terminated").is_object())
+        out.push_back(v::forbidden(idx(path, i) + ".state", "may not be transitioned to non-terminated state"));
+  }
+}
+
+void validatePodStatusTransitions(const json& pod, const json& old, Causes& out) {
+  const json& status = at(pod, "status");
+  const json& oldStatus = at(old, "status");
+  const json& oldSpec = at(old, "spec");
+  // The API server defaults restartPolicy to Always, so an empty one is Always too.
+  std::string policy = str(oldSpec, "restartPolicy");
+  if (policy.empty()) policy = "Always";
+  validateContainerStateTransition(at(status, "containerStatuses"), at(oldStatus, "containerStatuses"),
+                                   "status.containerStatuses", policy, nullptr, out);
+  validateContainerStateTransition(at(status, "initContainerStatuses"), at(oldStatus, "initContainerStatuses"),
+                                   "status.initContainerStatuses", policy, &at(oldSpec, "initContainers"), out);
+  // The kubelet never restarts an ephemeral container: as if the pod's policy were Never.
+  validateContainerStateTransition(at(status, "ephemeralContainerStatuses"),
+                                   at(oldStatus, "ephemeralContainerStatuses"), "status.ephemeralContainerStatuses",
+                                   "Never", nullptr, out);
+}
+
 void validateImmutableData(const json& obj, const json& old, const std::vector<const char*>& fields, Causes& out) {
   if (at(old, "immutable") != true) return;
   if (at(obj, "immutable") != true)
@@ -1184,6 +1227,7 @@ void validateUpdate(const ResourceInfo& info, const json& obj, const json& old, 
   const json& oldSpec = at(old, "spec");
   if (g.empty() && k == "Pod") {
     validatePodUpdate(obj, old, out);
+    validatePodStatusTransitions(obj, old, out);
   } else if (g == "apps" && (k == "Deployment" || k == "ReplicaSet" || k == "DaemonSet" || k == "StatefulSet")) {
     immutable(at(spec, "selector"), at(oldSpec, "selector"), "spec.selector", goLabelSelector(at(spec, "selector")), out);
     if (k == "StatefulSet") {

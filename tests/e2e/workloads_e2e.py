@@ -303,6 +303,18 @@ class WorkloadsE2E(unittest.TestCase):
                          r"^Container main for pod batch/fatal-\w+ failed with exit code 42 matching FailJob rule at index 0$")
         # One pod, not the six retries backoffLimit would allow.
         self.assertEqual(len(self.get_json("pods", "-n", ns, "-l", "job-name=fatal")["items"]), 1)
+        # Its container exited and restartPolicy is Never: no status write may bring it back
+        # (kube-apiserver refuses a stale "running" from a kubelet the same way).
+        pod = self.get_json("pods", "-n", ns, "-l", "job-name=fatal")["items"][0]
+        self.assertIn("terminated", pod["status"]["containerStatuses"][0]["state"])
+        revived = [dict(pod["status"]["containerStatuses"][0], state={"running": {}})]
+        bad = self.kubectl("patch", "pod", pod["metadata"]["name"], "-n", ns, "--subresource=status", "--type=merge",
+                           "-p", json.dumps({"status": {"containerStatuses": revived}}), check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("status.containerStatuses[0].state: Forbidden: may not be transitioned to non-terminated state",
+                      bad.stderr)
+        self.assertEqual(self.get_json("pod", pod["metadata"]["name"], "-n", ns)["metadata"]["resourceVersion"],
+                         pod["metadata"]["resourceVersion"])
         # A CronJob on a named zone's clock: accepted, and listed with its zone.
         self.kubectl("create", "cronjob", "tea", "--image=busybox", "--schedule=0 16 * * *", "-n", ns)
         self.kubectl("patch", "cronjob", "tea", "-n", ns, "--type=merge", "-p", '{"spec":{"timeZone":"Europe/London"}}')

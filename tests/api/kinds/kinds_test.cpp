@@ -370,6 +370,66 @@ class KindsTest : public QObject {
     QVERIFY(hasCause(causes(sec, b, &a), "type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable"));
   }
 
+  // A status write that would bring back a container the pod does not restart is refused,
+  // as kube-apiserver refuses a kubelet's stale "Running" after "Terminated".
+  void containerStateTransitionsOnStatusUpdate() {
+    auto p = info("", "Pod");
+    auto podWith = [&](const std::string& policy, int exitCode) {
+      json pod = created(p, json::parse(R"({"metadata":{"name":"p"},"spec":{
+        "initContainers":[{"name":"setup","image":"busybox"},{"name":"proxy","image":"envoy","restartPolicy":"Always"}],
+        "containers":[{"name":"main","image":"busybox"},{"name":"side","image":"busybox"}]}})"));
+      if (!policy.empty()) pod["spec"]["restartPolicy"] = policy;
+      json terminated = {{"terminated", {{"exitCode", exitCode}, {"reason", exitCode ? "Error" : "Completed"}}}};
+      pod["status"]["containerStatuses"] = json::array(
+          {{{"name", "side"}, {"state", {{"running", json::object()}}}}, {{"name", "main"}, {"state", terminated}}});
+      pod["status"]["initContainerStatuses"] = json::array(
+          {{{"name", "setup"}, {"state", terminated}}, {{"name", "proxy"}, {"state", terminated}}});
+      return pod;
+    };
+    auto restarted = [](json pod) {
+      for (const char* list : {"containerStatuses", "initContainerStatuses"})
+        for (auto& c : pod["status"][list]) c["state"] = {{"running", json::object()}};
+      return pod;
+    };
+    const std::string kMain = "status.containerStatuses[1].state: Forbidden: may not be transitioned to non-terminated state";
+    const std::string kSetup =
+        "status.initContainerStatuses[0].state: Forbidden: may not be transitioned to non-terminated state";
+
+    json never = podWith("Never", 0);
+    auto all = causes(p, restarted(never), &never);
+    QCOMPARE(all.size(), size_t(2));  // the sidecar 'proxy' restarts under any policy
+    QVERIFY(hasCause(all, kMain));
+    QVERIFY(hasCause(all, kSetup));
+    // An empty state is not terminated either.
+    json emptied = never;
+    emptied["status"]["containerStatuses"][1]["state"] = json::object();
+    QCOMPARE(causes(p, emptied, &never), std::vector<std::string>{kMain});
+    // Staying terminated (a new exit code, say) is a status the kubelet may write.
+    json stillTerminated = never;
+    stillTerminated["status"]["containerStatuses"][1]["state"]["terminated"]["exitCode"] = 2;
+    QVERIFY(causes(p, stillTerminated, &never).empty());
+
+    json succeeded = podWith("OnFailure", 0);
+    all = causes(p, restarted(succeeded), &succeeded);
+    QCOMPARE(all.size(), size_t(2));
+    QVERIFY(hasCause(all, kMain));
+    json failed = podWith("OnFailure", 1);
+    QVERIFY(causes(p, restarted(failed), &failed).empty());
+    json always = podWith("", 0);  // defaulted to Always
+    QCOMPARE(always["spec"]["restartPolicy"], json("Always"));
+    QVERIFY(causes(p, restarted(always), &always).empty());
+
+    // The kubelet never restarts an ephemeral container, whatever the pod's policy.
+    json debug = podWith("Always", 1);
+    debug["status"]["ephemeralContainerStatuses"] =
+        json::array({{{"name", "debugger"}, {"state", {{"terminated", {{"exitCode", 1}}}}}}});
+    json debugAgain = debug;
+    debugAgain["status"]["ephemeralContainerStatuses"][0]["state"] = {{"running", json::object()}};
+    QCOMPARE(causes(p, debugAgain, &debug),
+             std::vector<std::string>{
+                 "status.ephemeralContainerStatuses[0].state: Forbidden: may not be transitioned to non-terminated state"});
+  }
+
   void generationAndStatusOnUpdate() {
     auto d = info("apps", "Deployment", {"scale", "status"});
     json old = created(d, deploymentManifest());
