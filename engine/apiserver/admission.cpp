@@ -59,33 +59,61 @@ bool podIsReady(const json& pod) {
 // ---------------------------------------------------------------------------------------
 // Priority
 
+std::optional<ApiHandler::PriorityClassFacts> ApiHandler::priorityClass(const std::string& name) {
+  const api::GroupVersionResource priorityClasses{"scheduling.k8s.io", "v1", "priorityclasses"};
+  WatchCache* cache = nullptr;
+  if (auto info = resources_->find(priorityClasses)) {
+    api::Status error;
+    cache = cacheFor(*info, &error);
+  }
+  const int64_t asOf = cache ? cache->lastChangeRevision() : -1;
+  if (cache) {
+    std::lock_guard lock(priorityMemoMu_);
+    if (priorityMemoRevision_ == asOf) {
+      if (auto known = priorityMemo_.find(name); known != priorityMemo_.end()) return known->second;
+    }
+  }
+  std::optional<PriorityClassFacts> found;
+  // Parse only the named class, or the classes that may be the global default.
+  for (const auto& item : cachedObjects(priorityClasses, "", name)) {
+    // Stored objects are compact JSON: a class that is the global default says so in these
+    // words (the parse below confirms it; the text could sit in an annotation).
+    if (name.empty() && item->json().find("\"globalDefault\":true") == std::string::npos) continue;
+    json pc = item->parse();
+    if (name.empty() ? pc.value("globalDefault", false) : api::metaString(pc, "name") == name) {
+      found = PriorityClassFacts{api::metaString(pc, "name"), pc.value("value", int64_t{0}),
+                                 pc.value("preemptionPolicy", "PreemptLowerPriority")};
+      break;
+    }
+  }
+  // Remembered only when no class changed while this looked: the answer is then the one as of
+  // `asOf`, and a later change moves lastChangeRevision past it.
+  if (cache && cache->lastChangeRevision() == asOf) {
+    std::lock_guard lock(priorityMemoMu_);
+    // Pods may name any class, existing or not: the memo stays small.
+    if (priorityMemoRevision_ != asOf || priorityMemo_.size() >= 64) {
+      priorityMemo_.clear();
+      priorityMemoRevision_ = asOf;
+    }
+    priorityMemo_[name] = found;
+  }
+  return found;
+}
+
 Status ApiHandler::admitPriority(Call& call, json& pod) {
   const auto& info = *call.resource;
   json& spec = pod["spec"];
   std::string className = spec.value("priorityClassName", "");
   int64_t priority = 0;
   std::string policy = "PreemptLowerPriority";
-  std::optional<json> found;
-  // Runs on every pod create: parse only the named class, or the classes that may be the
-  // global default, not every PriorityClass.
-  const api::GroupVersionResource priorityClasses{"scheduling.k8s.io", "v1", "priorityclasses"};
-  for (const auto& item : cachedObjects(priorityClasses, "", className)) {
-    // Stored objects are compact JSON: a class that is the global default says so in these
-    // words (the parse below confirms it; the text could sit in an annotation).
-    if (className.empty() && item->json().find("\"globalDefault\":true") == std::string::npos) continue;
-    json pc = item->parse();
-    if (className.empty() ? pc.value("globalDefault", false) : api::metaString(pc, "name") == className) {
-      found = std::move(pc);
-      break;
-    }
-  }
+  std::optional<PriorityClassFacts> found = priorityClass(className);
   if (!className.empty() && !found) {
     return forbiddenFor(info, api::metaString(pod, "name"), "no PriorityClass with name " + className + " was found");
   }
   if (found) {
-    className = api::metaString(*found, "name");
-    priority = found->value("value", int64_t{0});
-    policy = found->value("preemptionPolicy", "PreemptLowerPriority");
+    className = found->name;
+    priority = found->value;
+    policy = found->preemptionPolicy;
     spec["priorityClassName"] = className;
   }
   if (spec.contains("priority") && spec["priority"].is_number_integer() && spec["priority"].get<int64_t>() != priority) {

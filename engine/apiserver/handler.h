@@ -187,6 +187,14 @@ class ApiHandler {
   /// Priority: resolves spec.priorityClassName (or the global default) into spec.priority
   /// and spec.preemptionPolicy.
   api::Status admitPriority(Call& call, nlohmann::json& pod);
+  /// What a pod takes from a PriorityClass.
+  struct PriorityClassFacts {
+    std::string name;
+    int64_t value = 0;
+    std::string preemptionPolicy;
+  };
+  /// The PriorityClass named `name`, or the global default one for "" (nullopt: none).
+  std::optional<PriorityClassFacts> priorityClass(const std::string& name);
   /// LimitRanger: container default requests/limits, then min/max/ratio per container and pod.
   api::Status admitLimitRanges(Call& call, nlohmann::json& pod);
   /// ResourceQuota: refuses what would exceed a quota of the namespace, else charges
@@ -273,6 +281,11 @@ class ApiHandler {
   /// True when others may write the store too (etcd): consistent reads ask it its revision.
   bool storeIsShared_ = false;
   std::mutex allocMu_;  // service IP / node port allocation
+  /// priorityClass()'s answers as of the PriorityClasses' last change (every pod create asks
+  /// for the global default; the classes change seldom).
+  std::mutex priorityMemoMu_;
+  int64_t priorityMemoRevision_ = -1;
+  std::map<std::string, std::optional<PriorityClassFacts>> priorityMemo_;
 
   // Cached serialized discovery and OpenAPI documents, rebuilt when resources change.
   std::mutex docsMu_;

@@ -142,6 +142,73 @@ class InProcessTest : public QObject {
     QCOMPARE(gone.status().detailsKind, std::string("configmaps"));
   }
 
+  // The Priority admission plugin reads the PriorityClasses as they are at each pod's
+  // creation: a new global default, a changed one and a deleted one each show on the next pod.
+  void podsTakeThePriorityClassesAsTheyAreNow() {
+    const api::GroupVersionResource pods{"", "v1", "pods"};
+    const api::GroupVersionResource classes{"scheduling.k8s.io", "v1", "priorityclasses"};
+    int n = 0;
+    auto podSpec = [&](const std::string& className) -> api::Result<json> {
+      json pod = {{"apiVersion", "v1"},
+                  {"kind", "Pod"},
+                  {"metadata", {{"name", "prio-" + std::to_string(n++)}}},
+                  {"spec", {{"containers", json::array({{{"name", "c"}, {"image", "busybox"}}})}}}};
+      if (!className.empty()) pod["spec"]["priorityClassName"] = className;
+      auto created = client_->create(pods, "default", pod);
+      if (!created.ok()) return created.status();
+      return (*created)["spec"];
+    };
+    auto priorityClass = [](const std::string& name, int64_t value, bool globalDefault, const std::string& policy) {
+      return json{{"apiVersion", "scheduling.k8s.io/v1"},
+                  {"kind", "PriorityClass"},
+                  {"metadata", {{"name", name}}},
+                  {"value", value},
+                  {"globalDefault", globalDefault},
+                  {"preemptionPolicy", policy}};
+    };
+
+    auto spec = podSpec("");
+    QVERIFY(spec.ok());
+    QCOMPARE((*spec)["priority"], json(0));
+    QVERIFY(!spec->contains("priorityClassName"));
+
+    QVERIFY(client_->create(classes, "", priorityClass("gold", 1000, true, "PreemptLowerPriority")).ok());
+    spec = podSpec("");
+    QVERIFY(spec.ok());
+    QCOMPARE((*spec)["priority"], json(1000));
+    QCOMPARE((*spec)["priorityClassName"], json("gold"));
+    spec = podSpec("system-node-critical");
+    QVERIFY(spec.ok());
+    QCOMPARE((*spec)["priority"], json(2000001000));
+    spec = podSpec("missing");
+    QVERIFY(!spec.ok());
+    QCOMPARE(spec.status().code(), 403);
+    QVERIFY2(spec.status().message().find("no PriorityClass with name missing was found") != std::string::npos,
+             spec.status().message().c_str());
+
+    // No longer the default: pods go back to 0, and another class can take its place.
+    QVERIFY(client_->patch(classes, "", "gold", client::PatchType::kMerge, R"({"globalDefault":false})").ok());
+    spec = podSpec("");
+    QVERIFY(spec.ok());
+    QCOMPARE((*spec)["priority"], json(0));
+    QVERIFY(client_->create(classes, "", priorityClass("silver", 5, true, "Never")).ok());
+    spec = podSpec("");
+    QVERIFY(spec.ok());
+    QCOMPARE((*spec)["priority"], json(5));
+    QCOMPARE((*spec)["preemptionPolicy"], json("Never"));
+    QVERIFY(client_->remove(classes, "", "silver").ok());
+    spec = podSpec("");
+    QVERIFY(spec.ok());
+    QCOMPARE((*spec)["priority"], json(0));
+    QVERIFY(!spec->contains("priorityClassName"));
+    spec = podSpec("gold");
+    QVERIFY(spec.ok());
+    QCOMPARE((*spec)["priority"], json(1000));
+
+    QVERIFY(client_->remove(classes, "", "gold").ok());
+    for (int i = 0; i < n; ++i) (void)client_->remove(pods, "default", "prio-" + std::to_string(i));
+  }
+
   void objectAnswersEqualTheirText() {
     // The helpers take answers as objects in process (no text); a raw request still gets the
     // text. Both must say the same, for a create, an update and a patch.
