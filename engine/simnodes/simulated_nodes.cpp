@@ -168,6 +168,8 @@ struct SimulatedNodes::Impl {
     std::string name;
     std::string image;
     bool init = false;
+    /// An init container with restartPolicy Always: it keeps running beside the containers.
+    bool sidecar = false;
   };
 
   enum class PodState : uint8_t { kPending, kRunning, kFinished, kDeleting };
@@ -457,7 +459,8 @@ struct SimulatedNodes::Impl {
 
   json containerStatus(const std::string& podUid, const Container& c, const Pod& pod, bool finished,
                        int64_t now) const {
-    std::string id = "orrery-sim://" + hex64(podUid + "/" + c.name + "/" + std::to_string(pod.restarts));
+    // Init containers (sidecars too) do not run again when the containers restart.
+    std::string id = "orrery-sim://" + hex64(podUid + "/" + c.name + "/" + std::to_string(c.init ? 0 : pod.restarts));
     std::string image = normalizeImage(c.image);
     std::string repo = image.substr(0, image.find('@'));
     auto tag = repo.rfind(':');
@@ -467,6 +470,23 @@ struct SimulatedNodes::Impl {
               {"imageID", repo + "@sha256:" + hex64(c.image)},
               {"containerID", id},
               {"restartCount", c.init ? 0 : pod.restarts}};
+    if (c.sidecar) {
+      // It started before the containers and runs until the pod is done; the simulated exit
+      // is the containers', not its own, and it stops cleanly with them.
+      s["lastState"] = json::object();
+      if (finished) {
+        s["ready"] = false;
+        s["started"] = false;
+        s["state"] = {{"terminated",
+                       {{"exitCode", 0}, {"reason", "Completed"}, {"startedAt", formatSeconds(pod.startTime)},
+                        {"finishedAt", formatSeconds(pod.lastExitAt ? pod.lastExitAt : now)}, {"containerID", id}}}};
+      } else {
+        s["ready"] = true;
+        s["started"] = true;
+        s["state"] = {{"running", {{"startedAt", formatSeconds(pod.startTime)}}}};
+      }
+      return s;
+    }
     if (c.init) {
       s["ready"] = true;
       s["started"] = false;
@@ -501,7 +521,6 @@ struct SimulatedNodes::Impl {
                             {"containerID", lastId}}}};
       }
     }
-    (void)now;
     return s;
   }
 
@@ -773,7 +792,9 @@ struct SimulatedNodes::Impl {
       if (it == spec.end() || !it->is_array()) continue;
       for (const auto& c : *it) {
         if (!c.is_object()) continue;
-        pod.containers.push_back({c.value("name", ""), c.value("image", ""), std::string(list) == "initContainers"});
+        const bool init = std::string(list) == "initContainers";
+        pod.containers.push_back(
+            {c.value("name", ""), c.value("image", ""), init, init && c.value("restartPolicy", "") == "Always"});
       }
     }
     pod.containers.shrink_to_fit();

@@ -380,6 +380,46 @@ class SimNodesTest : public QObject {
     QCOMPARE(phaseOf("again"), std::string("Running"));
   }
 
+  // An init container with restartPolicy Always is a sidecar: reported running and ready beside
+  // the containers, where a plain init container has completed, and stopped when they finish.
+  void sidecarsRunBesideTheContainers() {
+    simnodes::SimulatedNodesOptions options;
+    options.count = 1;
+    options.runningDelay = 20ms;
+    startSim(options);
+    json spec = {{"restartPolicy", "Never"},
+                 {"initContainers",
+                  json::array({{{"name", "setup"}, {"image", "busybox"}},
+                               {{"name", "proxy"}, {"image", "envoy"}, {"restartPolicy", "Always"}}})}};
+    QVERIFY(client_->create(kPods, "default",
+                            pod("meshed", "orrery-sim-0", spec,
+                                {{simnodes::kExitCodeAnnotation, "0"}, {simnodes::kRunSecondsAnnotation, "2"}}))
+                .ok());
+    json p;
+    auto phaseIs = [&](const char* phase) {
+      auto got = client_->get(kPods, "default", "meshed");
+      if (!got.ok()) return false;
+      p = *got;
+      return p["status"].value("phase", "") == phase;
+    };
+    QVERIFY(eventually([&] { return phaseIs("Running"); }));
+    json inits = p["status"]["initContainerStatuses"];
+    QCOMPARE(inits.size(), size_t(2));
+    QCOMPARE(inits[0].value("name", ""), std::string("setup"));
+    QCOMPARE(inits[0]["state"]["terminated"].value("reason", ""), std::string("Completed"));
+    QCOMPARE(inits[1].value("name", ""), std::string("proxy"));
+    QVERIFY2(inits[1]["state"].contains("running"), inits[1].dump().c_str());
+    QCOMPARE(inits[1].value("ready", false), true);
+    QCOMPARE(inits[1].value("started", false), true);
+    QCOMPARE(condition(p, "Ready").value("status", ""), std::string("True"));
+
+    QVERIFY(eventually([&] { return phaseIs("Succeeded"); }, 6s));
+    inits = p["status"]["initContainerStatuses"];
+    QCOMPARE(inits[1]["state"]["terminated"].value("exitCode", -1), 0);
+    QCOMPARE(inits[1].value("ready", true), false);
+    QCOMPARE(p["status"]["containerStatuses"][0]["state"]["terminated"].value("reason", ""), std::string("Completed"));
+  }
+
   // A container that exits at once: its Running and its Failed statuses are written back to
   // back. They must land in that order; a Running that landed after the Failed took the pod
   // back from Failed for good (a Job then saw it active again and deleted it, or never failed).
