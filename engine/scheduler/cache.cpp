@@ -49,7 +49,7 @@ NodeInfo& SchedulerCache::mutableNode(const std::string& name) {
     e.info = std::make_shared<NodeInfo>(*e.info);
   }
   e.shared = false;
-  e.info->generation = ++generation_;
+  e.info->generation = nextNodeGeneration();
   dirty_.insert(name);
   return *e.info;
 }
@@ -80,7 +80,7 @@ Result<bool> SchedulerCache::upsertNode(std::shared_ptr<const nlohmann::json> no
     // Keep the pods (bound or assumed) the old entry had.
     for (const auto& pod : it->second.info->pods) fresh->addPod(pod);
   }
-  fresh->generation = ++generation_;
+  fresh->generation = nextNodeGeneration();
   NodeEntry& e = nodes_[fresh->name];
   e.info = std::move(fresh);
   e.shared = false;

@@ -85,7 +85,6 @@ class SchedulerCache {
   mutable std::mutex mu_;
   mutable std::unordered_map<std::string, NodeEntry> nodes_;  // mutable: node() marks shared
   std::unordered_map<std::string, PodState> pods_;  // by uid
-  int64_t generation_ = 0;
   std::set<std::string> dirty_;     // nodes changed since the last snapshot
   bool structureChanged_ = true;    // node set or node properties changed: rebuild the snapshot
   std::map<std::string, std::map<std::string, std::string>> namespaceLabels_;

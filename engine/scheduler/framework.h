@@ -146,6 +146,8 @@ Result<PodInfoPtr> parsePod(const nlohmann::json& pod);
 uint32_t internNodeName(const std::string& name);
 /// The name of an id internNodeName() gave out ("" for 0 or an unknown id).
 std::string nodeNameOf(uint32_t id);
+/// A NodeInfo generation never given out before in this process.
+int64_t nextNodeGeneration();
 
 /// A node and the pods on it (bound or assumed), with their sums kept up to date.
 struct NodeInfo {
@@ -166,7 +168,10 @@ struct NodeInfo {
   std::vector<PodInfoPtr> podsWithAffinity;              // any (anti-)affinity term
   std::vector<PodInfoPtr> podsWithRequiredAntiAffinity;
   std::map<HostPort, int> usedPorts;
-  /// Bumped on every change, so a snapshot can tell which nodes changed.
+  /// Bumped on every change, so a snapshot can tell which nodes changed. The scheduler cache
+  /// draws it from one process-wide counter (nextNodeGeneration), so no two versions of a
+  /// node in any snapshot share it: plugins may remember what they computed from a node by
+  /// (nameId, generation).
   int64_t generation = 0;
 
   void addPod(const PodInfoPtr& pod);

@@ -1,6 +1,7 @@
 // Nodes with the pods on them, the snapshot a cycle reads, and the cycle state copies.
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <mutex>
 #include <shared_mutex>
@@ -55,6 +56,11 @@ uint32_t internNodeName(const std::string& name) {
   auto [it, added] = t.ids.emplace(name, static_cast<uint32_t>(t.names.size()));
   if (added) t.names.push_back(name);
   return it->second;
+}
+
+int64_t nextNodeGeneration() {
+  static std::atomic<int64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 std::string nodeNameOf(uint32_t id) {
@@ -115,7 +121,7 @@ void NodeInfo::addPod(const PodInfoPtr& pod) {
   requested.add(pod->requests);
   nonZeroRequested.add(pod->nonZeroRequests);
   for (const auto& p : pod->hostPorts) ++usedPorts[p];
-  ++generation;
+  generation = nextNodeGeneration();
 }
 
 bool NodeInfo::removePod(const std::string& uid) {
@@ -135,7 +141,7 @@ bool NodeInfo::removePod(const std::string& uid) {
     auto it = usedPorts.find(p);
     if (it != usedPorts.end() && --it->second <= 0) usedPorts.erase(it);
   }
-  ++generation;
+  generation = nextNodeGeneration();
   return true;
 }
 

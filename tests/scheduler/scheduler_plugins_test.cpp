@@ -239,6 +239,92 @@ profiles:
     QCOMPARE(r.outcome.node, std::string("n3"));
   }
 
+  // One framework schedules pod after pod while nodes change between cycles (the plugin
+  // remembers per-node match counts by node version): every cycle must score and filter as a
+  // framework seeing the snapshot for the first time does.
+  void topologySpreadCountsFollowEveryNodeChange() {
+    auto zoned = [](const std::string& n, const std::string& z) { return node(n, "4", "32Gi", 110, {{"zone", z}}); };
+    json web = {{"app", "web"}};
+    auto s = snapshot({{zoned("n1", "a"), {pod("w1", "", "", web), pod("w2", "", "", web)}},
+                       {zoned("n2", "a"), {pod("w3", "", "", web)}},
+                       {zoned("n3", "b"), {}}});
+    auto p = pod("p", "", "", web);
+    p["spec"]["topologySpreadConstraints"] = json::array(
+        {{{"maxSkew", 4}, {"topologyKey", "zone"}, {"whenUnsatisfiable", "DoNotSchedule"}, {"labelSelector", {{"matchLabels", web}}}},
+         {{"maxSkew", 1},
+          {"topologyKey", "kubernetes.io/hostname"},
+          {"whenUnsatisfiable", "ScheduleAnyway"},
+          {"labelSelector", {{"matchLabels", web}}}},
+         {{"maxSkew", 1}, {"topologyKey", "zone"}, {"whenUnsatisfiable", "ScheduleAnyway"}, {"labelSelector", {{"matchLabels", web}}}}});
+    auto profile = defaultProfile();
+    auto kept = Framework::create(profile);
+    QVERIFY(kept.ok());
+    // Per node: the spread score, or who rejected it. (Not the chosen node: ties between
+    // equal totals are broken at random, as kube-scheduler does.)
+    auto view = [&](Framework& fw) {
+      DecisionRecord record;
+      fw.schedule(*parse(p), s, 0, 0, record);
+      std::vector<std::string> out;
+      int i = scoreIndex(record, "PodTopologySpread");
+      for (const auto& d : record.nodes)
+        out.push_back(d.node + ":" + d.rejectedBy + ":" + (i >= 0 && d.rejectedBy.empty() ? std::to_string(record.raw(d, i)) : ""));
+      return out;
+    };
+    // Whether the kept framework sees what a new one does; `seen` gets the kept one's view.
+    auto sameAsFresh = [&](std::vector<std::string>* seen) {
+      auto a = view(**kept), b = view(**Framework::create(profile));
+      if (a != b) {
+        for (size_t k = 0; k < std::max(a.size(), b.size()); ++k)
+          qWarning("kept %s | fresh %s", k < a.size() ? a[k].c_str() : "-", k < b.size() ? b[k].c_str() : "-");
+      }
+      if (seen) *seen = a;
+      return a == b;
+    };
+    // A new version of node `n` (as the cache makes one): its pods changed by `change`.
+    auto changeNode = [&](const std::string& n, const std::function<void(NodeInfo&)>& change) {
+      size_t at = s.indexByName.at(n);
+      auto copy = std::make_shared<NodeInfo>(*s.nodes[at]);
+      change(*copy);
+      s.nodes[at] = copy;
+    };
+    auto bound = [&](const std::string& name, const std::string& ns, const json& labels, const std::string& nodeName) {
+      auto q = pod(name, "", "", labels);
+      q["metadata"]["namespace"] = ns;
+      q["spec"]["nodeName"] = nodeName;
+      return parse(q);
+    };
+
+    std::vector<std::string> before, twoOnN3, changed;
+    QVERIFY(sameAsFresh(&before));
+    // Hostname counts 2, 1, 0, each times ln(3 feasible nodes + 2), plus the zones' 3, 3, 0
+    // times ln(2 zones + 2).
+    QCOMPARE(before, (std::vector<std::string>{"n1::7", "n2::6", "n3::0"}));
+    // Zone b takes two web pods: n3's hostname count rises; zone b's filter now counts them.
+    changeNode("n3", [&](NodeInfo& n) {
+      n.addPod(bound("w4", "default", web, "n3"));
+      n.addPod(bound("w5", "default", web, "n3"));
+    });
+    QVERIFY(sameAsFresh(&twoOnN3));
+    QVERIFY(twoOnN3 != before);
+    // A pod relabelled (no longer selected), one terminating, one of another namespace.
+    changeNode("n1", [&](NodeInfo& n) {
+      QVERIFY(n.removePod(n.pods[0]->uid));
+      n.addPod(bound("w1", "default", {{"app", "db"}}, "n1"));
+    });
+    changeNode("n2", [&](NodeInfo& n) {
+      auto dying = std::make_shared<PodInfo>(*n.pods[0]);
+      dying->terminating = true;
+      QVERIFY(n.removePod(dying->uid));
+      n.addPod(dying);
+      n.addPod(bound("other", "elsewhere", web, "n2"));
+    });
+    QVERIFY(sameAsFresh(&changed));
+    QVERIFY(changed != twoOnN3);
+    // The same pod, in another namespace, counts the pods of its own namespace.
+    p["metadata"]["namespace"] = "elsewhere";
+    QVERIFY(sameAsFresh(nullptr));
+  }
+
   void topologySpreadSystemDefaultsForControlledPods() {
     json app = {{"app", "x"}};
     auto owned = [&](const std::string& name) {

@@ -8,6 +8,8 @@
 
 #include <climits>
 #include <cmath>
+#include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -57,6 +59,59 @@ int countMatching(const NodeInfo& node, const Constraint& c, const std::string& 
   return n;
 }
 
+// How many pods on each node a constraint's selectors select, remembered by the node's version
+// (nameId, generation) for each namespace and set of selectors. A Deployment's pods all ask
+// with the same selectors, and between two of them only the node the previous one went to has
+// changed, so a cycle counts the pods of the changed nodes alone. kube's PreScore (and this
+// plugin before) counts every pod of every node instead: for a Deployment of 10,000 replicas
+// on 1,000 nodes that was 2.2 ms of a 3.3 ms cycle. The counts are the same either way.
+class MatchCounts {
+ public:
+  struct Slot {
+    int64_t generation = -1;
+    int32_t count = 0;
+  };
+  using Table = std::vector<Slot>;  // by node nameId
+
+  /// The table for `c`'s selectors in `ns`. Call with `mu` held.
+  std::shared_ptr<Table> tableFor(const Constraint& c, const std::string& ns) {
+    std::string key = ns;
+    for (const auto& selector : c.selectors) {
+      key += '\0';
+      key += selector.toString();
+    }
+    auto it = tables_.find(key);
+    if (it == tables_.end()) {
+      // Workloads come and go: start over rather than keep a table for each one ever seen.
+      if (tables_.size() >= kMaxTables) tables_.clear();
+      it = tables_.emplace(std::move(key), std::make_shared<Table>()).first;
+    }
+    return it->second;
+  }
+  /// The count on `node`, from `table` when it has this version of the node, else counted and
+  /// remembered. Call with `mu` held.
+  static int count(Table& table, const NodeInfo& node, const Constraint& c, const std::string& ns) {
+    if (node.nameId == 0) return countMatching(node, c, ns);
+    if (node.nameId >= table.size()) table.resize(node.nameId + 1);
+    Slot& slot = table[node.nameId];
+    if (slot.generation != node.generation) slot = {node.generation, countMatching(node, c, ns)};
+    return slot.count;
+  }
+  /// As count(), without remembering: for Score, which may run on several threads at once
+  /// after PreScore has filled the table for the nodes it scores.
+  static int peek(const Table& table, const NodeInfo& node, const Constraint& c, const std::string& ns) {
+    if (node.nameId != 0 && node.nameId < table.size() && table[node.nameId].generation == node.generation)
+      return table[node.nameId].count;
+    return countMatching(node, c, ns);
+  }
+
+  std::mutex mu;
+
+ private:
+  static constexpr size_t kMaxTables = 32;
+  std::unordered_map<std::string, std::shared_ptr<Table>> tables_;
+};
+
 struct CriticalPaths {
   std::string value[2];
   int num[2] = {INT_MAX, INT_MAX};
@@ -105,6 +160,9 @@ struct ScoreState : CycleState::Data {
   std::vector<char> ignoredByIndex;
   std::vector<std::unordered_map<std::string, int64_t>> podCounts;
   std::vector<double> weights;
+  /// Per constraint, the remembered counts; PreScore has filled them for every node it
+  /// scores, so Score (the hostname constraint's per-node count) only reads them.
+  std::vector<std::shared_ptr<const MatchCounts::Table>> counts;
 };
 
 class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, public PreScorePlugin, public ScorePlugin {
@@ -121,6 +179,7 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
 
   std::vector<TopologySpreadConstraint> defaultConstraints;
   bool systemDefaulted = true;
+  std::shared_ptr<MatchCounts> matchCounts = std::make_shared<MatchCounts>();
 
   // filterTopologySpreadConstraints / buildDefaultConstraints for one action.
   std::vector<Constraint> constraintsFor(const PodInfo& pod, const Snapshot& snap, bool doNotSchedule) const {
@@ -188,12 +247,15 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
     size_t n = s->constraints.size();
     s->matchNum.resize(n);
     s->paths.resize(n);
+    std::lock_guard lock(matchCounts->mu);
+    std::vector<std::shared_ptr<MatchCounts::Table>> tables;
+    for (const auto& c : s->constraints) tables.push_back(matchCounts->tableFor(c, pod.ns));
     for (const auto& node : snap.nodes) {
       if (!nodeHasAllKeys(*node, s->constraints)) continue;
       for (size_t i = 0; i < n; ++i) {
         const auto& c = s->constraints[i];
         if (!c.includesNode(pod, *node)) continue;
-        s->matchNum[i][node->labels.at(c.key)] += countMatching(*node, c, pod.ns);
+        s->matchNum[i][node->labels.at(c.key)] += MatchCounts::count(*tables[i], *node, c, pod.ns);
       }
     }
     for (size_t i = 0; i < n; ++i)
@@ -241,6 +303,10 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
     bool requireAll = !pod.topologySpread.empty() || !systemDefaulted;
     size_t n = s->constraints.size();
     s->podCounts.resize(n);
+    std::lock_guard lock(matchCounts->mu);
+    std::vector<std::shared_ptr<MatchCounts::Table>> tables;
+    for (const auto& c : s->constraints) tables.push_back(matchCounts->tableFor(c, pod.ns));
+    s->counts.assign(tables.begin(), tables.end());
     s->ignoredByIndex.assign(feasible.size(), 0);
     std::vector<int> topoSize(n, 0);
     for (size_t f = 0; f < feasible.size(); ++f) {
@@ -252,7 +318,11 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
       }
       for (size_t i = 0; i < n; ++i) {
         const auto& c = s->constraints[i];
-        if (c.key == kHostname) continue;
+        if (c.key == kHostname) {
+          // Score reads this node's own count.
+          if (node.labels.count(c.key)) MatchCounts::count(*tables[i], node, c, pod.ns);
+          continue;
+        }
         auto it = node.labels.find(c.key);
         std::string value = it == node.labels.end() ? std::string() : it->second;
         if (s->podCounts[i].emplace(value, 0).second) ++topoSize[i];
@@ -264,15 +334,22 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
       if (s->constraints[i].key == kHostname) sz = static_cast<int>(feasible.size() - s->ignored.size());
       s->weights[i] = std::log(static_cast<double>(sz + 2));
     }
+    // Domain totals over every node; the hostname constraint has no totals (Score counts each
+    // node's own pods), so it has nothing to do here.
+    std::vector<size_t> domainConstraints;
+    for (size_t i = 0; i < n; ++i)
+      if (s->constraints[i].key != kHostname) domainConstraints.push_back(i);
     for (const auto& node : snap.nodes) {
+      if (domainConstraints.empty()) break;
       if (requireAll && !nodeHasAllKeys(*node, s->constraints)) continue;
-      for (size_t i = 0; i < n; ++i) {
+      for (size_t i : domainConstraints) {
         const auto& c = s->constraints[i];
         if (!c.includesNode(pod, *node)) continue;
+        static const std::string kNoValue;  // a node without the label is in the "" domain
         auto it = node->labels.find(c.key);
-        auto count = s->podCounts[i].find(it == node->labels.end() ? std::string() : it->second);
+        auto count = s->podCounts[i].find(it == node->labels.end() ? kNoValue : it->second);
         if (count == s->podCounts[i].end()) continue;
-        count->second += countMatching(*node, c, pod.ns);
+        count->second += MatchCounts::count(*tables[i], *node, c, pod.ns);
       }
     }
     state.write(kScoreKey, s);
@@ -289,7 +366,7 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
       if (label == node.labels.end()) continue;
       int64_t cnt = 0;
       if (c.key == kHostname) {
-        cnt = countMatching(node, c, pod.ns);
+        cnt = MatchCounts::peek(*s->counts[i], node, c, pod.ns);
       } else {
         auto it = s->podCounts[i].find(label->second);
         cnt = it == s->podCounts[i].end() ? 0 : it->second;
