@@ -66,6 +66,9 @@ std::optional<ApiHandler::PriorityClassFacts> ApiHandler::priorityClass(const st
     api::Status error;
     cache = cacheFor(*info, &error);
   }
+  // A class written just before the pod counts: the cache first catches up with this
+  // server's writes (at once when it has; kube's informer-fed plugin may miss such a class).
+  if (cache) (void)cache->waitUntilFresh(freshRevisionFor(*cache), std::chrono::seconds(1));
   const int64_t asOf = cache ? cache->lastChangeRevision() : -1;
   if (cache) {
     std::lock_guard lock(priorityMemoMu_);
