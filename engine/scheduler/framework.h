@@ -168,10 +168,10 @@ struct NodeInfo {
   std::vector<PodInfoPtr> podsWithAffinity;              // any (anti-)affinity term
   std::vector<PodInfoPtr> podsWithRequiredAntiAffinity;
   std::map<HostPort, int> usedPorts;
-  /// Bumped on every change, so a snapshot can tell which nodes changed. The scheduler cache
-  /// draws it from one process-wide counter (nextNodeGeneration), so no two versions of a
-  /// node in any snapshot share it: plugins may remember what they computed from a node by
-  /// (nameId, generation).
+  /// New on every change, so a snapshot can tell which nodes changed. Every change (addPod,
+  /// removePod, the cache's) draws it from one process-wide counter (nextNodeGeneration), so
+  /// no two versions of a node share it: plugins may remember what they computed from a node
+  /// by (nameId, generation).
   int64_t generation = 0;
 
   void addPod(const PodInfoPtr& pod);

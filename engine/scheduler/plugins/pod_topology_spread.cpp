@@ -61,8 +61,9 @@ int countMatching(const NodeInfo& node, const Constraint& c, const std::string& 
 
 // How many pods on each node a constraint's selectors select, remembered by the node's version
 // (nameId, generation) for each namespace and set of selectors. A Deployment's pods all ask
-// with the same selectors, and between two of them only the node the previous one went to has
-// changed, so a cycle counts the pods of the changed nodes alone. kube's PreScore (and this
+// with the same selectors, and between two of them only a few nodes change (the one the
+// previous pod went to, a binding confirmed, a pod gone Running), so a cycle counts the pods of
+// the changed nodes alone. kube's PreScore (and this
 // plugin before) counts every pod of every node instead: for a Deployment of 10,000 replicas
 // on 1,000 nodes that was 2.2 ms of a 3.3 ms cycle. The counts are the same either way.
 class MatchCounts {
