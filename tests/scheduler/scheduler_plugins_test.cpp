@@ -346,6 +346,31 @@ profiles:
     QCOMPARE(scoreIndex(schedule(pod("lone", "", "", app), s).record, "PodTopologySpread"), -1);
   }
 
+  // kube's default spreading reads a node without the zone label as zone "": a node whose zone
+  // label is "" then totals the pods of every unlabelled node too, while an unlabelled node
+  // scores nothing for the zone.
+  void topologySpreadDefaultsReadAMissingZoneAsEmpty() {
+    json app = {{"app", "x"}};
+    auto owned = [&](const std::string& name) {
+      auto p = pod(name, "", "", app);
+      p["metadata"]["ownerReferences"] =
+          json::array({{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "x-1"}, {"uid", "rs"}, {"controller", true}}});
+      return p;
+    };
+    const std::string zone = "topology.kubernetes.io/zone";
+    auto s = snapshot({{node("n1", "4", "32Gi", 110, {{zone, "a"}}), {owned("x1")}},
+                       {node("n2", "4", "32Gi", 110, {{zone, ""}}), {}},
+                       {node("n3"), {owned("x2"), owned("x3")}}});
+    auto r = schedule(owned("x4"), s);
+    int i = scoreIndex(r.record, "PodTopologySpread");
+    QVERIFY(i >= 0);
+    // Zone (maxSkew 5, weight ln(2 domains + 2)): n1 1 pod, n2 "" holds n3's 2; n3 none.
+    // Hostname (maxSkew 3, weight ln(3 + 2)): 1, 0, 2.
+    QCOMPARE(r.record.raw(*decisionFor(r.record, "n1"), i), int64_t{9});  // 1.39 + 4 + 1.61 + 2
+    QCOMPARE(r.record.raw(*decisionFor(r.record, "n2"), i), int64_t{9});  // 2.77 + 4 + 0 + 2
+    QCOMPARE(r.record.raw(*decisionFor(r.record, "n3"), i), int64_t{5});  // 3.22 + 2
+  }
+
   void interPodAntiAffinity() {
     json web = {{"app", "web"}};
     auto s = snapshot({{node("n1"), {pod("w1", "", "", web)}}, {node("n2"), {}}});

@@ -309,7 +309,9 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
     for (const auto& c : s->constraints) tables.push_back(matchCounts->tableFor(c, pod.ns));
     s->counts.assign(tables.begin(), tables.end());
     s->ignoredByIndex.assign(feasible.size(), 0);
-    std::vector<int> topoSize(n, 0);
+    // The domains of the feasible nodes, for the weights: a node without the label is in the
+    // "" domain there, as in kube (its Go map read gives "").
+    std::vector<std::unordered_set<std::string>> domains(n);
     for (size_t f = 0; f < feasible.size(); ++f) {
       const NodeInfo& node = *feasible[f];
       if (requireAll && !nodeHasAllKeys(node, s->constraints)) {
@@ -324,22 +326,28 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
           if (node.labels.count(c.key)) MatchCounts::count(*tables[i], node, c, pod.ns);
           continue;
         }
+        static const std::string kNoValue;
         auto it = node.labels.find(c.key);
-        std::string value = it == node.labels.end() ? std::string() : it->second;
-        if (s->podCounts[i].emplace(value, 0).second) ++topoSize[i];
+        const std::string& value = it == node.labels.end() ? kNoValue : it->second;
+        domains[i].insert(value);
+        // Score counts only nodes that have the label, so only their domains need totals.
+        if (it != node.labels.end()) s->podCounts[i].emplace(value, 0);
       }
     }
     s->weights.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      int sz = topoSize[i];
+      int sz = static_cast<int>(domains[i].size());
       if (s->constraints[i].key == kHostname) sz = static_cast<int>(feasible.size() - s->ignored.size());
       s->weights[i] = std::log(static_cast<double>(sz + 2));
     }
-    // Domain totals over every node; the hostname constraint has no totals (Score counts each
-    // node's own pods), so it has nothing to do here.
+    // Domain totals over every node, for the domains Score reads. The hostname constraint has
+    // none (Score counts each node's own pods), nor has a constraint whose key no feasible node
+    // carries: kube walks every node for it all the same (the simulated nodes, like kind's,
+    // have no zone, so that was every pod of the cluster matched on every cycle), and no score
+    // reads the sum.
     std::vector<size_t> domainConstraints;
     for (size_t i = 0; i < n; ++i)
-      if (s->constraints[i].key != kHostname) domainConstraints.push_back(i);
+      if (s->constraints[i].key != kHostname && !s->podCounts[i].empty()) domainConstraints.push_back(i);
     for (const auto& node : snap.nodes) {
       if (domainConstraints.empty()) break;
       if (requireAll && !nodeHasAllKeys(*node, s->constraints)) continue;
