@@ -8,6 +8,17 @@
 
 using namespace fixture;
 
+namespace {
+
+// A pod its ReplicaSet "x-1" owns: kube's default spreading applies to it.
+json ownedByReplicaSet(json p) {
+  p["metadata"]["ownerReferences"] =
+      json::array({{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "x-1"}, {"uid", "rs"}, {"controller", true}}});
+  return p;
+}
+
+}  // namespace
+
 class SchedulerPluginsTest : public QObject {
   Q_OBJECT
 
@@ -327,12 +338,7 @@ profiles:
 
   void topologySpreadSystemDefaultsForControlledPods() {
     json app = {{"app", "x"}};
-    auto owned = [&](const std::string& name) {
-      auto p = pod(name, "", "", app);
-      p["metadata"]["ownerReferences"] =
-          json::array({{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "x-1"}, {"uid", "rs"}, {"controller", true}}});
-      return p;
-    };
+    auto owned = [&](const std::string& name) { return ownedByReplicaSet(pod(name, "", "", app)); };
     auto s = snapshot({{node("n1"), {owned("x1"), owned("x2")}}, {node("n2"), {}}});
     auto r = schedule(owned("x3"), s);
     int i = scoreIndex(r.record, "PodTopologySpread");
@@ -351,12 +357,7 @@ profiles:
   // scores nothing for the zone.
   void topologySpreadDefaultsReadAMissingZoneAsEmpty() {
     json app = {{"app", "x"}};
-    auto owned = [&](const std::string& name) {
-      auto p = pod(name, "", "", app);
-      p["metadata"]["ownerReferences"] =
-          json::array({{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "x-1"}, {"uid", "rs"}, {"controller", true}}});
-      return p;
-    };
+    auto owned = [&](const std::string& name) { return ownedByReplicaSet(pod(name, "", "", app)); };
     const std::string zone = "topology.kubernetes.io/zone";
     auto s = snapshot({{node("n1", "4", "32Gi", 110, {{zone, "a"}}), {owned("x1")}},
                        {node("n2", "4", "32Gi", 110, {{zone, ""}}), {}},
