@@ -162,7 +162,10 @@ Status ApiHandler::admitLimitRanges(Call& call, json& pod) {
           if (item.value("type", "") != "Container") continue;
           json& resources = c["resources"];
           if (!resources.is_object()) resources = json::object();
-          for (const auto& [k, v] : item.value("default", json::object()).items()) {
+          // Held in locals: items() of the temporary value() returns would outlive it.
+          const json defaults = item.value("default", json::object());
+          const json defaultRequests = item.value("defaultRequest", json::object());
+          for (const auto& [k, v] : defaults.items()) {
             json& limits = resources["limits"];
             if (!limits.is_object()) limits = json::object();
             if (!limits.contains(k)) {
@@ -170,7 +173,7 @@ Status ApiHandler::admitLimitRanges(Call& call, json& pod) {
               setLimits.insert(k);
             }
           }
-          for (const auto& [k, v] : item.value("defaultRequest", json::object()).items()) {
+          for (const auto& [k, v] : defaultRequests.items()) {
             json& requests = resources["requests"];
             if (!requests.is_object()) requests = json::object();
             if (!requests.contains(k)) {
