@@ -61,14 +61,9 @@ bool podIsReady(const json& pod) {
 
 std::optional<ApiHandler::PriorityClassFacts> ApiHandler::priorityClass(const std::string& name) {
   const api::GroupVersionResource priorityClasses{"scheduling.k8s.io", "v1", "priorityclasses"};
-  WatchCache* cache = nullptr;
-  if (auto info = resources_->find(priorityClasses)) {
-    api::Status error;
-    cache = cacheFor(*info, &error);
-  }
-  // A class written just before the pod counts: the cache first catches up with this
-  // server's writes (at once when it has; kube's informer-fed plugin may miss such a class).
-  if (cache) (void)cache->waitUntilFresh(freshRevisionFor(*cache), std::chrono::seconds(1));
+  // Current with this server's writes before the memo is asked: a class created just before
+  // the pod counts.
+  WatchCache* cache = currentCache(priorityClasses, Freshness::kOwnWrites);
   const int64_t asOf = cache ? cache->lastChangeRevision() : -1;
   if (cache) {
     std::lock_guard lock(priorityMemoMu_);
@@ -142,7 +137,7 @@ Status ApiHandler::admitPriority(Call& call, json& pod) {
 
 Status ApiHandler::admitLimitRanges(Call& call, json& pod) {
   const auto& info = *call.resource;
-  auto ranges = storedObjects({"", "v1", "limitranges"}, call.info.ns, false);
+  auto ranges = storedObjects({"", "v1", "limitranges"}, call.info.ns, Freshness::kOwnWrites);
   if (ranges.empty()) return {};
   std::sort(ranges.begin(), ranges.end(),
             [](const json& a, const json& b) { return api::metaString(a, "name") < api::metaString(b, "name"); });

@@ -214,15 +214,27 @@ class ApiHandler {
   };
   /// RBAC (rbac.cpp): system:masters, or a rule of a role bound to the user.
   bool allowed(const UserInfo& user, const Attributes& attributes);
-  /// The objects of a resource (in `ns`, "" = all) from its watch cache. `waitFresh`: first
-  /// wait until the cache has every write acknowledged so far (RBAC); admission plugins read
-  /// the cache as it is, as kube's do through their informers.
+  /// How current a read of a watch cache must be.
+  enum class Freshness {
+    /// Every write acknowledged so far, by anyone (RBAC). On etcd that asks the store its
+    /// revision first.
+    kConsistent,
+    /// Every write this server made (admission): a LimitRange, quota or PriorityClass created
+    /// just before a pod applies to it, which kube's informer-fed plugins may miss. At once
+    /// when the cache has caught up; never a store round trip.
+    kOwnWrites,
+  };
+  /// The watch cache of `gvr` once it is as current as `freshness` asks (after a second it is
+  /// read as it is); null when the resource has none.
+  WatchCache* currentCache(const api::GroupVersionResource& gvr, Freshness freshness);
+  /// The objects of a resource (in `ns`, "" = all) from its watch cache.
   std::vector<nlohmann::json> storedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
-                                            bool waitFresh = true);
+                                            Freshness freshness = Freshness::kConsistent);
   /// As storedObjects, without parsing: the cache's entries (optionally only the one named
   /// `name`), for admission's per-create checks that usually need none of them parsed.
   std::vector<CachedPtr> cachedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
-                                       const std::string& name = "", bool waitFresh = false);
+                                       const std::string& name = "",
+                                       Freshness freshness = Freshness::kOwnWrites);
   api::Status admitCustomResourceDefinition(nlohmann::json& crd, const nlohmann::json* old);
   /// Called after every successful write: keeps served custom resources in step with CRDs.
   void afterWrite(const api::ResourceInfo& info, const nlohmann::json& object, bool deleted);

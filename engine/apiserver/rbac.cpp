@@ -65,20 +65,27 @@ bool subjectMatches(const json& subject, const UserInfo& user) {
 }  // namespace
 
 std::vector<json> ApiHandler::storedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
-                                            bool waitFresh) {
+                                            Freshness freshness) {
   std::vector<json> out;
-  for (const auto& item : cachedObjects(gvr, ns, "", waitFresh)) out.push_back(item->parse());
+  for (const auto& item : cachedObjects(gvr, ns, "", freshness)) out.push_back(item->parse());
   return out;
 }
 
-std::vector<CachedPtr> ApiHandler::cachedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
-                                                 const std::string& name, bool waitFresh) {
+WatchCache* ApiHandler::currentCache(const api::GroupVersionResource& gvr, Freshness freshness) {
   auto info = resources_->find(gvr);
-  if (!info) return {};
+  if (!info) return nullptr;
   api::Status error;
   auto* cache = cacheFor(*info, &error);
+  if (!cache) return nullptr;
+  const int64_t revision = freshness == Freshness::kConsistent ? freshRevisionFor(*cache) : cache->lastLocalWrite();
+  (void)cache->waitUntilFresh(revision, std::chrono::seconds(1));
+  return cache;
+}
+
+std::vector<CachedPtr> ApiHandler::cachedObjects(const api::GroupVersionResource& gvr, const std::string& ns,
+                                                 const std::string& name, Freshness freshness) {
+  auto* cache = currentCache(gvr, freshness);
   if (!cache) return {};
-  if (waitFresh) (void)cache->waitUntilFresh(freshRevisionFor(*cache), std::chrono::seconds(1));
   Filter filter;
   filter.ns = ns;
   filter.name = name;

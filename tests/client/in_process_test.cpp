@@ -209,6 +209,27 @@ class InProcessTest : public QObject {
     for (int i = 0; i < n; ++i) (void)client_->remove(pods, "default", "prio-" + std::to_string(i));
   }
 
+  // Admission reads what this server wrote before the pod: a LimitRange created just before
+  // a pod gives it its defaults, every time (ten in a row, each with a new range).
+  void podsTakeALimitRangeCreatedJustBefore() {
+    const api::GroupVersionResource pods{"", "v1", "pods"};
+    const api::GroupVersionResource ranges{"", "v1", "limitranges"};
+    QVERIFY(client_->create(kNamespaces, "", json{{"metadata", {{"name", "limits"}}}}).ok());
+    for (int i = 0; i < 10; ++i) {
+      const std::string cpu = std::to_string(100 + i) + "m";
+      json range = {{"metadata", {{"name", "r" + std::to_string(i)}}},
+                    {"spec", {{"limits", json::array({{{"type", "Container"}, {"defaultRequest", {{"cpu", cpu}}}}})}}}};
+      QVERIFY(client_->create(ranges, "limits", range).ok());
+      json pod = {{"metadata", {{"name", "p" + std::to_string(i)}}},
+                  {"spec", {{"containers", json::array({{{"name", "c"}, {"image", "busybox"}}})}}}};
+      auto created = client_->create(pods, "limits", pod);
+      QVERIFY2(created.ok(), created.ok() ? "" : created.status().message().c_str());
+      // Ranges apply in name order, the first default wins: r0's, as soon as r0 exists.
+      QCOMPARE((*created)["spec"]["containers"][0]["resources"]["requests"]["cpu"], json("100m"));
+    }
+    QVERIFY(client_->remove(kNamespaces, "", "limits").ok());
+  }
+
   void objectAnswersEqualTheirText() {
     // The helpers take answers as objects in process (no text); a raw request still gets the
     // text. Both must say the same, for a create, an update and a patch.
