@@ -430,6 +430,42 @@ class AppsControllersTest : public QObject {
     }));
   }
 
+  // The counts a sync writes follow every change they read: the template (a new generation),
+  // a pod's labels and its readiness (new pod versions). The controller remembers what it read
+  // of each pod version; none of these may be answered from an older reading.
+  void replicaSetCountsFollowTemplateAndPodChanges() {
+    const std::string ns = "rs-counts";
+    createNamespace(ns, /*kubelet=*/false);
+    json rs = {{"apiVersion", "apps/v1"},
+               {"kind", "ReplicaSet"},
+               {"metadata", {{"name", "counted"}}},
+               {"spec", {{"replicas", 2}, {"selector", {{"matchLabels", {{"app", "counted"}}}}}, {"template", podTemplate("counted", "nginx")}}}};
+    QVERIFY(client_->create(kReplicaSets, ns, rs).ok());
+    auto status = [&](const char* f) { return statusInt(get(kReplicaSets, ns, "counted"), f); };
+    QVERIFY(eventually([&] { return activePods(ns).size() == 2 && status("fullyLabeledReplicas") == 2; }));
+
+    // A label only the template has: no pod carries every template label any more.
+    QVERIFY(client_->patch(kReplicaSets, ns, "counted", client::PatchType::kMerge,
+                           R"({"spec":{"template":{"metadata":{"labels":{"tier":"web"}}}}})").ok());
+    QVERIFY(eventually([&] { return status("observedGeneration") == 2 && status("fullyLabeledReplicas") == 0; }));
+    QCOMPARE(status("replicas"), int64_t(2));
+
+    // One pod gains it.
+    std::string first = activePods(ns)[0]["metadata"]["name"];
+    QVERIFY(client_->patch(kPods, ns, first, client::PatchType::kMerge, R"({"metadata":{"labels":{"tier":"web"}}})").ok());
+    QVERIFY(eventually([&] { return status("fullyLabeledReplicas") == 1; }));
+
+    // Readiness: both ready, then the first one is not.
+    for (const auto& p : activePods(ns)) QVERIFY(markReady(p));
+    QVERIFY(eventually([&] { return status("readyReplicas") == 2 && status("availableReplicas") == 2; }));
+    json pod = get(kPods, ns, first);
+    for (auto& c : pod["status"]["conditions"])
+      if (c["type"] == "Ready") c["status"] = "False";
+    QVERIFY(client_->update(kPods, ns, pod, "status").ok());
+    QVERIFY(eventually([&] { return status("readyReplicas") == 1 && status("availableReplicas") == 1; }));
+    QCOMPARE(status("fullyLabeledReplicas"), int64_t(1));
+  }
+
   void deploymentBecomesAvailable() {
     const std::string ns = "deploy-available";
     createNamespace(ns);
