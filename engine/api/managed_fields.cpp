@@ -644,9 +644,8 @@ Status updateManagedFields(const json& live, json& updated, const ManagerInfo& w
                                     managed.empty() ? nullptr : std::make_shared<const json>(managed[0].set.toFieldsV1()));
       }
     } else {
-      json liveObj = live;
-      removeManagedFields(liveObj);
-      recordUpdate(&liveObj, updated, managed, who, schema, ignored, false);
+      // (The comparison skips live's managedFields.)
+      recordUpdate(&live, updated, managed, who, schema, ignored, false);
     }
     capUpdateManagers(managed);
     encode(updated, std::move(managed));

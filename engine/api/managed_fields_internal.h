@@ -91,7 +91,8 @@ struct Comparison {
 /// What changed from `lhs` to `rhs` (either may be null = absent). With `lhsIsEmptyObject`,
 /// `lhs` stands for the empty object of the type as the Go API server builds it on create:
 /// required fields and nested structs reached through struct fields already exist there, so
-/// they are not counted as added themselves (only what they hold is).
+/// they are not counted as added themselves (only what they hold is). metadata.managedFields
+/// is not compared on either side.
 Comparison compare(const nlohmann::json* lhs, const nlohmann::json* rhs, const Schema* schema,
                    bool lhsIsEmptyObject = false);
 

@@ -210,17 +210,35 @@ struct Comparer {
       return;
     }
     if (k.shape == Kind::kStruct || k.shape == Kind::kMap) {
-      std::set<std::string> keys;
-      if (l && l->is_object())
-        for (const auto& [key, _] : l->items()) keys.insert(key);
-      if (r && r->is_object())
-        for (const auto& [key, _] : r->items()) keys.insert(key);
-      for (const auto& key : keys) {
-        const json* lc = (l && l->is_object() && l->contains(key)) ? &(*l)[key] : nullptr;
-        const json* rc = (r && r->is_object() && r->contains(key)) ? &(*r)[key] : nullptr;
+      // Both sides' members in key order (objects keep them sorted), each key once.
+      static const json::object_t kNoMembers;
+      const json::object_t& lm = l && l->is_object() ? l->get_ref<const json::object_t&>() : kNoMembers;
+      const json::object_t& rm = r && r->is_object() ? r->get_ref<const json::object_t&>() : kNoMembers;
+      const bool atMetadata = path.size() == 1 && path[0] == "f:metadata";
+      for (auto li = lm.begin(), ri = rm.begin(); li != lm.end() || ri != rm.end();) {
+        const std::string* key;
+        const json* lc = nullptr;
+        const json* rc = nullptr;
+        if (ri == rm.end() || (li != lm.end() && li->first < ri->first)) {
+          key = &li->first;
+          lc = &(li++)->second;
+        } else if (li == lm.end() || ri->first < li->first) {
+          key = &ri->first;
+          rc = &(ri++)->second;
+        } else {
+          key = &li->first;
+          lc = &(li++)->second;
+          rc = &(ri++)->second;
+        }
+        // managedFields are the bookkeeping of fields, never a field (kube compares objects
+        // without them); callers need not copy an object to take them out.
+        if (atMetadata && *key == "managedFields") continue;
+        // A member that did not change adds nothing: most of an update (a status write's
+        // whole spec) is decided by one comparison instead of a walk that builds paths.
+        if (lc && rc && *lc == *rc) continue;
         bool named = false, req = false;
-        const Schema* cs = childSchema(k, key, &named, &req);
-        path.push_back(fieldElement(key));
+        const Schema* cs = childSchema(k, *key, &named, &req);
+        path.push_back(fieldElement(*key));
         walk(lc, rc, cs, path, emptyObj && named && k.shape == Kind::kStruct, req);
         path.pop_back();
       }
@@ -232,9 +250,11 @@ struct Comparer {
       for (const auto& pe : all) {
         auto lit = li.byElement.find(pe);
         auto rit = ri.byElement.find(pe);
+        const json* lc = lit == li.byElement.end() ? nullptr : lit->second;
+        const json* rc = rit == ri.byElement.end() ? nullptr : rit->second;
+        if (lc && rc && *lc == *rc) continue;  // an item that did not change adds nothing
         path.push_back(pe);
-        walk(lit == li.byElement.end() ? nullptr : lit->second,
-             rit == ri.byElement.end() ? nullptr : rit->second, itemSchema(k), path, false, false);
+        walk(lc, rc, itemSchema(k), path, false, false);
         path.pop_back();
       }
     }
