@@ -73,6 +73,28 @@ Result<std::shared_ptr<NodeInfo>> parseNode(const nlohmann::json& node) {
   return parseNode(std::make_shared<const nlohmann::json>(node));
 }
 
+namespace {
+const std::string kHostnameLabelKey = "kubernetes.io/hostname";
+const std::string kZoneLabelKey = "topology.kubernetes.io/zone";
+}  // namespace
+
+const std::string* NodeInfo::label(const std::string& key) const {
+  if (key == kHostnameLabelKey) return hasHostnameLabel ? &hostnameLabel : nullptr;
+  if (key == kZoneLabelKey) return hasZoneLabel ? &zoneLabel : nullptr;
+  auto it = labels.find(key);
+  return it == labels.end() ? nullptr : &it->second;
+}
+
+void NodeInfo::indexTopologyLabels() {
+  auto read = [&](const std::string& key, std::string& value, bool& has) {
+    auto it = labels.find(key);
+    has = it != labels.end();
+    value = has ? it->second : std::string();
+  };
+  read(kHostnameLabelKey, hostnameLabel, hasHostnameLabel);
+  read(kZoneLabelKey, zoneLabel, hasZoneLabel);
+}
+
 Result<std::shared_ptr<NodeInfo>> parseNode(std::shared_ptr<const nlohmann::json> shared) {
   if (!shared) return Status::badRequest("node: must be an object");
   const nlohmann::json& node = *shared;
@@ -88,6 +110,7 @@ Result<std::shared_ptr<NodeInfo>> parseNode(std::shared_ptr<const nlohmann::json
     if (auto l = meta.find("labels"); l != meta.end() && l->is_object())
       for (auto it = l->begin(); it != l->end(); ++it)
         if (it->is_string()) info->labels[it.key()] = it->get<std::string>();
+    info->indexTopologyLabels();
     info->unschedulable = spec.value("unschedulable", false);
     if (auto t = spec.find("taints"); t != spec.end() && t->is_array()) {
       for (const auto& tj : *t) {

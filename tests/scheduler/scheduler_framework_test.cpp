@@ -89,6 +89,36 @@ class SchedulerFrameworkTest : public QObject {
     QCOMPARE((*n)->pods.size(), size_t{1});
   }
 
+  // label() answers the two topology keys from their copies and every other key from labels,
+  // in copies of a NodeInfo too (the cache copies one on every pod it adds).
+  void nodeLabelsByKey() {
+    nlohmann::json n = node("n1", "4", "8Gi", 10);
+    n["metadata"]["labels"] = {{"kubernetes.io/hostname", "n1"}, {"topology.kubernetes.io/zone", "zone-a"}, {"disk", "ssd"}};
+    auto parsed = parseNode(n);
+    QVERIFY(parsed.ok());
+    NodeInfo copy = **parsed;
+    for (const NodeInfo* info : {parsed->get(), &copy}) {
+      QVERIFY(info->label("kubernetes.io/hostname") && *info->label("kubernetes.io/hostname") == "n1");
+      QVERIFY(info->label("topology.kubernetes.io/zone") && *info->label("topology.kubernetes.io/zone") == "zone-a");
+      QVERIFY(info->label("disk") && *info->label("disk") == "ssd");
+      QVERIFY(info->label("topology.kubernetes.io/region") == nullptr);
+    }
+    // A zone label with an empty value is there; a node without labels has none.
+    n["metadata"]["labels"] = {{"topology.kubernetes.io/zone", ""}};
+    parsed = parseNode(n);
+    QVERIFY(parsed.ok());
+    QVERIFY((*parsed)->label("topology.kubernetes.io/zone") && (*parsed)->label("topology.kubernetes.io/zone")->empty());
+    QVERIFY((*parsed)->label("kubernetes.io/hostname") == nullptr);
+    n["metadata"].erase("labels");
+    parsed = parseNode(n);
+    QVERIFY(parsed.ok());
+    QVERIFY((*parsed)->label("topology.kubernetes.io/zone") == nullptr);
+    // Relabelled in place: indexTopologyLabels() brings the copies along.
+    (*parsed)->labels["kubernetes.io/hostname"] = "renamed";
+    (*parsed)->indexTopologyLabels();
+    QVERIFY((*parsed)->label("kubernetes.io/hostname") && *(*parsed)->label("kubernetes.io/hostname") == "renamed");
+  }
+
   void numFeasibleNodes() {
     QCOMPARE(numFeasibleNodesToFind(0, 50), 50);
     QCOMPARE(numFeasibleNodesToFind(0, 100), 100);

@@ -20,11 +20,11 @@ constexpr const char* kScoreKey = "PreScoreInterPodAffinity";
 using PairCounts = std::map<std::pair<std::string, std::string>, int64_t>;
 
 void bump(PairCounts& m, const NodeInfo& node, const std::string& key, int64_t value) {
-  auto it = node.labels.find(key);
-  if (it == node.labels.end()) return;
-  auto& slot = m[{key, it->second}];
+  const std::string* label = node.label(key);
+  if (!label) return;
+  auto& slot = m[{key, *label}];
   slot += value;
-  if (slot == 0) m.erase({key, it->second});
+  if (slot == 0) m.erase({key, *label});
 }
 
 const std::map<std::string, std::string>* nsLabelsOf(const Snapshot* snap, const std::string& ns) {
@@ -126,10 +126,9 @@ class InterPodAffinity final : public PreFilterPlugin, public FilterPlugin, publ
     // Affinity: every term's topology must exist on the node and hold a matching pod...
     bool podsExist = true;
     for (const auto& t : pod.requiredAffinity) {
-      auto it = node.labels.find(t.topologyKey);
-      if (it == node.labels.end())
-        return PluginStatus::unresolvable({"node(s) didn't match pod affinity rules"});
-      auto c = s->affinity.find({t.topologyKey, it->second});
+      const std::string* label = node.label(t.topologyKey);
+      if (!label) return PluginStatus::unresolvable({"node(s) didn't match pod affinity rules"});
+      auto c = s->affinity.find({t.topologyKey, *label});
       if (c == s->affinity.end() || c->second <= 0) podsExist = false;
     }
     // ...unless no pod anywhere matches and the pod matches its own terms (the first of a
@@ -138,9 +137,9 @@ class InterPodAffinity final : public PreFilterPlugin, public FilterPlugin, publ
       return PluginStatus::unresolvable({"node(s) didn't match pod affinity rules"});
     if (!s->antiAffinity.empty()) {
       for (const auto& t : pod.requiredAntiAffinity) {
-        auto it = node.labels.find(t.topologyKey);
-        if (it == node.labels.end()) continue;
-        auto c = s->antiAffinity.find({t.topologyKey, it->second});
+        const std::string* label = node.label(t.topologyKey);
+        if (!label) continue;
+        auto c = s->antiAffinity.find({t.topologyKey, *label});
         if (c != s->antiAffinity.end() && c->second > 0)
           return PluginStatus::unschedulable({"node(s) didn't match pod anti-affinity rules"});
       }
@@ -165,9 +164,9 @@ class InterPodAffinity final : public PreFilterPlugin, public FilterPlugin, publ
     auto processTerm = [&](const PodAffinityTerm& t, int64_t weight, const PodInfo& target,
                            const std::map<std::string, std::string>* nsLabels, const NodeInfo& node) {
       if (!affinityTermMatches(t, target, nsLabels)) return;
-      auto it = node.labels.find(t.topologyKey);
-      if (it == node.labels.end()) return;
-      s->topologyScore[t.topologyKey][it->second] += weight;
+      const std::string* label = node.label(t.topologyKey);
+      if (!label) return;
+      s->topologyScore[t.topologyKey][*label] += weight;
     };
     auto processNode = [&](const NodeInfo& node) {
       if (node.labels.empty()) return;
@@ -197,9 +196,9 @@ class InterPodAffinity final : public PreFilterPlugin, public FilterPlugin, publ
     if (!s) return 0;
     int64_t score = 0;
     for (const auto& [key, values] : s->topologyScore) {
-      auto label = node.labels.find(key);
-      if (label == node.labels.end()) continue;
-      auto v = values.find(label->second);
+      const std::string* label = node.label(key);
+      if (!label) continue;
+      auto v = values.find(*label);
       if (v != values.end()) score += v->second;
     }
     return score;

@@ -28,6 +28,7 @@ constexpr const char* kScoreKey = "PreScorePodTopologySpread";
 struct Constraint {
   int32_t maxSkew = 1;
   std::string key;
+  bool hostname = false;  // key is kubernetes.io/hostname: Score counts each node's own pods
   int32_t minDomains = 1;
   bool honorAffinity = true;
   bool honorTaints = false;
@@ -48,7 +49,7 @@ struct Constraint {
 
 bool nodeHasAllKeys(const NodeInfo& node, const std::vector<Constraint>& cs) {
   for (const auto& c : cs)
-    if (!node.labels.count(c.key)) return false;
+    if (!node.label(c.key)) return false;
   return true;
 }
 
@@ -155,7 +156,7 @@ struct FilterState : CycleState::Data {
     for (size_t i = 0; i < constraints.size(); ++i) {
       const auto& c = constraints[i];
       if (!c.matches(p.labels) || !c.includesNode(preemptor, node)) continue;
-      const std::string& v = node.labels.at(c.key);
+      const std::string& v = *node.label(c.key);
       int& n = matchNum[i][v];
       n += delta;
       paths[i].update(v, n);
@@ -197,6 +198,7 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
       Constraint c;
       c.maxSkew = t.maxSkew;
       c.key = t.topologyKey;
+      c.hostname = c.key == kHostname;
       c.minDomains = t.minDomains.value_or(1);
       c.honorAffinity = t.nodeAffinityPolicy != "Ignore";
       c.honorTaints = t.nodeTaintsPolicy == "Honor";
@@ -263,7 +265,7 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
       for (size_t i = 0; i < n; ++i) {
         const auto& c = s->constraints[i];
         if (!c.includesNode(pod, *node)) continue;
-        s->matchNum[i][node->labels.at(c.key)] += MatchCounts::count(*tables[i], *node, c, pod.ns);
+        s->matchNum[i][*node->label(c.key)] += MatchCounts::count(*tables[i], *node, c, pod.ns);
       }
     }
     for (size_t i = 0; i < n; ++i)
@@ -288,13 +290,13 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
     if (!s || s->constraints.empty()) return PluginStatus::success();
     for (size_t i = 0; i < s->constraints.size(); ++i) {
       const auto& c = s->constraints[i];
-      auto label = node.labels.find(c.key);
-      if (label == node.labels.end())
+      const std::string* label = node.label(c.key);
+      if (!label)
         return PluginStatus::unresolvable({"node(s) didn't match pod topology spread constraints (missing required label)"});
       int minMatch = s->paths[i].num[0];
       if (static_cast<int32_t>(s->matchNum[i].size()) < c.minDomains) minMatch = 0;
       int self = c.matches(pod.labels) ? 1 : 0;
-      auto m = s->matchNum[i].find(label->second);
+      auto m = s->matchNum[i].find(*label);
       int matchNum = m == s->matchNum[i].end() ? 0 : m->second;
       if (matchNum + self - minMatch > c.maxSkew)
         return PluginStatus::unschedulable({"node(s) didn't match pod topology spread constraints"});
@@ -327,22 +329,22 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
       }
       for (size_t i = 0; i < n; ++i) {
         const auto& c = s->constraints[i];
-        if (c.key == kHostname) {
+        const std::string* label = node.label(c.key);
+        if (c.hostname) {
           // Score reads this node's own count.
-          if (node.labels.count(c.key)) MatchCounts::count(*tables[i], node, c, pod.ns);
+          if (label) MatchCounts::count(*tables[i], node, c, pod.ns);
           continue;
         }
-        auto it = node.labels.find(c.key);
-        const std::string& value = it == node.labels.end() ? kNoValue : it->second;
+        const std::string& value = label ? *label : kNoValue;
         domains[i].insert(value);
         // Score counts only nodes that have the label, so only their domains need totals.
-        if (it != node.labels.end()) s->podCounts[i].emplace(value, 0);
+        if (label) s->podCounts[i].emplace(value, 0);
       }
     }
     s->weights.resize(n);
     for (size_t i = 0; i < n; ++i) {
       int sz = static_cast<int>(domains[i].size());
-      if (s->constraints[i].key == kHostname) sz = static_cast<int>(feasible.size() - s->ignored.size());
+      if (s->constraints[i].hostname) sz = static_cast<int>(feasible.size() - s->ignored.size());
       s->weights[i] = std::log(static_cast<double>(sz + 2));
     }
     // Domain totals over every node, for the domains Score reads. The hostname constraint has
@@ -352,15 +354,15 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
     // reads the sum.
     std::vector<size_t> domainConstraints;
     for (size_t i = 0; i < n; ++i)
-      if (s->constraints[i].key != kHostname && !s->podCounts[i].empty()) domainConstraints.push_back(i);
+      if (!s->constraints[i].hostname && !s->podCounts[i].empty()) domainConstraints.push_back(i);
     for (const auto& node : snap.nodes) {
       if (domainConstraints.empty()) break;
       if (requireAll && !nodeHasAllKeys(*node, s->constraints)) continue;
       for (size_t i : domainConstraints) {
         const auto& c = s->constraints[i];
         if (!c.includesNode(pod, *node)) continue;
-        auto it = node->labels.find(c.key);
-        auto count = s->podCounts[i].find(it == node->labels.end() ? kNoValue : it->second);
+        const std::string* label = node->label(c.key);
+        auto count = s->podCounts[i].find(label ? *label : kNoValue);
         if (count == s->podCounts[i].end()) continue;
         count->second += MatchCounts::count(*tables[i], *node, c, pod.ns);
       }
@@ -375,13 +377,13 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
     double score = 0;
     for (size_t i = 0; i < s->constraints.size(); ++i) {
       const auto& c = s->constraints[i];
-      auto label = node.labels.find(c.key);
-      if (label == node.labels.end()) continue;
+      const std::string* label = node.label(c.key);
+      if (!label) continue;
       int64_t cnt = 0;
-      if (c.key == kHostname) {
+      if (c.hostname) {
         cnt = MatchCounts::peek(*s->counts[i], node, c, pod.ns);
       } else {
-        auto it = s->podCounts[i].find(label->second);
+        auto it = s->podCounts[i].find(*label);
         cnt = it == s->podCounts[i].end() ? 0 : it->second;
       }
       score += static_cast<double>(cnt) * s->weights[i] + static_cast<double>(c.maxSkew - 1);
