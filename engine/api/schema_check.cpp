@@ -25,6 +25,30 @@ std::string indexPath(const std::string& path, size_t i) {
   return path + "[" + std::to_string(i) + "]";
 }
 
+// A field path spelled only when a message names it. The walks below pass one down to every
+// node of an object; spelling "spec.containers[0].image" for each node, as they did, cost more
+// than the checks themselves. A FieldPath refers to its parent and to the member name, which
+// outlive it (both belong to the walk's caller).
+class FieldPath {
+ public:
+  FieldPath() = default;  // the object itself: ""
+  FieldPath child(const std::string& name) const { return FieldPath(this, &name, 0); }
+  FieldPath item(size_t index) const { return FieldPath(this, nullptr, index); }
+  /// As childPath and indexPath spell it.
+  std::string str() const {
+    if (!parent_) return {};
+    std::string above = parent_->str();
+    return name_ ? childPath(above, *name_) : indexPath(above, index_);
+  }
+
+ private:
+  FieldPath(const FieldPath* parent, const std::string* name, size_t index)
+      : parent_(parent), name_(name), index_(index) {}
+  const FieldPath* parent_ = nullptr;
+  const std::string* name_ = nullptr;  // null: a list item
+  size_t index_ = 0;
+};
+
 // A bad value as field.Error prints it: strings quoted, numbers and booleans bare.
 std::string showValue(const json& v) {
   if (v.is_string()) return goQuote(v.get<std::string>());
@@ -159,15 +183,15 @@ struct Checker {
     out.errors.push_back({"FieldValueInvalid", "Invalid value: " + value + ": " + detail, path});
   }
 
-  void check(const json& v, const Schema& s, const std::string& path) {
+  void check(const json& v, const Schema& s, const FieldPath& at) {
     if (v.is_null()) {
       if (nullIsAbsent || s.nullable) return;
       if (s.type == Schema::Type::kAny) return;
-      typeInvalid(path, s, v);
+      typeInvalid(at.str(), s, v);
       return;
     }
     if (!typeMatches(s, v)) {
-      typeInvalid(path, s, v);
+      typeInvalid(at.str(), s, v);
       return;
     }
     if (!s.enumValues.empty()) {
@@ -181,34 +205,37 @@ struct Checker {
         }
         out.errors.push_back({"FieldValueNotSupported",
                               "Unsupported value: " + showValue(v) + ": supported values: " + list,
-                              path});
+                              at.str()});
       }
     }
     switch (s.type) {
       case Schema::Type::kString:
       case Schema::Type::kIntOrString:
-        if (v.is_string()) checkString(v.get<std::string>(), s, path, v);
-        if (v.is_number()) checkNumber(v.get<double>(), s, path, v);
+        if (v.is_string()) checkString(v.get_ref<const std::string&>(), s, at, v);
+        if (v.is_number()) checkNumber(v.get<double>(), s, at, v);
         break;
       case Schema::Type::kInteger:
-      case Schema::Type::kNumber: checkNumber(v.get<double>(), s, path, v); break;
-      case Schema::Type::kArray: checkArray(v, s, path); break;
+      case Schema::Type::kNumber: checkNumber(v.get<double>(), s, at, v); break;
+      case Schema::Type::kArray: checkArray(v, s, at); break;
       case Schema::Type::kMap:
-        checkPropertyCount(v, s, path);
+        checkPropertyCount(v, s, at);
         if (s.items) {
           for (auto it = v.begin(); it != v.end(); ++it) {
-            check(it.value(), *s.items, childPath(path, it.key()));
+            check(it.value(), *s.items, at.child(it.key()));
           }
         }
         break;
-      case Schema::Type::kObject: checkObject(v, s, path); break;
+      case Schema::Type::kObject: checkObject(v, s, at); break;
       case Schema::Type::kBoolean:
       case Schema::Type::kAny: break;
     }
   }
 
-  void checkString(const std::string& str, const Schema& s, const std::string& path,
+  void checkString(const std::string& str, const Schema& s, const FieldPath& at,
                    const json& v) {
+    (void)v;
+    if (!s.maxLength && !s.minLength && s.pattern.empty() && s.format != "date-time") return;
+    const std::string path = at.str();
     if (s.maxLength && static_cast<int64_t>(utf8Length(str)) > *s.maxLength) {
       out.errors.push_back({"FieldValueTooLong",
                             "Too long: may not be longer than " + std::to_string(*s.maxLength),
@@ -232,7 +259,9 @@ struct Checker {
     }
   }
 
-  void checkNumber(double d, const Schema& s, const std::string& path, const json& v) {
+  void checkNumber(double d, const Schema& s, const FieldPath& at, const json& v) {
+    if (!s.minimum && !s.maximum && !s.multipleOf) return;
+    const std::string path = at.str();
     if (s.minimum) {
       if (s.exclusiveMinimum ? !(d > *s.minimum) : !(d >= *s.minimum)) {
         invalid(path, showValue(v),
@@ -256,7 +285,9 @@ struct Checker {
     }
   }
 
-  void checkPropertyCount(const json& v, const Schema& s, const std::string& path) {
+  void checkPropertyCount(const json& v, const Schema& s, const FieldPath& at) {
+    if (!s.maxProperties && !s.minProperties) return;
+    const std::string path = at.str();
     auto n = static_cast<int64_t>(v.size());
     if (s.maxProperties && n > *s.maxProperties) {
       out.errors.push_back({"FieldValueTooMany",
@@ -271,68 +302,81 @@ struct Checker {
     }
   }
 
-  void checkArray(const json& v, const Schema& s, const std::string& path) {
+  void checkArray(const json& v, const Schema& s, const FieldPath& at) {
     auto n = static_cast<int64_t>(v.size());
     if (s.maxItems && n > *s.maxItems) {
       out.errors.push_back({"FieldValueTooMany",
                             "Too many: " + std::to_string(n) + ": must have at most " +
                                 std::to_string(*s.maxItems) + " items",
-                            path});
+                            at.str()});
     }
     if (s.minItems && n < *s.minItems) {
+      const std::string path = at.str();
       invalid(path, std::to_string(n),
               path + " in body should have at least " + std::to_string(*s.minItems) + " items");
     }
     if (s.items) {
-      for (size_t i = 0; i < v.size(); ++i) check(v[i], *s.items, indexPath(path, i));
+      for (size_t i = 0; i < v.size(); ++i) check(v[i], *s.items, at.item(i));
     }
     // x-kubernetes-list-type: set and map forbid duplicate entries / keys.
     if (s.listType == "set" || (s.listType == "map" && !s.listMapKeys.empty())) {
+      // The keys of a map list's items: each item's key values, spelled apart (a value's JSON
+      // text never holds the separator byte).
+      auto keysOf = [&](const json& item) {
+        std::string key;
+        for (const auto& k : s.listMapKeys) {
+          auto it = item.find(k);
+          if (it == item.end()) continue;
+          key += k;
+          key += '\x1f';
+          key += it->dump();
+          key += '\x1f';
+        }
+        return key;
+      };
       std::set<std::string> seen;
       for (size_t i = 0; i < v.size(); ++i) {
         std::string key;
-        json shown;
         if (s.listType == "set") {
           key = v[i].dump();
-          shown = v[i];
         } else {
           if (!v[i].is_object()) continue;
-          json keys = json::object();
-          for (const auto& k : s.listMapKeys) {
-            if (v[i].contains(k)) keys[k] = v[i][k];
-          }
-          key = keys.dump();
-          shown = keys;
+          key = keysOf(v[i]);
         }
-        if (!seen.insert(key).second) {
-          out.errors.push_back(
-              {"FieldValueDuplicate", "Duplicate value: " + showValue(shown), indexPath(path, i)});
+        if (seen.insert(std::move(key)).second) continue;
+        // A duplicate: shown as kube shows it, the item (a set) or its keys (a map list).
+        json shown = v[i];
+        if (s.listType != "set") {
+          shown = json::object();
+          for (const auto& k : s.listMapKeys)
+            if (v[i].contains(k)) shown[k] = v[i][k];
         }
+        out.errors.push_back({"FieldValueDuplicate", "Duplicate value: " + showValue(shown), at.item(i).str()});
       }
     }
   }
 
-  void checkObject(const json& v, const Schema& s, const std::string& path) {
-    checkPropertyCount(v, s, path);
+  void checkObject(const json& v, const Schema& s, const FieldPath& at) {
+    checkPropertyCount(v, s, at);
     for (const auto& r : s.required) {
       auto it = v.find(r);
       if (it == v.end() || (it->is_null() && nullIsAbsent)) {
-        out.errors.push_back({"FieldValueRequired", "Required value", childPath(path, r)});
+        out.errors.push_back({"FieldValueRequired", "Required value", at.child(r).str()});
       }
     }
     for (auto it = v.begin(); it != v.end(); ++it) {
-      const std::string p = childPath(path, it.key());
+      const FieldPath member = at.child(it.key());
       auto prop = s.properties.find(it.key());
       if (prop != s.properties.end()) {
-        check(it.value(), *prop->second, p);
+        check(it.value(), *prop->second, member);
       } else if (s.embeddedResource && isEmbeddedKey(it.key())) {
         if (it.key() != "metadata" && !it->is_string() && !it->is_null()) {
           Schema str;
           str.type = Schema::Type::kString;
-          typeInvalid(p, str, it.value());
+          typeInvalid(member.str(), str, it.value());
         }
       } else if (!s.preserveUnknownFields) {
-        out.unknownFields.push_back(p);
+        out.unknownFields.push_back(member.str());
       }
     }
   }
@@ -455,36 +499,37 @@ struct Decoder {
   std::string error;
 
   // `structName` is the Go struct holding the field; `path` the dotted JSON path from the root.
-  void fieldError(const json& v, const std::string& structName, const std::string& path,
+  void fieldError(const json& v, std::string_view structName, const FieldPath& at,
                   const std::string& goType, bool withNumber) {
     std::string kind = goJsonKind(v);
     if (withNumber) kind += " " + v.dump();
-    error = "json: cannot unmarshal " + kind + " into Go struct field " + structName + "." +
-            path + " of type " + goType;
+    error = "json: cannot unmarshal " + kind + " into Go struct field " + std::string(structName) + "." +
+            at.str() + " of type " + goType;
   }
 
-  void decode(const json& v, const Schema& s, const std::string& structName,
-              const std::string& path) {
+  // `structName` is the Go struct holding the field (it lives in a schema's refName or the
+  // caller's kind); `at` the JSON path from the root.
+  void decode(const json& v, const Schema& s, std::string_view structName, const FieldPath& at) {
     if (!error.empty() || v.is_null()) return;
     switch (s.type) {
       case Schema::Type::kString:
-        if (!v.is_string()) fieldError(v, structName, path, goTypeName(s), false);
+        if (!v.is_string()) fieldError(v, structName, at, goTypeName(s), false);
         return;
       case Schema::Type::kInteger:
         if (v.is_number_float()) {
-          fieldError(v, structName, path, goTypeName(s), true);
+          fieldError(v, structName, at, goTypeName(s), true);
         } else if (!v.is_number()) {
-          fieldError(v, structName, path, goTypeName(s), false);
+          fieldError(v, structName, at, goTypeName(s), false);
         } else if (s.format == "int32" && v.is_number_integer() &&
                    (v.get<int64_t>() > INT32_MAX || v.get<int64_t>() < INT32_MIN)) {
-          fieldError(v, structName, path, goTypeName(s), true);
+          fieldError(v, structName, at, goTypeName(s), true);
         }
         return;
       case Schema::Type::kNumber:
-        if (!v.is_number()) fieldError(v, structName, path, goTypeName(s), false);
+        if (!v.is_number()) fieldError(v, structName, at, goTypeName(s), false);
         return;
       case Schema::Type::kBoolean:
-        if (!v.is_boolean()) fieldError(v, structName, path, goTypeName(s), false);
+        if (!v.is_boolean()) fieldError(v, structName, at, goTypeName(s), false);
         return;
       case Schema::Type::kIntOrString:
         if (s.format == "quantity") {
@@ -501,35 +546,39 @@ struct Decoder {
         return;
       case Schema::Type::kArray:
         if (!v.is_array()) {
-          fieldError(v, structName, path, goTypeName(s), false);
+          fieldError(v, structName, at, goTypeName(s), false);
           return;
         }
         if (s.items) {
-          for (const auto& item : v) decode(item, *s.items, structName, path);
+          for (const auto& item : v) decode(item, *s.items, structName, at);
         }
         return;
       case Schema::Type::kMap:
         if (!v.is_object()) {
-          fieldError(v, structName, path, goTypeName(s), false);
+          fieldError(v, structName, at, goTypeName(s), false);
           return;
         }
         if (s.items) {
           for (auto it = v.begin(); it != v.end(); ++it) {
-            decode(it.value(), *s.items, structName, path);
+            decode(it.value(), *s.items, structName, at);
           }
         }
         return;
       case Schema::Type::kObject: {
         if (s.preserveUnknownFields && s.properties.empty()) return;  // RawExtension: raw JSON
         if (!v.is_object()) {
-          fieldError(v, structName, path, goTypeName(s), false);
+          fieldError(v, structName, at, goTypeName(s), false);
           return;
         }
-        std::string inner = s.refName.empty() ? structName : lastSegment(s.refName);
+        std::string_view inner = structName;
+        if (!s.refName.empty()) {
+          inner = s.refName;
+          if (auto dot = inner.rfind('.'); dot != std::string_view::npos) inner.remove_prefix(dot + 1);
+        }
         for (auto it = v.begin(); it != v.end() && error.empty(); ++it) {
           auto prop = s.properties.find(it.key());
           if (prop == s.properties.end()) continue;
-          decode(it.value(), *prop->second, inner, childPath(path, it.key()));
+          decode(it.value(), *prop->second, inner, at.child(it.key()));
         }
         return;
       }
@@ -673,7 +722,7 @@ SchemaCheck checkAgainstSchema(const nlohmann::json& object, const Schema& schem
   // Built-in schemas are named (refName); CRD schemas are anonymous. Built-ins treat explicit
   // null as absent, as Go's decoder does; CRDs reject null unless nullable.
   Checker c{!schema.refName.empty(), {}};
-  c.check(object, schema, "");
+  c.check(object, schema, FieldPath());
   return std::move(c.out);
 }
 
@@ -686,7 +735,7 @@ void pruneUnknownFields(nlohmann::json& object, const Schema& schema) { prune(ob
 std::string builtinDecodeError(const nlohmann::json& object, const Schema& schema,
                                const std::string& kind, const std::string& version) {
   Decoder d;
-  d.decode(object, schema, kind, "");
+  d.decode(object, schema, kind, FieldPath());
   if (d.error.empty()) return {};
   return kind + " in version " + goQuote(version) + " cannot be handled as a " + kind + ": " +
          d.error;

@@ -141,7 +141,11 @@ void Reflector::run() {
           if (status.code() == 410) gone_ = true;
           watchEnded_ = true;
           cv_.notify_all();
-        });
+        },
+        // The form the controllers' informers take: in process, every watcher of the resource
+        // then shares one parse of each event (the whole form was a second parse of every pod
+        // event, 3% of the control plane's CPU with 10,000 pods on simulated nodes).
+        client::SharedObjectForm::kWithoutManagedFields);
     if (!stream.ok()) {
       if (stream.status().code() == 410) {
         needList = true;

@@ -25,7 +25,8 @@ class Reflector {
     std::function<void()> onListBegin;
     std::function<void(const nlohmann::json& item)> onListItem;
     std::function<void()> onListEnd;
-    /// type: ADDED, MODIFIED, DELETED. Runs on a transport thread, one event at a time.
+    /// type: ADDED, MODIFIED, DELETED. Runs on a transport thread, one event at a time. The
+    /// object comes without metadata.managedFields (no handler reads them).
     std::function<void(const std::string& type, const nlohmann::json& object)> onEvent;
   };
 

@@ -180,6 +180,28 @@ class SchemaCheckTest : public QObject {
     QCOMPARE(obj, json::parse(kDeployment));
   }
 
+  // Paths deep in lists and maps, and a map list's duplicate shown by its keys.
+  void nestedPathsAndMapListDuplicates() {
+    auto crd = schemaFromOpenApiV3(json::parse(R"({"type":"object","properties":{"spec":{
+        "type":"object","properties":{"groups":{"type":"array","items":{"type":"object","properties":{
+          "ports":{"type":"array","x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["port","protocol"],
+            "items":{"type":"object","properties":{"port":{"type":"integer","maximum":65535},"protocol":{"type":"string"}}}},
+          "labels":{"type":"object","additionalProperties":{"type":"string","maxLength":3}}}}}}}}})"),
+                                   "spec.versions[0].schema.openAPIV3Schema");
+    QVERIFY2(crd.ok(), crd.ok() ? "" : crd.status().message().c_str());
+    auto c = checkAgainstSchema(json::parse(R"({"spec":{"groups":[{},{"ports":[
+        {"port":80,"protocol":"TCP"},{"port":80,"protocol":"UDP"},{"port":80,"protocol":"TCP","x":1},{"port":70000}],
+        "labels":{"tier":"frontend"},"extra":true}]}})"), **crd);
+    const std::string t = causesText(c);
+    auto has = [&](const std::string& s) { return t.find(s) != std::string::npos; };
+    QVERIFY2(has("spec.groups[1].ports[2]: Duplicate value: {\"port\":80,\"protocol\":\"TCP\"}"), t.c_str());
+    QVERIFY2(!has("ports[1]: Duplicate"), t.c_str());
+    QVERIFY2(has("spec.groups[1].ports[3].port: Invalid value: 70000: spec.groups[1].ports[3].port in body should be "
+                 "less than or equal to 65535"), t.c_str());
+    QVERIFY2(has("spec.groups[1].labels.tier: Too long: may not be longer than 3"), t.c_str());
+    QCOMPARE(c.unknownFields, (std::vector<std::string>{"spec.groups[1].extra", "spec.groups[1].ports[2].x"}));
+  }
+
   void crdValueConstraints() {
     auto crd = schemaFromOpenApiV3(json::parse(R"({"type":"object","properties":{"spec":{
         "type":"object","required":["size"],"properties":{
