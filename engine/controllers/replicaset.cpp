@@ -150,8 +150,8 @@ struct PodFacts {
   std::weak_ptr<const json> version;
   uint64_t lastSync = 0;  // the sync that last read them
   bool hasController = false;
-  std::string controllerUid;  // of the ownerReference with controller=true ("" when not a string)
-  bool active = false;        // isPodActive
+  bool controlledHere = false;  // that controller is this ReplicaSet (its uid)
+  bool active = false;          // isPodActive
   bool deleting = false;      // deletionTimestamp set
   bool selected = false;      // the ReplicaSet's selector matches the pod's labels
   bool fullyLabeled = false;  // the pod carries every label of the ReplicaSet's pod template
@@ -187,7 +187,7 @@ class PodFactsMemo {
   const PodFacts& of(const client::ObjectPtr& pod, const api::LabelSelector& selector, const json& templateLabels) {
     auto [it, added] = facts_.try_emplace(pod.get());
     PodFacts& facts = it->second;
-    if (added || facts.version.expired()) facts = workOut(pod, selector, templateLabels);
+    if (added || facts.version.expired()) facts = workOut(pod, selector, templateLabels, uid_);
     facts.lastSync = sync_;
     return facts;
   }
@@ -199,13 +199,14 @@ class PodFactsMemo {
 
  private:
   static PodFacts workOut(const client::ObjectPtr& podPtr, const api::LabelSelector& selector,
-                          const json& templateLabels) {
+                          const json& templateLabels, const std::string& rsUid) {
     const json& pod = *podPtr;
     PodFacts facts;
     facts.version = podPtr;
     if (const json* ref = controllerRefOf(pod)) {
       facts.hasController = true;
-      if (const json& uid = field(*ref, "uid"); uid.is_string()) facts.controllerUid = uid.get<std::string>();
+      const json& uid = field(*ref, "uid");
+      facts.controlledHere = uid.is_string() && uid.get_ref<const std::string&>() == rsUid;
     }
     facts.active = isPodActive(pod);
     facts.deleting = isBeingDeleted(pod);
@@ -395,7 +396,7 @@ class ReplicaSetController : public Controller {
     std::optional<Status> firstError;
     for (const PodSeen& seen : pods) {
       const PodFacts& facts = *seen.facts;
-      if (facts.hasController && facts.controllerUid != uid) continue;  // someone else's
+      if (facts.hasController && !facts.controlledHere) continue;  // someone else's
       if (facts.hasController) {
         if (facts.selected) {
           claimed.push_back(seen);
