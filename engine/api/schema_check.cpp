@@ -211,7 +211,7 @@ struct Checker {
     switch (s.type) {
       case Schema::Type::kString:
       case Schema::Type::kIntOrString:
-        if (v.is_string()) checkString(v.get_ref<const std::string&>(), s, at, v);
+        if (v.is_string()) checkString(v.get_ref<const std::string&>(), s, at);
         if (v.is_number()) checkNumber(v.get<double>(), s, at, v);
         break;
       case Schema::Type::kInteger:
@@ -231,9 +231,7 @@ struct Checker {
     }
   }
 
-  void checkString(const std::string& str, const Schema& s, const FieldPath& at,
-                   const json& v) {
-    (void)v;
+  void checkString(const std::string& str, const Schema& s, const FieldPath& at) {
     if (!s.maxLength && !s.minLength && s.pattern.empty() && s.format != "date-time") return;
     const std::string path = at.str();
     if (s.maxLength && static_cast<int64_t>(utf8Length(str)) > *s.maxLength) {
@@ -498,7 +496,6 @@ std::string goJsonKind(const json& v) {
 struct Decoder {
   std::string error;
 
-  // `structName` is the Go struct holding the field; `path` the dotted JSON path from the root.
   void fieldError(const json& v, std::string_view structName, const FieldPath& at,
                   const std::string& goType, bool withNumber) {
     std::string kind = goJsonKind(v);

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -148,6 +149,10 @@ uint32_t internNodeName(const std::string& name);
 std::string nodeNameOf(uint32_t id);
 /// A NodeInfo generation never given out before in this process.
 int64_t nextNodeGeneration();
+
+/// The well-known topology labels (kube's LabelHostname and LabelTopologyZone).
+inline constexpr std::string_view kHostnameLabelKey = "kubernetes.io/hostname";
+inline constexpr std::string_view kZoneLabelKey = "topology.kubernetes.io/zone";
 
 /// A node and the pods on it (bound or assumed), with their sums kept up to date.
 struct NodeInfo {

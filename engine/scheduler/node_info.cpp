@@ -73,11 +73,6 @@ Result<std::shared_ptr<NodeInfo>> parseNode(const nlohmann::json& node) {
   return parseNode(std::make_shared<const nlohmann::json>(node));
 }
 
-namespace {
-const std::string kHostnameLabelKey = "kubernetes.io/hostname";
-const std::string kZoneLabelKey = "topology.kubernetes.io/zone";
-}  // namespace
-
 const std::string* NodeInfo::label(const std::string& key) const {
   if (key == kHostnameLabelKey) return hasHostnameLabel ? &hostnameLabel : nullptr;
   if (key == kZoneLabelKey) return hasZoneLabel ? &zoneLabel : nullptr;
@@ -86,8 +81,8 @@ const std::string* NodeInfo::label(const std::string& key) const {
 }
 
 void NodeInfo::indexTopologyLabels() {
-  auto read = [&](const std::string& key, std::string& value, bool& has) {
-    auto it = labels.find(key);
+  auto read = [&](std::string_view key, std::string& value, bool& has) {
+    auto it = labels.find(std::string(key));
     has = it != labels.end();
     value = has ? it->second : std::string();
   };

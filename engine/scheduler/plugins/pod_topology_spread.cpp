@@ -19,7 +19,6 @@ namespace orrery::scheduler {
 
 namespace {
 
-constexpr const char* kHostname = "kubernetes.io/hostname";
 // The domain of a node without the constraint's label, as kube's Go map read gives it.
 const std::string kNoValue;
 constexpr const char* kFilterKey = "PreFilterPodTopologySpread";
@@ -198,7 +197,7 @@ class PodTopologySpread final : public PreFilterPlugin, public FilterPlugin, pub
       Constraint c;
       c.maxSkew = t.maxSkew;
       c.key = t.topologyKey;
-      c.hostname = c.key == kHostname;
+      c.hostname = c.key == kHostnameLabelKey;
       c.minDomains = t.minDomains.value_or(1);
       c.honorAffinity = t.nodeAffinityPolicy != "Ignore";
       c.honorTaints = t.nodeTaintsPolicy == "Honor";
@@ -427,10 +426,10 @@ Result<std::shared_ptr<Plugin>> newPodTopologySpread(const nlohmann::json& args)
     if (dc.is_array() && !dc.empty())
       return Status::badRequest("defaultConstraints: Invalid value: when .defaultingType is \"System\", .defaultConstraints must be empty");
     TopologySpreadConstraint host, zone;
-    host.topologyKey = kHostname;
+    host.topologyKey = kHostnameLabelKey;
     host.maxSkew = 3;
     host.whenUnsatisfiable = "ScheduleAnyway";
-    zone.topologyKey = "topology.kubernetes.io/zone";
+    zone.topologyKey = kZoneLabelKey;
     zone.maxSkew = 5;
     zone.whenUnsatisfiable = "ScheduleAnyway";
     plugin->defaultConstraints = {host, zone};
