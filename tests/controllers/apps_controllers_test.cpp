@@ -46,6 +46,14 @@ json podTemplate(const std::string& app, const std::string& image, bool neverRea
           {"spec", {{"containers", json::array({{{"name", "c"}, {"image", image}}})}}}};
 }
 
+// A ReplicaSet `name` of nginx pods labelled app=`name`, selected by that label.
+json replicaSetManifest(const std::string& name, int replicas) {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "ReplicaSet"},
+          {"metadata", {{"name", name}}},
+          {"spec", {{"replicas", replicas}, {"selector", {{"matchLabels", {{"app", name}}}}}, {"template", podTemplate(name, "nginx")}}}};
+}
+
 json deploymentObject(const std::string& name, int replicas, const json& strategy, const std::string& image = "nginx:1") {
   return {{"apiVersion", "apps/v1"},
           {"kind", "Deployment"},
@@ -365,10 +373,7 @@ class AppsControllersTest : public QObject {
     json orphan = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", "orphan"}, {"labels", {{"app", "frontend"}}}}},
                    {"spec", {{"containers", json::array({{{"name", "c"}, {"image", "nginx"}}})}}}};
     QVERIFY(client_->create(kPods, ns, orphan).ok());
-    json rs = {{"apiVersion", "apps/v1"},
-               {"kind", "ReplicaSet"},
-               {"metadata", {{"name", "frontend"}}},
-               {"spec", {{"replicas", 3}, {"selector", {{"matchLabels", {{"app", "frontend"}}}}}, {"template", podTemplate("frontend", "nginx")}}}};
+    json rs = replicaSetManifest("frontend", 3);
     auto created = client_->create(kReplicaSets, ns, rs);
     QVERIFY2(created.ok(), created.ok() ? "" : created.status().message().c_str());
     std::string uid = (*created)["metadata"]["uid"];
@@ -436,10 +441,7 @@ class AppsControllersTest : public QObject {
   void replicaSetCountsFollowTemplateAndPodChanges() {
     const std::string ns = "rs-counts";
     createNamespace(ns, /*kubelet=*/false);
-    json rs = {{"apiVersion", "apps/v1"},
-               {"kind", "ReplicaSet"},
-               {"metadata", {{"name", "counted"}}},
-               {"spec", {{"replicas", 2}, {"selector", {{"matchLabels", {{"app", "counted"}}}}}, {"template", podTemplate("counted", "nginx")}}}};
+    json rs = replicaSetManifest("counted", 2);
     QVERIFY(client_->create(kReplicaSets, ns, rs).ok());
     auto status = [&](const char* f) { return statusInt(get(kReplicaSets, ns, "counted"), f); };
     QVERIFY(eventually([&] { return activePods(ns).size() == 2 && status("fullyLabeledReplicas") == 2; }));
@@ -862,10 +864,7 @@ class AppsControllersTest : public QObject {
   void thousandReplicas() {
     const std::string ns = "rs-thousand";
     createNamespace(ns, /*kubelet=*/false);
-    json rs = {{"apiVersion", "apps/v1"},
-               {"kind", "ReplicaSet"},
-               {"metadata", {{"name", "many"}}},
-               {"spec", {{"replicas", 1000}, {"selector", {{"matchLabels", {{"app", "many"}}}}}, {"template", podTemplate("many", "nginx")}}}};
+    json rs = replicaSetManifest("many", 1000);
     auto start = std::chrono::steady_clock::now();
     QVERIFY(client_->create(kReplicaSets, ns, rs).ok());
     QVERIFY(eventually([&] { return statusInt(get(kReplicaSets, ns, "many"), "replicas") == 1000; }, std::chrono::seconds(60)));
