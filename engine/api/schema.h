@@ -177,7 +177,11 @@ struct SchemaCheck {
 /// message `Invalid value: "string": spec.replicas in body must be of type integer: "string"`.
 /// A named (built-in) root schema treats explicit null as absent, like Go's decoder; an
 /// anonymous (CRD) schema rejects null unless the node is nullable.
-SchemaCheck checkAgainstSchema(const nlohmann::json& object, const Schema& schema);
+/// `stored`: the object as last written under this same schema, when `object` updates it. A
+/// member or list item equal to its counterpart there passed this check when it was written
+/// and is not checked again (an update's unchanged spec is one comparison, not a walk).
+SchemaCheck checkAgainstSchema(const nlohmann::json& object, const Schema& schema,
+                               const nlohmann::json* stored = nullptr);
 
 /// Applies the schema's `default` values to absent fields (CRD structural defaulting).
 void applySchemaDefaults(nlohmann::json& object, const Schema& schema);
@@ -190,8 +194,10 @@ void pruneUnknownFields(nlohmann::json& object, const Schema& schema);
 /// (the first type mismatch), e.g. `Pod in version "v1" cannot be handled as a Pod: json:
 /// cannot unmarshal number into Go struct field Container.spec.containers.image of type
 /// string`. Empty when every value has a decodable type. `kind`/`version` name the object.
+/// `stored`: as for checkAgainstSchema.
 std::string builtinDecodeError(const nlohmann::json& object, const Schema& schema,
-                               const std::string& kind, const std::string& version);
+                               const std::string& kind, const std::string& version,
+                               const nlohmann::json* stored = nullptr);
 
 /// Fields that appear twice in the same JSON object of `json`, as kube's strict decoder names
 /// them: `duplicate field "replicas"` (nested: `duplicate field "spec.replicas"`). Empty when

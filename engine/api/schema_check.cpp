@@ -166,6 +166,17 @@ bool isEmbeddedKey(const std::string& k) {
   return k == "apiVersion" || k == "kind" || k == "metadata";
 }
 
+// Where a walk is in the stored version of the object it checks (null: nothing there, or no
+// stored object): a member or list item equal to its stored counterpart needs no check again.
+const json* storedMember(const json* was, const std::string& key) {
+  if (!was || !was->is_object()) return nullptr;
+  auto it = was->find(key);
+  return it == was->end() ? nullptr : &*it;
+}
+const json* storedItem(const json* was, size_t i) {
+  return was && was->is_array() && i < was->size() ? &(*was)[i] : nullptr;
+}
+
 struct Checker {
   bool nullIsAbsent;  // built-ins: explicit null means absent
   SchemaCheck out;
@@ -183,7 +194,9 @@ struct Checker {
     out.errors.push_back({"FieldValueInvalid", "Invalid value: " + value + ": " + detail, path});
   }
 
-  void check(const json& v, const Schema& s, const FieldPath& at) {
+  // `was`: the same place in the object as last stored (null: nothing there, or no stored
+  // object); what it holds unchanged passed this check when it was written.
+  void check(const json& v, const Schema& s, const FieldPath& at, const json* was = nullptr) {
     if (v.is_null()) {
       if (nullIsAbsent || s.nullable) return;
       if (s.type == Schema::Type::kAny) return;
@@ -216,16 +229,18 @@ struct Checker {
         break;
       case Schema::Type::kInteger:
       case Schema::Type::kNumber: checkNumber(v.get<double>(), s, at, v); break;
-      case Schema::Type::kArray: checkArray(v, s, at); break;
+      case Schema::Type::kArray: checkArray(v, s, at, was); break;
       case Schema::Type::kMap:
         checkPropertyCount(v, s, at);
         if (s.items) {
           for (auto it = v.begin(); it != v.end(); ++it) {
-            check(it.value(), *s.items, at.child(it.key()));
+            const json* before = storedMember(was, it.key());
+            if (before && *before == it.value()) continue;
+            check(it.value(), *s.items, at.child(it.key()), before);
           }
         }
         break;
-      case Schema::Type::kObject: checkObject(v, s, at); break;
+      case Schema::Type::kObject: checkObject(v, s, at, was); break;
       case Schema::Type::kBoolean:
       case Schema::Type::kAny: break;
     }
@@ -300,7 +315,7 @@ struct Checker {
     }
   }
 
-  void checkArray(const json& v, const Schema& s, const FieldPath& at) {
+  void checkArray(const json& v, const Schema& s, const FieldPath& at, const json* was) {
     auto n = static_cast<int64_t>(v.size());
     if (s.maxItems && n > *s.maxItems) {
       out.errors.push_back({"FieldValueTooMany",
@@ -314,7 +329,11 @@ struct Checker {
               path + " in body should have at least " + std::to_string(*s.minItems) + " items");
     }
     if (s.items) {
-      for (size_t i = 0; i < v.size(); ++i) check(v[i], *s.items, at.item(i));
+      for (size_t i = 0; i < v.size(); ++i) {
+        const json* before = storedItem(was, i);
+        if (before && *before == v[i]) continue;
+        check(v[i], *s.items, at.item(i), before);
+      }
     }
     // x-kubernetes-list-type: set and map forbid duplicate entries / keys.
     if (s.listType == "set" || (s.listType == "map" && !s.listMapKeys.empty())) {
@@ -354,7 +373,7 @@ struct Checker {
     }
   }
 
-  void checkObject(const json& v, const Schema& s, const FieldPath& at) {
+  void checkObject(const json& v, const Schema& s, const FieldPath& at, const json* was) {
     checkPropertyCount(v, s, at);
     for (const auto& r : s.required) {
       auto it = v.find(r);
@@ -363,18 +382,20 @@ struct Checker {
       }
     }
     for (auto it = v.begin(); it != v.end(); ++it) {
-      const FieldPath member = at.child(it.key());
+      const json* before = storedMember(was, it.key());
+      if (before && *before == it.value()) continue;
+      const FieldPath path = at.child(it.key());
       auto prop = s.properties.find(it.key());
       if (prop != s.properties.end()) {
-        check(it.value(), *prop->second, member);
+        check(it.value(), *prop->second, path, before);
       } else if (s.embeddedResource && isEmbeddedKey(it.key())) {
         if (it.key() != "metadata" && !it->is_string() && !it->is_null()) {
           Schema str;
           str.type = Schema::Type::kString;
-          typeInvalid(member.str(), str, it.value());
+          typeInvalid(path.str(), str, it.value());
         }
       } else if (!s.preserveUnknownFields) {
-        out.unknownFields.push_back(member.str());
+        out.unknownFields.push_back(path.str());
       }
     }
   }
@@ -506,7 +527,9 @@ struct Decoder {
 
   // `structName` is the Go struct holding the field (it lives in a schema's refName or the
   // caller's kind); `at` the JSON path from the root.
-  void decode(const json& v, const Schema& s, std::string_view structName, const FieldPath& at) {
+  // `was`: as in Checker::check.
+  void decode(const json& v, const Schema& s, std::string_view structName, const FieldPath& at,
+              const json* was = nullptr) {
     if (!error.empty() || v.is_null()) return;
     switch (s.type) {
       case Schema::Type::kString:
@@ -547,7 +570,11 @@ struct Decoder {
           return;
         }
         if (s.items) {
-          for (const auto& item : v) decode(item, *s.items, structName, at);
+          for (size_t i = 0; i < v.size(); ++i) {
+            const json* before = storedItem(was, i);
+            if (before && *before == v[i]) continue;
+            decode(v[i], *s.items, structName, at, before);
+          }
         }
         return;
       case Schema::Type::kMap:
@@ -557,7 +584,9 @@ struct Decoder {
         }
         if (s.items) {
           for (auto it = v.begin(); it != v.end(); ++it) {
-            decode(it.value(), *s.items, structName, at);
+            const json* before = storedMember(was, it.key());
+            if (before && *before == it.value()) continue;
+            decode(it.value(), *s.items, structName, at, before);
           }
         }
         return;
@@ -575,7 +604,9 @@ struct Decoder {
         for (auto it = v.begin(); it != v.end() && error.empty(); ++it) {
           auto prop = s.properties.find(it.key());
           if (prop == s.properties.end()) continue;
-          decode(it.value(), *prop->second, inner, at.child(it.key()));
+          const json* before = storedMember(was, it.key());
+          if (before && *before == it.value()) continue;
+          decode(it.value(), *prop->second, inner, at.child(it.key()), before);
         }
         return;
       }
@@ -715,11 +746,11 @@ class StrictSax : public nlohmann::json_sax<json> {
 
 }  // namespace
 
-SchemaCheck checkAgainstSchema(const nlohmann::json& object, const Schema& schema) {
+SchemaCheck checkAgainstSchema(const nlohmann::json& object, const Schema& schema, const nlohmann::json* stored) {
   // Built-in schemas are named (refName); CRD schemas are anonymous. Built-ins treat explicit
   // null as absent, as Go's decoder does; CRDs reject null unless nullable.
   Checker c{!schema.refName.empty(), {}};
-  c.check(object, schema, FieldPath());
+  c.check(object, schema, FieldPath(), stored);
   return std::move(c.out);
 }
 
@@ -730,9 +761,9 @@ void applySchemaDefaults(nlohmann::json& object, const Schema& schema) {
 void pruneUnknownFields(nlohmann::json& object, const Schema& schema) { prune(object, schema); }
 
 std::string builtinDecodeError(const nlohmann::json& object, const Schema& schema,
-                               const std::string& kind, const std::string& version) {
+                               const std::string& kind, const std::string& version, const nlohmann::json* stored) {
   Decoder d;
-  d.decode(object, schema, kind, FieldPath());
+  d.decode(object, schema, kind, FieldPath(), stored);
   if (d.error.empty()) return {};
   return kind + " in version " + goQuote(version) + " cannot be handled as a " + kind + ": " +
          d.error;

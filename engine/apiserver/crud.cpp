@@ -396,7 +396,7 @@ Result<json> ApiHandler::decodeBody(Call& call, const std::string& body, const s
 }
 
 Status ApiHandler::checkAndPrune(Call& call, json& object, const api::Schema* schema,
-                                 const std::string& rawBody) {
+                                 const std::string& rawBody, const json* stored) {
   const auto& info = *call.resource;
   std::string mode = call.param("fieldValidation");
   if (mode.empty()) mode = "Warn";  // kube-apiserver's default since 1.27
@@ -404,13 +404,15 @@ Status ApiHandler::checkAndPrune(Call& call, json& object, const api::Schema* sc
     return Status::badRequest("fieldValidation must be one of \"Strict\", \"Warn\" or \"Ignore\", not \"" + mode + "\"");
   }
   if (!schema) return {};
-  auto check = api::checkAgainstSchema(object, *schema);
+  // A custom resource's schema may have changed since it was stored: all of it is checked.
+  if (info.custom) stored = nullptr;
+  auto check = api::checkAgainstSchema(object, *schema, stored);
   if (info.custom) {
     if (!check.errors.empty()) return Status::invalid(info.group, info.kind, api::metaString(object, "name"), check.errors);
   } else {
     // Built-ins fail decoding on a wrong type, before validation, as a 400; what the schema
     // calls required is checked by the kind's validation (422), as kube-apiserver does.
-    std::string msg = api::builtinDecodeError(object, *schema, info.kind, info.version);
+    std::string msg = api::builtinDecodeError(object, *schema, info.kind, info.version, stored);
     if (!msg.empty()) return Status::badRequest(msg);
   }
   // Unknown and duplicate fields, as kube's strict decoder reports them (document order for

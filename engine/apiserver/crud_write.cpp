@@ -465,7 +465,7 @@ void ApiHandler::patch(Call& call) {
       if (auto st = checkTypeMeta(info, updated, info.kind, info.apiVersion()); !st.isOk()) return sendStatus(call, st);
       // Unknown fields are judged on the result: patch directives ($setElementOrder, ...) are
       // not fields. TODO(validation): duplicate fields inside a merge patch body.
-      if (auto st = checkAndPrune(call, updated, schema, ""); !st.isOk()) return sendStatus(call, st);
+      if (auto st = checkAndPrune(call, updated, schema, "", &old); !st.isOk()) return sendStatus(call, st);
     }
     bool casFailed = false;
     auto result = commitUpdate(call, std::move(updated), **current, reportedSub, isApply && sub != "scale", &casFailed,

@@ -251,8 +251,10 @@ class ApiHandler {
                          const std::string& name) const;
   api::Result<nlohmann::json> decodeBody(Call& call, const std::string& body,
                                          const std::string& contentType);
+  /// Types, unknown and duplicate fields (fieldValidation). `stored`: the object this one
+  /// updates, as stored; a built-in's members it holds unchanged are not checked again.
   api::Status checkAndPrune(Call& call, nlohmann::json& object, const api::Schema* schema,
-                            const std::string& rawBody);
+                            const std::string& rawBody, const nlohmann::json* stored = nullptr);
   api::Result<nlohmann::json> admitAndStore(Call& call, nlohmann::json object,
                                             const std::optional<store::KeyValue>& current,
                                             bool* created);

@@ -133,6 +133,44 @@ class SchemaCheckTest : public QObject {
     QVERIFY(findDuplicateFields("{not json").empty());
   }
 
+  // An update is checked where it differs from the stored object: what changed is found, with
+  // its path, and what it left as stored is not walked again (the stored object passed then;
+  // here it carries findings of its own so that a walk of it would show).
+  void updatesAreCheckedWhereTheyChanged() {
+    auto reg = fixtures();
+    auto dep = reg->find("io.k8s.api.apps.v1.Deployment");
+    json stored = json::parse(kDeployment);
+    stored["spec"]["foo"] = 1;
+    stored["metadata"]["labels"]["old"] = 7;
+    json updated = stored;
+    updated["metadata"]["labels"]["tier"] = 5;
+    updated["spec"]["template"]["spec"]["containers"][0]["imagee"] = "x";
+    updated["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "80";
+    auto c = checkAgainstSchema(updated, *dep, &stored);
+    const std::string t = causesText(c);
+    auto has = [&](const std::string& s) { return t.find(s) != std::string::npos; };
+    QVERIFY2(has("metadata.labels.tier: Invalid value: \"integer\""), t.c_str());
+    QVERIFY2(has("spec.template.spec.containers[0].ports[0].containerPort: Invalid value: \"string\""), t.c_str());
+    QVERIFY2(!has("metadata.labels.old"), t.c_str());
+    QCOMPARE(c.unknownFields, std::vector<std::string>{"spec.template.spec.containers[0].imagee"});
+    // Without the stored object, everything is walked.
+    auto whole = checkAgainstSchema(updated, *dep);
+    QVERIFY(causesText(whole).find("metadata.labels.old") != std::string::npos);
+    QCOMPARE(whole.unknownFields,
+             (std::vector<std::string>{"spec.foo", "spec.template.spec.containers[0].imagee"}));
+    // The decoder likewise: a stored mistyped replicas left alone is not its error; the
+    // changed port is.
+    stored = json::parse(kDeployment);
+    stored["spec"]["replicas"] = "3";
+    updated = stored;
+    QCOMPARE(builtinDecodeError(updated, *dep, "Deployment", "apps/v1", &stored), std::string());
+    updated["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "80";
+    QCOMPARE(builtinDecodeError(updated, *dep, "Deployment", "apps/v1", &stored),
+             std::string("Deployment in version \"apps/v1\" cannot be handled as a Deployment: json: "
+                         "cannot unmarshal string into Go struct field "
+                         "ContainerPort.spec.template.spec.containers.ports.containerPort of type int32"));
+  }
+
   void builtinDecodeErrorNamesTheGoField() {
     auto reg = fixtures();
     auto dep = reg->find("io.k8s.api.apps.v1.Deployment");
