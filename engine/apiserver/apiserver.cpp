@@ -52,14 +52,15 @@ std::vector<std::pair<api::GroupVersionResource, json>> bootstrapObjects(uint16_
                         {"preemptionPolicy", "PreemptLowerPriority"},
                         {"description", description}}});
   }
-  auto clusterRole = [](const std::string& name, json rules, bool aggregate = false) {
-    json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                 {"kind", "ClusterRole"},
-                 {"metadata", {{"name", name}, {"labels", {{"kubernetes.io/bootstrapping", "rbac-defaults"}}},
-                               {"annotations", {{"rbac.authorization.kubernetes.io/autoupdate", "true"}}}}},
-                 {"rules", rules}};
-    (void)aggregate;
-    return role;
+  // TODO(rbac): kube's admin, edit and view are aggregated ClusterRoles (aggregationRule over
+  // the system:aggregate-to-* roles, filled by the clusterrole-aggregation controller) with
+  // longer rule lists; these are flat approximations of them.
+  auto clusterRole = [](const std::string& name, json rules) {
+    return json{{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                {"kind", "ClusterRole"},
+                {"metadata", {{"name", name}, {"labels", {{"kubernetes.io/bootstrapping", "rbac-defaults"}}},
+                              {"annotations", {{"rbac.authorization.kubernetes.io/autoupdate", "true"}}}}},
+                {"rules", std::move(rules)}};
   };
   const json readVerbs = {"get", "list", "watch"};
   const json writeVerbs = {"create", "delete", "deletecollection", "patch", "update"};
