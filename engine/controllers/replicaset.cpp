@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -152,18 +153,15 @@ struct PodFacts {
   bool hasController = false;
   bool controlledHere = false;  // that controller is this ReplicaSet (its uid)
   bool active = false;          // isPodActive
-  bool deleting = false;      // deletionTimestamp set
-  bool selected = false;      // the ReplicaSet's selector matches the pod's labels
-  bool fullyLabeled = false;  // the pod carries every label of the ReplicaSet's pod template
-  bool ready = false;         // condition Ready is True
-  bool readySinceKnown = false;
-  Clock::time_point readySince{};  // that condition's lastTransitionTime
+  bool deleting = false;        // deletionTimestamp set
+  bool selected = false;        // the ReplicaSet's selector matches the pod's labels
+  bool fullyLabeled = false;    // the pod carries every label of the ReplicaSet's pod template
+  bool ready = false;           // condition Ready is True
+  std::optional<Clock::time_point> readySince;  // that condition's lastTransitionTime, if readable
 
-  /// podutil.IsPodAvailable: ready for longer than minReadySeconds.
+  /// isPodAvailable, from the facts.
   bool available(int64_t minReadySeconds, Clock::time_point now) const {
-    if (!ready) return false;
-    if (minReadySeconds <= 0) return true;
-    return readySinceKnown && readySince + std::chrono::seconds(minReadySeconds) < now;
+    return ready && readyLongEnough(readySince, minReadySeconds, now);
   }
 };
 
@@ -221,8 +219,10 @@ class PodFactsMemo {
     }
     if (const json* ready = podCondition(pod, "Ready"); ready && field(*ready, "status") == "True") {
       facts.ready = true;
-      const json& since = field(*ready, "lastTransitionTime");
-      facts.readySinceKnown = since.is_string() && api::parseTime(since.get_ref<const std::string&>(), &facts.readySince);
+      Clock::time_point since;
+      if (const json& text = field(*ready, "lastTransitionTime");
+          text.is_string() && api::parseTime(text.get_ref<const std::string&>(), &since))
+        facts.readySince = since;
     }
     return facts;
   }

@@ -174,8 +174,14 @@ bool isPodAvailable(const json& pod, int minReadySeconds, std::chrono::system_cl
   if (minReadySeconds <= 0) return true;
   std::chrono::system_clock::time_point since;
   if (!api::parseTime(stringField(*c, "lastTransitionTime"), &since)) return false;
+  return readyLongEnough(since, minReadySeconds, now);
+}
+
+bool readyLongEnough(const std::optional<std::chrono::system_clock::time_point>& readySince, int64_t minReadySeconds,
+                     std::chrono::system_clock::time_point now) {
+  if (minReadySeconds <= 0) return true;
   // Strictly before, as podutil.IsPodAvailable's LastTransitionTime.Add(...).Before(now).
-  return since + std::chrono::seconds(minReadySeconds) < now;
+  return readySince && *readySince + std::chrono::seconds(minReadySeconds) < now;
 }
 
 bool isPodActive(const json& pod) {

@@ -88,6 +88,10 @@ bool isPodReady(const nlohmann::json& pod);
 /// Ready for at least minReadySeconds at `now` (podutil.IsPodAvailable).
 bool isPodAvailable(const nlohmann::json& pod, int minReadySeconds,
                     std::chrono::system_clock::time_point now);
+/// podutil.IsPodAvailable's rule for a pod that is Ready: it has been for longer than
+/// minReadySeconds (`readySince`: its Ready condition's lastTransitionTime, when readable).
+bool readyLongEnough(const std::optional<std::chrono::system_clock::time_point>& readySince, int64_t minReadySeconds,
+                     std::chrono::system_clock::time_point now);
 /// Not terminal (Succeeded/Failed) and not being deleted (controller.IsPodActive).
 bool isPodActive(const nlohmann::json& pod);
 

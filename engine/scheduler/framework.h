@@ -172,8 +172,7 @@ struct NodeInfo {
   /// nodes every cycle, kubernetes.io/hostname and topology.kubernetes.io/zone, kept beside
   /// `labels` so that reading them searches no map (a search there was three cold cache lines
   /// a node). parseNode() fills them; whoever changes `labels` calls indexTopologyLabels().
-  std::string hostnameLabel, zoneLabel;
-  bool hasHostnameLabel = false, hasZoneLabel = false;
+  std::optional<std::string> hostnameLabel, zoneLabel;
   std::shared_ptr<const nlohmann::json> object;
 
   std::vector<PodInfoPtr> podsWithAffinity;              // any (anti-)affinity term

@@ -74,20 +74,20 @@ Result<std::shared_ptr<NodeInfo>> parseNode(const nlohmann::json& node) {
 }
 
 const std::string* NodeInfo::label(const std::string& key) const {
-  if (key == kHostnameLabelKey) return hasHostnameLabel ? &hostnameLabel : nullptr;
-  if (key == kZoneLabelKey) return hasZoneLabel ? &zoneLabel : nullptr;
+  if (key == kHostnameLabelKey) return hostnameLabel ? &*hostnameLabel : nullptr;
+  if (key == kZoneLabelKey) return zoneLabel ? &*zoneLabel : nullptr;
   auto it = labels.find(key);
   return it == labels.end() ? nullptr : &it->second;
 }
 
 void NodeInfo::indexTopologyLabels() {
-  auto read = [&](std::string_view key, std::string& value, bool& has) {
+  auto valueOf = [&](std::string_view key) -> std::optional<std::string> {
     auto it = labels.find(std::string(key));
-    has = it != labels.end();
-    value = has ? it->second : std::string();
+    if (it == labels.end()) return std::nullopt;
+    return it->second;
   };
-  read(kHostnameLabelKey, hostnameLabel, hasHostnameLabel);
-  read(kZoneLabelKey, zoneLabel, hasZoneLabel);
+  hostnameLabel = valueOf(kHostnameLabelKey);
+  zoneLabel = valueOf(kZoneLabelKey);
 }
 
 Result<std::shared_ptr<NodeInfo>> parseNode(std::shared_ptr<const nlohmann::json> shared) {
